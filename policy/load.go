@@ -1,0 +1,141 @@
+// Package policy owns Tollgate's user-facing configuration: the YAML policy
+// files in a directory, their strict decoding with positions, validation,
+// and defaults. The result, a *Policy, is the model every other package
+// compiles from; it knows nothing of Envoy.
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// document is the shape of one YAML document of a policy file.
+type document struct {
+	Listeners []*Listener         `yaml:"listeners"`
+	Services  map[string]*Service `yaml:"services"`
+	Routes    []*Route            `yaml:"routes"`
+}
+
+// IsPolicyFile reports whether a file name in a policy directory is read as
+// policy: YAML files that are not hidden. Subdirectories are not read, so
+// certificates and key files can live beside the policy.
+func IsPolicyFile(name string) bool {
+	base := filepath.Base(name)
+	ext := filepath.Ext(base)
+	return !strings.HasPrefix(base, ".") && (ext == ".yaml" || ext == ".yml")
+}
+
+// Load reads every policy file of dir (see IsPolicyFile) in lexical order,
+// merges them, validates the result and applies defaults. On any problem it
+// returns Errors listing every one with its file:line:col, and no policy.
+func Load(dir string) (*Policy, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && IsPolicyFile(e.Name()) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	slices.Sort(files)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no policy files (*.yaml, *.yml) found", dir)
+	}
+	return LoadFiles(files)
+}
+
+// LoadFiles is Load for an explicit list of files, merged in the order given.
+func LoadFiles(files []string) (*Policy, error) {
+	p := &Policy{Files: files, Services: map[string]*Service{}}
+	var errs Errors
+	hash := sha256.New()
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			errs.add(Pos{File: file}, "", err.Error())
+			continue
+		}
+		fmt.Fprintf(hash, "%s\x00%d\x00", filepath.Base(file), len(data))
+		hash.Write(data)
+		for _, doc := range parseFile(file, data, &errs) {
+			p.merge(doc, &errs)
+		}
+	}
+	if len(errs) == 0 {
+		validate(p, &errs)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	applyDefaults(p)
+	p.Version = hex.EncodeToString(hash.Sum(nil))[:16]
+	return p, nil
+}
+
+// parseFile decodes every YAML document of one file.
+func parseFile(file string, data []byte, errs *Errors) []*document {
+	var docs []*document
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	for {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			errs.add(syntaxErrorPos(file, err), "", strings.TrimPrefix(err.Error(), "yaml: "))
+			return docs
+		}
+		if len(root.Content) == 0 {
+			continue
+		}
+		doc := &document{}
+		d := &decoder{file: file, errs: errs}
+		d.decode(root.Content[0], reflectValue(doc), "")
+		docs = append(docs, doc)
+	}
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+// syntaxErrorPos finds the line a YAML syntax error names; the parser
+// reports no column.
+func syntaxErrorPos(file string, err error) Pos {
+	pos := Pos{File: file, Line: 1, Col: 1}
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+	}
+	return pos
+}
+
+// merge adds one document to the policy; a service declared twice is an
+// error at the second declaration.
+func (p *Policy) merge(doc *document, errs *Errors) {
+	p.Listeners = append(p.Listeners, doc.Listeners...)
+	p.Routes = append(p.Routes, doc.Routes...)
+	for _, name := range sortedKeys(doc.Services) {
+		svc := doc.Services[name]
+		if svc == nil {
+			svc = &Service{}
+		}
+		svc.Name = name
+		if first, dup := p.Services[name]; dup {
+			errs.addf(svc.Pos(), "services."+name, "service %q is already defined at %s", name, first.Pos())
+			continue
+		}
+		p.Services[name] = svc
+	}
+}

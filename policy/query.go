@@ -1,0 +1,36 @@
+package policy
+
+import "slices"
+
+// ServiceNames returns the service names in sorted order.
+func (p *Policy) ServiceNames() []string {
+	names := make([]string, 0, len(p.Services))
+	for name := range p.Services {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ListenersFor returns the listeners served to Envoys of a node group, in
+// policy order.
+func (p *Policy) ListenersFor(group string) []*Listener {
+	var out []*Listener
+	for _, l := range p.Listeners {
+		if len(l.Groups) == 0 || slices.Contains(l.Groups, group) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// RoutesFor returns the routes attached to a listener, in evaluation order.
+func (p *Policy) RoutesFor(listener string) []*Route {
+	var out []*Route
+	for _, r := range p.Routes {
+		if len(r.Listeners) == 0 || slices.Contains(r.Listeners, listener) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
