@@ -1,0 +1,23 @@
+# Tollgate and the demo service in one small image. The entrypoint is
+# tollgate; docker-compose.yaml runs the demo services from the same image
+# with entrypoint demo-service. Envoy runs from its own image.
+
+FROM golang:1.26 AS build
+WORKDIR /src
+# Dependencies first, so code changes do not download modules again.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# Static binaries: the runtime image has no libc.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tollgate ./cmd/tollgate && \
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/demo-service ./cmd/demo-service
+
+# distroless: no shell or package manager to exploit; :nonroot runs as
+# uid 65532.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/tollgate /out/demo-service /usr/local/bin/
+USER nonroot:nonroot
+# 18000: xDS/ADS gRPC for Envoy; 18001: admin HTTP (health, metrics).
+EXPOSE 18000 18001
+ENTRYPOINT ["/usr/local/bin/tollgate"]
+CMD ["serve", "--policy", "/policy", "--grpc-addr", "0.0.0.0:18000", "--admin-addr", "0.0.0.0:18001"]

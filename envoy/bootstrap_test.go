@@ -1,0 +1,138 @@
+package envoy
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the committed bootstrap files")
+
+// committedBootstraps are the files in this directory and the inputs they
+// must be rendered from.
+var committedBootstraps = map[string]BootstrapConfig{
+	// For a local Envoy next to `tollgate serve` with its default flags.
+	"bootstrap.yaml": {
+		NodeID:       "envoy-local",
+		NodeGroup:    DefaultNodeGroup,
+		XDSAddress:   DefaultXDSAddress,
+		AdminAddress: DefaultAdminAddress,
+	},
+	// For docker-compose.yaml: Tollgate is the "tollgate" service and the
+	// admin port is published from the container.
+	"bootstrap-compose.yaml": {
+		NodeID:       "envoy-compose",
+		NodeGroup:    DefaultNodeGroup,
+		XDSAddress:   "tollgate:18000",
+		AdminAddress: "0.0.0.0:9901",
+	},
+}
+
+// TestCommittedBootstrapsAreRendered keeps the committed files from drifting
+// away from the template.
+func TestCommittedBootstrapsAreRendered(t *testing.T) {
+	for file, c := range committedBootstraps {
+		want, err := Bootstrap(c)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if *update {
+			if err := os.WriteFile(file, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("envoy/%s differs from what Bootstrap renders; regenerate it with "+
+				"`go test ./envoy -run TestCommittedBootstrapsAreRendered -update` and review the diff", file)
+		}
+	}
+}
+
+// TestCommittedBootstrapsValidate asks Envoy itself whether the files are
+// valid, which no amount of string comparison can tell.
+func TestCommittedBootstrapsValidate(t *testing.T) {
+	bin := envoyOrSkip(t)
+	for file := range committedBootstraps {
+		out, err := exec.CommandContext(t.Context(), bin, "--mode", "validate", "-c", file,
+			"--disable-hot-restart", "--log-level", "error").CombinedOutput()
+		if err != nil {
+			t.Errorf("envoy --mode validate %s: %v\n%s", file, err, out)
+		}
+	}
+}
+
+func TestBootstrapRendersChoices(t *testing.T) {
+	tests := []struct {
+		name string
+		c    BootstrapConfig
+		want []string
+	}{
+		{"IP address is static", BootstrapConfig{NodeID: "n"},
+			[]string{"type: STATIC\n", `address: "127.0.0.1", port_value: 18000`, "api_type: GRPC\n"}},
+		{"DNS name is resolved", BootstrapConfig{NodeID: "n", XDSAddress: "tollgate:18000"},
+			[]string{"type: STRICT_DNS\n", "dns_lookup_family: V4_PREFERRED"}},
+		{"delta", BootstrapConfig{NodeID: "n", Delta: true}, []string{"api_type: DELTA_GRPC\n"}},
+		{"names are quoted", BootstrapConfig{NodeID: `a: "b"`, NodeGroup: "edge"},
+			[]string{`id: "a: \"b\""`, `cluster: "edge"`}},
+		{"admin port 0", BootstrapConfig{NodeID: "n", AdminAddress: "127.0.0.1:0"}, []string{"port_value: 0 }"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := Bootstrap(tt.c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("bootstrap lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestBootstrapRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		c    BootstrapConfig
+		want string
+	}{
+		{"no node id", BootstrapConfig{}, "node id is empty"},
+		{"control characters", BootstrapConfig{NodeID: "a\nb"}, "control characters"},
+		{"xDS without port", BootstrapConfig{NodeID: "n", XDSAddress: "tollgate"}, "want host:port"},
+		{"xDS port 0", BootstrapConfig{NodeID: "n", XDSAddress: "127.0.0.1:0"}, "port must be"},
+		{"admin port too big", BootstrapConfig{NodeID: "n", AdminAddress: "127.0.0.1:70000"}, "port must be"},
+		{"bad host", BootstrapConfig{NodeID: "n", XDSAddress: "a b:1"}, "host must be"},
+		{"negative connections", BootstrapConfig{NodeID: "n", MaxConnections: -1}, "must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Bootstrap(tt.c)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// envoyOrSkip finds Envoy, skipping the test when it is missing — except
+// under CI, where a missing Envoy means the pipeline is broken.
+func envoyOrSkip(t *testing.T) string {
+	t.Helper()
+	bin, err := FindBinary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		t.Skip(err)
+	}
+	return bin
+}

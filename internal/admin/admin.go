@@ -1,0 +1,73 @@
+// Package admin serves Tollgate's operator HTTP endpoints: /metrics,
+// /healthz, /readyz and the /debug pages. It listens on loopback unless the
+// operator configures another address, because the debug pages describe the
+// whole gateway.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server is the admin HTTP server.
+type Server struct {
+	mux   *http.ServeMux
+	ready func() error
+	log   *slog.Logger
+}
+
+// New returns an admin server exposing the metrics of g. ready reports nil
+// once the process can serve (the first policy is loaded).
+func New(g prometheus.Gatherer, ready func() error, log *slog.Logger) *Server {
+	s := &Server{mux: http.NewServeMux(), ready: ready, log: log}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	return s
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.ready(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// HandleJSON serves the value returned by fn as indented JSON at path. fn
+// must already have redacted any secret.
+func (s *Server) HandleJSON(path string, fn func() any) {
+	s.mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(fn()); err != nil {
+			s.log.Warn("admin: writing response", "path", path, "error", err)
+		}
+	})
+}
+
+// Serve listens on addr and serves until ctx ends.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

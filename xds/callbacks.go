@@ -1,0 +1,211 @@
+package xds
+
+import (
+	"context"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+)
+
+// streamKey names an ADS stream. The state-of-the-world and delta servers
+// number their streams independently, so the kind is part of the key.
+type streamKey struct {
+	delta bool
+	id    int64
+}
+
+// streamState is what the server tracks of one open stream; Server.mu
+// guards it.
+type streamState struct {
+	// node is the identity from the stream's first request that carried
+	// one; Envoy may leave it out of later requests.
+	node *corev3.Node
+	// sent is the last response sent, by type URL, so that an ACK or NACK
+	// (which names the response's nonce) can be tied to a version.
+	sent map[string]sentResponse
+}
+
+// sentResponse is a response's nonce and the version it carried.
+type sentResponse struct {
+	nonce, version string
+}
+
+// xdsRequest is what the server reads from a discovery request of either
+// protocol.
+type xdsRequest struct {
+	node    *corev3.Node
+	typeURL string
+	nonce   string
+	// version is, in state-of-the-world, the version the Envoy has applied;
+	// delta requests carry none.
+	version string
+	nacked  bool
+	err     string
+}
+
+// callbacks connects go-control-plane's stream events to the Server. It is
+// a separate type so that the callback methods stay off Server's API.
+type callbacks struct{ s *Server }
+
+var _ serverv3.Callbacks = callbacks{}
+
+// OnStreamOpen starts tracking a state-of-the-world stream.
+func (c callbacks) OnStreamOpen(_ context.Context, id int64, _ string) error {
+	c.s.openStream(streamKey{id: id})
+	return nil
+}
+
+// OnStreamClosed stops tracking a state-of-the-world stream.
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.s.closeStream(streamKey{id: id}) }
+
+// OnStreamRequest records a state-of-the-world request.
+func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	c.s.onRequest(streamKey{id: id}, xdsRequest{
+		node:    req.GetNode(),
+		typeURL: req.GetTypeUrl(),
+		nonce:   req.GetResponseNonce(),
+		version: req.GetVersionInfo(),
+		nacked:  req.GetErrorDetail() != nil,
+		err:     req.GetErrorDetail().GetMessage(),
+	})
+	return nil
+}
+
+// OnStreamResponse records a state-of-the-world response.
+func (c callbacks) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	c.s.onResponse(streamKey{id: id}, resp.GetTypeUrl(), sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo()})
+}
+
+// OnDeltaStreamOpen starts tracking a delta stream.
+func (c callbacks) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
+	c.s.openStream(streamKey{delta: true, id: id})
+	return nil
+}
+
+// OnDeltaStreamClosed stops tracking a delta stream.
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) {
+	c.s.closeStream(streamKey{delta: true, id: id})
+}
+
+// OnStreamDeltaRequest records a delta request.
+func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	c.s.onRequest(streamKey{delta: true, id: id}, xdsRequest{
+		node:    req.GetNode(),
+		typeURL: req.GetTypeUrl(),
+		nonce:   req.GetResponseNonce(),
+		nacked:  req.GetErrorDetail() != nil,
+		err:     req.GetErrorDetail().GetMessage(),
+	})
+	return nil
+}
+
+// OnStreamDeltaResponse records a delta response.
+func (c callbacks) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	c.s.onResponse(streamKey{delta: true, id: id}, resp.GetTypeUrl(), sentResponse{nonce: resp.GetNonce(), version: resp.GetSystemVersionInfo()})
+}
+
+// OnFetchRequest is for REST xDS, which Tollgate does not serve.
+func (callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error { return nil }
+
+// OnFetchResponse is for REST xDS, which Tollgate does not serve.
+func (callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
+
+// openStream starts tracking a stream; its Envoy is known from its first
+// request.
+func (s *Server) openStream(key streamKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams[key] = &streamState{sent: map[string]sentResponse{}}
+}
+
+// closeStream forgets a stream, and its Envoy once no stream of it is left.
+func (s *Server) closeStream(key streamKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.streams[key]
+	if !ok {
+		return
+	}
+	delete(s.streams, key)
+	if st.node == nil {
+		return
+	}
+	id := st.node.GetId()
+	if p := s.proxies[id]; p != nil {
+		p.streams--
+		if p.streams <= 0 {
+			delete(s.proxies, id)
+			s.log.Info("proxy disconnected", "node", id, "group", p.group)
+		}
+	}
+	s.metrics.connected.Set(float64(len(s.proxies)))
+}
+
+// onRequest learns a stream's Envoy (and maybe a new group) from its first
+// request, then records what the request acknowledges or rejects.
+func (s *Server) onRequest(key streamKey, req xdsRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.streams[key]
+	if !ok {
+		return
+	}
+	if st.node == nil {
+		if req.node == nil {
+			return
+		}
+		st.node = req.node
+		s.attach(req.node)
+	}
+	p := s.proxies[st.node.GetId()]
+	sent := st.sent[req.typeURL]
+	switch {
+	case req.nacked:
+		s.recordNACK(st.node, p, req, sent)
+	case req.version != "":
+		// State of the world: version_info is what the Envoy has applied.
+		p.acked[req.typeURL] = req.version
+	case req.nonce != "" && req.nonce == sent.nonce:
+		// Delta: an ACK names the nonce of the response it accepts.
+		p.acked[req.typeURL] = sent.version
+	}
+}
+
+// attach counts a stream for its Envoy and discovers its group. Callers
+// hold mu.
+func (s *Server) attach(node *corev3.Node) {
+	id, group := node.GetId(), groupOf(node)
+	p := s.proxies[id]
+	if p == nil {
+		p = &proxyState{group: group, acked: map[string]string{}}
+		s.proxies[id] = p
+		s.log.Info("proxy connected", "node", id, "group", group)
+	}
+	p.streams++
+	s.metrics.connected.Set(float64(len(s.proxies)))
+	s.discoverGroup(group)
+}
+
+// recordNACK counts, logs and keeps a rejected configuration. Callers hold
+// mu.
+func (s *Server) recordNACK(node *corev3.Node, p *proxyState, req xdsRequest, sent sentResponse) {
+	rejected := ""
+	if req.nonce != "" && req.nonce == sent.nonce {
+		rejected = sent.version
+	}
+	p.lastNACK = &NACK{TypeURL: req.typeURL, Version: rejected, Error: req.err, At: time.Now()}
+	s.metrics.nacks.WithLabelValues(req.typeURL).Inc()
+	s.log.Warn("Envoy rejected configuration", "node", node.GetId(), "group", p.group,
+		"type_url", req.typeURL, "version", rejected, "error", req.err)
+}
+
+// onResponse remembers the last response of a type sent on a stream.
+func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.streams[key]; ok {
+		st.sent[typeURL] = sent
+	}
+}

@@ -1,0 +1,84 @@
+package xds
+
+import (
+	"fmt"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// buildListener translates a policy listener into an Envoy listener named
+// after it, whose only filter is an HTTP connection manager fetching the
+// route configuration of the same name over ADS.
+func buildListener(l *policy.Listener) (*listenerv3.Listener, error) {
+	if l.Port < 1 || l.Port > 65535 {
+		return nil, fmt.Errorf("port %d is out of range", l.Port)
+	}
+	hcm, err := httpConnectionManager(l)
+	if err != nil {
+		return nil, err
+	}
+	config, err := anypb.New(hcm)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the HTTP connection manager: %w", err)
+	}
+	return &listenerv3.Listener{
+		Name:    l.Name,
+		Address: socketAddress(listenerAddress(l), l.Port),
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name:       wellknown.HTTPConnectionManager,
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: config},
+			}},
+		}},
+	}, nil
+}
+
+// httpConnectionManager configures HTTP for a listener at the edge: the
+// client is the connection's peer (use_remote_address), every request gets
+// an x-request-id, and paths are normalized before routing so that
+// "/a/../orders" or "//orders" cannot slip past a route's matcher.
+func httpConnectionManager(l *policy.Listener) (*hcmv3.HttpConnectionManager, error) {
+	filters, err := httpFilters()
+	if err != nil {
+		return nil, err
+	}
+	return &hcmv3.HttpConnectionManager{
+		StatPrefix: l.Name,
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			RouteConfigName: l.Name,
+			ConfigSource:    adsSource(),
+		}},
+		HttpFilters:       filters,
+		UseRemoteAddress:  wrapperspb.Bool(true),
+		GenerateRequestId: wrapperspb.Bool(true),
+		NormalizePath:     wrapperspb.Bool(true),
+		MergeSlashes:      true,
+	}, nil
+}
+
+// listenerAddress is the address a listener binds; Load defaults it, and a
+// hand-built policy that leaves it empty means the same.
+func listenerAddress(l *policy.Listener) string {
+	if l.Address == "" {
+		return policy.DefaultListenerAddress
+	}
+	return l.Address
+}
+
+// socketAddress is a TCP address for a listener or an endpoint. The port is
+// range-checked by the caller (or by policy validation).
+func socketAddress(host string, port int) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Protocol:      corev3.SocketAddress_TCP,
+		Address:       host,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)},
+	}}}
+}

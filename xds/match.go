@@ -1,0 +1,139 @@
+package xds
+
+import (
+	"regexp"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// methodHeader is the HTTP/2 pseudo-header Envoy exposes the method as, for
+// HTTP/1 requests too.
+const methodHeader = ":method"
+
+// pathHeader is the pseudo-header holding the path with its query string.
+const pathHeader = ":path"
+
+// routeMatch translates a policy match; every condition must hold. Host
+// conditions are not here: they decide which virtual hosts hold the route
+// (see virtualHosts).
+func routeMatch(m *policy.Match) *routev3.RouteMatch {
+	rm := pathMatch(m)
+	if h := methodMatcher(m.Methods); h != nil {
+		rm.Headers = append(rm.Headers, h)
+	}
+	for _, h := range m.Headers {
+		rm.Headers = append(rm.Headers, headerMatcher(h))
+	}
+	for _, q := range m.Query {
+		if q.Present != nil && !*q.Present {
+			rm.Headers = append(rm.Headers, queryAbsentMatcher(q.Name))
+			continue
+		}
+		rm.QueryParameters = append(rm.QueryParameters, queryMatcher(q))
+	}
+	return rm
+}
+
+// pathMatch translates the path form of a match. Load gives a match
+// without one path_prefix "/", and an empty match means the same here.
+func pathMatch(m *policy.Match) *routev3.RouteMatch {
+	switch {
+	case m.Path != "":
+		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: m.Path}}
+	case m.PathRegex != "":
+		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: regex(m.PathRegex)}}
+	case m.PathPrefix != "":
+		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: m.PathPrefix}}
+	}
+	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+}
+
+// methodMatcher matches the request method: one method exactly, several
+// with one anchored alternation such as ^(GET|HEAD)$, which keeps a single
+// header matcher per route whatever the number of methods.
+func methodMatcher(methods []string) *routev3.HeaderMatcher {
+	switch len(methods) {
+	case 0:
+		return nil
+	case 1:
+		return stringHeaderMatcher(methodHeader, exact(methods[0]))
+	}
+	quoted := make([]string, len(methods))
+	for i, m := range methods {
+		quoted[i] = regexp.QuoteMeta(m)
+	}
+	return stringHeaderMatcher(methodHeader, safeRegex("^("+strings.Join(quoted, "|")+")$"))
+}
+
+// headerMatcher matches one request header. present: false matches
+// requests without the header.
+func headerMatcher(v *policy.ValueMatch) *routev3.HeaderMatcher {
+	switch {
+	case v.Present != nil:
+		return &routev3.HeaderMatcher{
+			Name:                 v.Name,
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: *v.Present},
+		}
+	case v.Regex != "":
+		return stringHeaderMatcher(v.Name, safeRegex(v.Regex))
+	}
+	return stringHeaderMatcher(v.Name, exact(v.Exact))
+}
+
+// queryMatcher matches one query parameter by value or by presence.
+func queryMatcher(v *policy.ValueMatch) *routev3.QueryParameterMatcher {
+	qm := &routev3.QueryParameterMatcher{Name: v.Name}
+	switch {
+	case v.Present != nil:
+		qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_PresentMatch{PresentMatch: true}
+	case v.Regex != "":
+		qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: safeRegex(v.Regex)}
+	default:
+		qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: exact(v.Exact)}
+	}
+	return qm
+}
+
+// queryAbsentMatcher matches requests whose query string lacks a
+// parameter. Envoy's query matcher cannot say "absent" (its present_match
+// false still requires the parameter), so this inverts a match of the
+// parameter's name against the :path pseudo-header, which carries the query.
+func queryAbsentMatcher(name string) *routev3.HeaderMatcher {
+	m := stringHeaderMatcher(pathHeader, safeRegex(queryParamRegex(name)))
+	m.InvertMatch = true
+	return m
+}
+
+// queryParamRegex matches a path whose query string has the parameter,
+// with or without a value: "/p?name", "/p?a=1&name=2".
+func queryParamRegex(name string) string {
+	return `^[^?]*\?(.*&)?` + regexp.QuoteMeta(name) + `(=[^&]*)?(&.*)?$`
+}
+
+// stringHeaderMatcher matches a header's value with a string matcher.
+func stringHeaderMatcher(name string, sm *matcherv3.StringMatcher) *routev3.HeaderMatcher {
+	return &routev3.HeaderMatcher{
+		Name:                 name,
+		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: sm},
+	}
+}
+
+// exact matches a string exactly.
+func exact(s string) *matcherv3.StringMatcher {
+	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: s}}
+}
+
+// safeRegex matches a whole string with a regular expression.
+func safeRegex(expr string) *matcherv3.StringMatcher {
+	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: regex(expr)}}
+}
+
+// regex is an RE2 expression. The engine is left unset: RE2 is Envoy's
+// default, and the google_re2 engine field is deprecated in Envoy 1.40.
+func regex(expr string) *matcherv3.RegexMatcher {
+	return &matcherv3.RegexMatcher{Regex: expr}
+}

@@ -1,0 +1,59 @@
+package xds
+
+import (
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the control plane's Prometheus metrics.
+type metrics struct {
+	connected         prometheus.Gauge
+	pushes            *prometheus.CounterVec
+	configInfo        *prometheus.GaugeVec
+	nacks             *prometheus.CounterVec
+	translationErrors prometheus.Counter
+}
+
+// newMetrics creates the metrics and registers them with reg, if any. A
+// registration failure (a second Server on one registry) is logged, not
+// fatal: the server works without its metrics.
+func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
+	m := &metrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_xds_connected_proxies",
+			Help: "Envoys (distinct node ids) with an open ADS stream.",
+		}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_xds_pushes_total",
+			Help: "Snapshots set in the xDS cache, by node group.",
+		}, []string{"group"}),
+		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_xds_config_info",
+			Help: "Always 1, labelled with the version of the policy being served.",
+		}, []string{"version"}),
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_xds_nacks_total",
+			Help: "Configurations Envoy rejected, by resource type URL.",
+		}, []string{"type_url"}),
+		translationErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_xds_translation_errors_total",
+			Help: "Policies that could not be translated into Envoy configuration.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.connected, m.pushes, m.configInfo, m.nacks, m.translationErrors} {
+			if err := reg.Register(c); err != nil {
+				log.Error("registering xds metric", "err", err)
+			}
+		}
+	}
+	return m
+}
+
+// setPolicyVersion makes version the only one tollgate_xds_config_info
+// reports.
+func (m *metrics) setPolicyVersion(version string) {
+	m.configInfo.Reset()
+	m.configInfo.WithLabelValues(version).Set(1)
+}

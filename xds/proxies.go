@@ -1,0 +1,53 @@
+package xds
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+)
+
+// ProxyStatus is what the control plane knows of one connected Envoy.
+type ProxyStatus struct {
+	NodeID string `json:"node_id"`
+	Group  string `json:"group"`
+	// Acked maps a resource type URL to the version the Envoy last
+	// accepted.
+	Acked map[string]string `json:"acked"`
+	// LastNACK is the last configuration the Envoy rejected, if any.
+	LastNACK *NACK `json:"last_nack,omitempty"`
+}
+
+// NACK is a configuration an Envoy rejected.
+type NACK struct {
+	TypeURL string `json:"type_url"`
+	// Version is the rejected version, when the control plane can tell.
+	Version string    `json:"version,omitempty"`
+	Error   string    `json:"error"`
+	At      time.Time `json:"at"`
+}
+
+// proxyState is the live record behind a ProxyStatus; Server.mu guards it.
+type proxyState struct {
+	group    string
+	streams  int // open streams of this node id
+	acked    map[string]string
+	lastNACK *NACK
+}
+
+// Proxies returns the status of every connected Envoy, by node id.
+func (s *Server) Proxies() []ProxyStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ProxyStatus, 0, len(s.proxies))
+	for id, p := range s.proxies {
+		st := ProxyStatus{NodeID: id, Group: p.group, Acked: maps.Clone(p.acked)}
+		if p.lastNACK != nil {
+			nack := *p.lastNACK
+			st.LastNACK = &nack
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b ProxyStatus) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	return out
+}

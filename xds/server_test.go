@@ -1,0 +1,542 @@
+package xds
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// waitFor bounds every wait on the server.
+const waitFor = 5 * time.Second
+
+func TestServerServesEachGroupItsListeners(t *testing.T) {
+	x := startServer(t)
+	if err := x.server.Update(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+
+	edge := x.sotw(t, "envoy-a", "edge")
+	edge.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	if got := resourceNames(t, edge.recv().GetResources()); !slices.Equal(got, []string{"edge-http"}) {
+		t.Errorf("edge node got listeners %v, want [edge-http]", got)
+	}
+
+	internal := x.delta(t, "envoy-b", "internal")
+	internal.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	var got []string
+	for _, r := range internal.recv().GetResources() {
+		got = append(got, r.GetName())
+	}
+	if !slices.Equal(got, []string{"internal-http"}) {
+		t.Errorf("internal node got listeners %v, want [internal-http]", got)
+	}
+
+	anonymous := x.sotw(t, "envoy-c", "")
+	anonymous.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	if got := resourceNames(t, anonymous.recv().GetResources()); len(got) != 0 {
+		t.Errorf("node without a cluster (group %q) got listeners %v, want none", DefaultGroup, got)
+	}
+
+	want := map[string]string{"envoy-a": "edge", "envoy-b": "internal", "envoy-c": DefaultGroup}
+	for _, p := range x.server.Proxies() {
+		if want[p.NodeID] != p.Group {
+			t.Errorf("proxy %s in group %q, want %q", p.NodeID, p.Group, want[p.NodeID])
+		}
+		delete(want, p.NodeID)
+	}
+	if len(want) != 0 {
+		t.Errorf("proxies missing from Proxies(): %v", want)
+	}
+	if got := x.metric("tollgate_xds_connected_proxies", nil); got != 3 {
+		t.Errorf("connected proxies = %v, want 3", got)
+	}
+}
+
+func TestServerDiscoveredGroupWaitsForFirstPolicy(t *testing.T) {
+	x := startServer(t)
+	edge := x.sotw(t, "envoy-a", "edge")
+	edge.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	edge.expectNone(200 * time.Millisecond)
+	if err := x.server.Update(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	if got := resourceNames(t, edge.recv().GetResources()); !slices.Equal(got, []string{"edge-http"}) {
+		t.Errorf("edge node got listeners %v, want [edge-http]", got)
+	}
+	if got := x.metric("tollgate_xds_config_info", map[string]string{"version": "v1"}); got != 1 {
+		t.Errorf("tollgate_xds_config_info{version=v1} = %v, want 1", got)
+	}
+}
+
+func TestServerUpdateResendsOnlyChangedTypes(t *testing.T) {
+	x := startServer(t)
+	p := twoGroupPolicy()
+	if err := x.server.Update(p); err != nil {
+		t.Fatal(err)
+	}
+	edge := x.sotw(t, "envoy-a", "edge")
+	before := edge.subscribeAll(map[string][]string{
+		resourcev3.EndpointType: {"orders"},
+		resourcev3.RouteType:    {"edge-http"},
+	})
+
+	next := twoGroupPolicy()
+	next.Version = "v2"
+	next.Routes[0].Match.PathPrefix = "/v2/orders"
+	if err := x.server.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	resp := edge.recv()
+	if resp.GetTypeUrl() != resourcev3.RouteType {
+		t.Fatalf("after a route change got a %s response, want only routes", resp.GetTypeUrl())
+	}
+	if resp.GetVersionInfo() == before[resourcev3.RouteType] {
+		t.Error("route version did not change")
+	}
+	edge.ack(resp)
+	edge.expectNone(300 * time.Millisecond)
+
+	acked := x.waitProxy(t, "envoy-a", func(p ProxyStatus) bool { return p.Acked[resourcev3.RouteType] == resp.GetVersionInfo() }).Acked
+	for _, typ := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType} {
+		if acked[typ] != before[typ] {
+			t.Errorf("%s: acked version %q, want it unchanged at %q", typ, acked[typ], before[typ])
+		}
+	}
+	if got := x.metric("tollgate_xds_pushes_total", map[string]string{"group": "edge"}); got != 2 {
+		t.Errorf("pushes for edge = %v, want 2", got)
+	}
+	// The same policy again changes nothing, so nothing is pushed.
+	if err := x.server.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.metric("tollgate_xds_pushes_total", map[string]string{"group": "edge"}); got != 2 {
+		t.Errorf("pushes for edge after an identical update = %v, want 2", got)
+	}
+}
+
+func TestServerNACKIsCountedAndShown(t *testing.T) {
+	x := startServer(t)
+	if err := x.server.Update(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+
+	sotw := x.sotw(t, "envoy-a", "edge")
+	sotw.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	resp := sotw.recv()
+	sotw.send(&discoveryv3.DiscoveryRequest{
+		TypeUrl:       resourcev3.ListenerType,
+		ResponseNonce: resp.GetNonce(),
+		ErrorDetail:   status.New(codes.InvalidArgument, "listener edge-http: bad filter").Proto(),
+	})
+	p := x.waitProxy(t, "envoy-a", func(p ProxyStatus) bool { return p.LastNACK != nil })
+	if n := p.LastNACK; n.TypeURL != resourcev3.ListenerType || n.Version != resp.GetVersionInfo() || !strings.Contains(n.Error, "bad filter") {
+		t.Errorf("last NACK = %+v, want the listener version %s with its error", n, resp.GetVersionInfo())
+	}
+
+	delta := x.delta(t, "envoy-b", "internal")
+	delta.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	dresp := delta.recv()
+	delta.send(&discoveryv3.DeltaDiscoveryRequest{
+		TypeUrl:       resourcev3.ClusterType,
+		ResponseNonce: dresp.GetNonce(),
+		ErrorDetail:   status.New(codes.InvalidArgument, "cluster ledger: bad").Proto(),
+	})
+	p = x.waitProxy(t, "envoy-b", func(p ProxyStatus) bool { return p.LastNACK != nil })
+	if n := p.LastNACK; n.TypeURL != resourcev3.ClusterType || n.Version != dresp.GetSystemVersionInfo() {
+		t.Errorf("last delta NACK = %+v, want the cluster version %s", n, dresp.GetSystemVersionInfo())
+	}
+
+	for _, typ := range []string{resourcev3.ListenerType, resourcev3.ClusterType} {
+		if got := x.metric("tollgate_xds_nacks_total", map[string]string{"type_url": typ}); got != 1 {
+			t.Errorf("NACKs of %s = %v, want 1", typ, got)
+		}
+	}
+	if log := x.logs.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "node=envoy-a") || !strings.Contains(log, "bad filter") {
+		t.Errorf("NACK not logged at Warn with node and error:\n%s", log)
+	}
+}
+
+func TestServerDeltaACKRecordsVersion(t *testing.T) {
+	x := startServer(t)
+	if err := x.server.Update(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	delta := x.delta(t, "envoy-b", "internal")
+	delta.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	resp := delta.recv()
+	delta.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: resp.GetNonce()})
+	x.waitProxy(t, "envoy-b", func(p ProxyStatus) bool {
+		return p.Acked[resourcev3.ClusterType] == resp.GetSystemVersionInfo() && p.LastNACK == nil
+	})
+}
+
+func TestServerBadPolicyKeepsServingTheLastGoodOne(t *testing.T) {
+	x := startServer(t)
+	good := twoGroupPolicy()
+	if err := x.server.Update(good); err != nil {
+		t.Fatal(err)
+	}
+	edge := x.sotw(t, "envoy-a", "edge")
+	edge.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	edge.ack(edge.recv())
+	before := x.snapshot(t, "edge")
+
+	bad := twoGroupPolicy()
+	bad.Version = "v2"
+	bad.Routes[0].To[0].Service = "missing"
+	if err := x.server.Update(bad); err == nil || !strings.Contains(err.Error(), `unknown service "missing"`) {
+		t.Fatalf("Update(bad) = %v, want an unknown service error", err)
+	}
+	if after := x.snapshot(t, "edge"); after != before {
+		t.Error("a failed update replaced the snapshot")
+	}
+	edge.expectNone(200 * time.Millisecond)
+	if got := x.metric("tollgate_xds_config_info", map[string]string{"version": "v1"}); got != 1 {
+		t.Errorf("config info no longer reports v1 after a failed update")
+	}
+	if got := x.metric("tollgate_xds_translation_errors_total", nil); got != 1 {
+		t.Errorf("translation errors = %v, want 1", got)
+	}
+}
+
+func TestServerForgetsDisconnectedProxies(t *testing.T) {
+	x := startServer(t)
+	if err := x.server.Update(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	edge := x.sotw(t, "envoy-a", "edge")
+	edge.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	edge.recv()
+	edge.close()
+	deadline := time.Now().Add(waitFor)
+	for len(x.server.Proxies()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy still listed after its stream closed: %+v", x.server.Proxies())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := x.metric("tollgate_xds_connected_proxies", nil); got != 0 {
+		t.Errorf("connected proxies = %v, want 0", got)
+	}
+}
+
+// testServer is a Server behind a real gRPC server on loopback.
+type testServer struct {
+	server *Server
+	conn   *grpc.ClientConn
+	reg    *prometheus.Registry
+	logs   *syncBuffer
+}
+
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	x := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	x.server = NewServer(t.Context(), slog.New(slog.NewTextHandler(x.logs, nil)), x.reg)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	x.server.Register(g)
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+	x.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.conn.Close() })
+	return x
+}
+
+// snapshot returns the snapshot the cache holds for a group.
+func (x *testServer) snapshot(t *testing.T, group string) cachev3.ResourceSnapshot {
+	t.Helper()
+	s, err := x.server.cache.GetSnapshot(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// waitProxy waits until the proxy's status satisfies ok.
+func (x *testServer) waitProxy(t *testing.T, node string, ok func(ProxyStatus) bool) ProxyStatus {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		for _, p := range x.server.Proxies() {
+			if p.NodeID == node && ok(p) {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy %s never reached the expected state: %+v", node, x.server.Proxies())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// metric returns the value of the sample of a metric with the given
+// labels, or 0 when there is none.
+func (x *testServer) metric(name string, labels map[string]string) float64 {
+	families, err := x.reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			match := true
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
+					match = false
+				}
+			}
+			if match {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// sotwStream is a state-of-the-world ADS client stream.
+type sotwStream struct {
+	t      *testing.T
+	node   *corev3.Node
+	stream grpc.BidiStreamingClient[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse]
+	resps  chan *discoveryv3.DiscoveryResponse
+	cancel context.CancelFunc
+	first  bool
+}
+
+func (x *testServer) sotw(t *testing.T, id, group string) *sotwStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(x.conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sotwStream{t: t, node: &corev3.Node{Id: id, Cluster: group}, stream: stream, resps: make(chan *discoveryv3.DiscoveryResponse, 16), cancel: cancel, first: true}
+	go func() {
+		defer close(s.resps)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			s.resps <- resp
+		}
+	}()
+	return s
+}
+
+// send sends a request, with the node on the first one only, as Envoy
+// does with set_node_on_first_message_only.
+func (s *sotwStream) send(req *discoveryv3.DiscoveryRequest) {
+	s.t.Helper()
+	if s.first {
+		req.Node, s.first = s.node, false
+	}
+	if err := s.stream.Send(req); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *sotwStream) recv() *discoveryv3.DiscoveryResponse {
+	s.t.Helper()
+	select {
+	case resp, ok := <-s.resps:
+		if !ok {
+			s.t.Fatal("stream closed")
+		}
+		return resp
+	case <-time.After(waitFor):
+		s.t.Fatal("no response")
+	}
+	return nil
+}
+
+func (s *sotwStream) expectNone(d time.Duration) {
+	s.t.Helper()
+	select {
+	case resp := <-s.resps:
+		s.t.Fatalf("unexpected %s response, version %s", resp.GetTypeUrl(), resp.GetVersionInfo())
+	case <-time.After(d):
+	}
+}
+
+// ack accepts a response as Envoy does: listeners and clusters stay
+// wildcard subscriptions, routes and endpoints are asked for by name.
+func (s *sotwStream) ack(resp *discoveryv3.DiscoveryResponse) {
+	s.t.Helper()
+	req := &discoveryv3.DiscoveryRequest{
+		TypeUrl:       resp.GetTypeUrl(),
+		VersionInfo:   resp.GetVersionInfo(),
+		ResponseNonce: resp.GetNonce(),
+	}
+	if t := resp.GetTypeUrl(); t == resourcev3.RouteType || t == resourcev3.EndpointType {
+		req.ResourceNames = resourceNames(s.t, resp.GetResources())
+	}
+	s.send(req)
+}
+
+// subscribeAll subscribes to every served type in Envoy's order, ACKing
+// each response, and returns the versions received.
+func (s *sotwStream) subscribeAll(names map[string][]string) map[string]string {
+	s.t.Helper()
+	versions := map[string]string{}
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+		s.send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, ResourceNames: names[typ]})
+		resp := s.recv()
+		if resp.GetTypeUrl() != typ {
+			s.t.Fatalf("asked for %s, got %s", typ, resp.GetTypeUrl())
+		}
+		versions[typ] = resp.GetVersionInfo()
+		s.ack(resp)
+	}
+	return versions
+}
+
+func (s *sotwStream) close() {
+	_ = s.stream.CloseSend()
+	s.cancel()
+}
+
+// deltaStream is an incremental ADS client stream.
+type deltaStream struct {
+	t      *testing.T
+	node   *corev3.Node
+	stream grpc.BidiStreamingClient[discoveryv3.DeltaDiscoveryRequest, discoveryv3.DeltaDiscoveryResponse]
+	resps  chan *discoveryv3.DeltaDiscoveryResponse
+	first  bool
+}
+
+func (x *testServer) delta(t *testing.T, id, group string) *deltaStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(x.conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &deltaStream{t: t, node: &corev3.Node{Id: id, Cluster: group}, stream: stream, resps: make(chan *discoveryv3.DeltaDiscoveryResponse, 16), first: true}
+	go func() {
+		defer close(s.resps)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			s.resps <- resp
+		}
+	}()
+	return s
+}
+
+func (s *deltaStream) send(req *discoveryv3.DeltaDiscoveryRequest) {
+	s.t.Helper()
+	if s.first {
+		req.Node, s.first = s.node, false
+	}
+	if err := s.stream.Send(req); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *deltaStream) recv() *discoveryv3.DeltaDiscoveryResponse {
+	s.t.Helper()
+	select {
+	case resp, ok := <-s.resps:
+		if !ok {
+			s.t.Fatal("stream closed")
+		}
+		return resp
+	case <-time.After(waitFor):
+		s.t.Fatal("no response")
+	}
+	return nil
+}
+
+// resourceNames decodes the names of the resources of a response, sorted.
+func resourceNames(t *testing.T, resources []*anypb.Any) []string {
+	t.Helper()
+	var out []string
+	for _, r := range resources {
+		m, err := r.UnmarshalNew()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, cachev3.GetResourceName(m))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// syncBuffer is a log destination safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServerCheckServesNothing(t *testing.T) {
+	x := startServer(t)
+	edge := x.sotw(t, "envoy-a", "edge")
+	edge.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+
+	bad := twoGroupPolicy()
+	bad.Routes[0].To[0].Service = "missing"
+	if err := x.server.Check(bad); err == nil {
+		t.Error("Check accepted a route to an unknown service")
+	}
+	if err := x.server.Check(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	edge.expectNone(200 * time.Millisecond)
+	if err := x.server.Update(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	if got := resourceNames(t, edge.recv().GetResources()); !slices.Equal(got, []string{"edge-http"}) {
+		t.Errorf("edge node got listeners %v, want [edge-http]", got)
+	}
+}
+
+func TestServerRefusesPolicyBrokenForAGroupNotYetConnected(t *testing.T) {
+	x := startServer(t)
+	p := twoGroupPolicy()
+	p.Routes[1].To[0].Service = "missing" // internal's route; no internal Envoy is connected
+	if err := x.server.Update(p); err == nil || !strings.Contains(err.Error(), `"internal"`) {
+		t.Fatalf("Update = %v, want an error for group internal", err)
+	}
+}

@@ -1,0 +1,125 @@
+// Package xds compiles a validated policy into Envoy resources (listeners,
+// route configurations, clusters and endpoints), versions them by content,
+// and serves them to every Envoy over ADS through go-control-plane's
+// snapshot cache. Each Envoy feature has its own translator file
+// (listener.go, route.go, match.go, cluster.go, endpoint.go); translate.go
+// ties them together for one node group.
+package xds
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// DefaultGroup is the node group of an Envoy that names no cluster
+// (--service-cluster) in its node identity.
+const DefaultGroup = "default"
+
+// Resources is the Envoy configuration of one node group. Every slice is
+// sorted by resource name, so equal policies give equal Resources.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	// Endpoints holds one assignment per EDS cluster; clusters of DNS
+	// services carry their endpoints inline instead.
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// Translate builds the resources served to the Envoys of a node group: the
+// group's listeners, one route configuration per listener, and the clusters
+// (with their endpoints) that those routes send traffic to. Services no
+// route of the group uses are left out.
+func Translate(p *policy.Policy, group string) (*Resources, error) {
+	if p == nil {
+		return nil, errors.New("xds: no policy to translate")
+	}
+	res := &Resources{}
+	used := map[string]bool{}
+	for _, l := range p.ListenersFor(group) {
+		if err := res.addListener(p, l, used); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range sortedKeys(used) {
+		if err := res.addService(p.Services[name]); err != nil {
+			return nil, err
+		}
+	}
+	res.sort()
+	return res, nil
+}
+
+// addListener adds a listener and its route configuration, and marks the
+// services its routes use.
+func (r *Resources) addListener(p *policy.Policy, l *policy.Listener, used map[string]bool) error {
+	listener, err := buildListener(l)
+	if err != nil {
+		return fmt.Errorf("listener %q: %w", l.Name, err)
+	}
+	routes := p.RoutesFor(l.Name)
+	config, err := routeConfiguration(l, routes, p.Services)
+	if err != nil {
+		return fmt.Errorf("listener %q: %w", l.Name, err)
+	}
+	r.Listeners = append(r.Listeners, listener)
+	r.Routes = append(r.Routes, config)
+	for _, route := range routes {
+		for _, d := range route.To {
+			used[d.Service] = true
+		}
+	}
+	return nil
+}
+
+// addService adds a service's cluster and, for EDS clusters, its endpoints.
+func (r *Resources) addService(s *policy.Service) error {
+	c, err := buildCluster(s)
+	if err != nil {
+		return fmt.Errorf("service %q: %w", s.Name, err)
+	}
+	r.Clusters = append(r.Clusters, c)
+	if !s.UsesDNS() {
+		r.Endpoints = append(r.Endpoints, loadAssignment(s))
+	}
+	return nil
+}
+
+// sort orders every resource type by name.
+func (r *Resources) sort() {
+	slices.SortFunc(r.Listeners, func(a, b *listenerv3.Listener) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	slices.SortFunc(r.Routes, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	slices.SortFunc(r.Clusters, func(a, b *clusterv3.Cluster) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	slices.SortFunc(r.Endpoints, func(a, b *endpointv3.ClusterLoadAssignment) int {
+		return cmp.Compare(a.GetClusterName(), b.GetClusterName())
+	})
+}
+
+// adsSource says "fetch this over the ADS stream the Envoy already has";
+// listeners use it for RDS and clusters for EDS.
+func adsSource() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+// sortedKeys returns the keys of a set in sorted order.
+func sortedKeys(set map[string]bool) []string {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,335 @@
+package xds
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+func TestTranslateGroupsGetTheirOwnListenersAndClusters(t *testing.T) {
+	p := twoGroupPolicy()
+	tests := []struct {
+		group               string
+		listeners, clusters []string
+	}{
+		{"edge", []string{"edge-http"}, []string{"orders"}},
+		{"internal", []string{"internal-http"}, []string{"ledger"}},
+		{DefaultGroup, nil, nil},
+	}
+	for _, tt := range tests {
+		res, err := Translate(p, tt.group)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.group, err)
+		}
+		if got := names(res.Listeners); !slices.Equal(got, tt.listeners) {
+			t.Errorf("%s listeners = %v, want %v", tt.group, got, tt.listeners)
+		}
+		if got := names(res.Clusters); !slices.Equal(got, tt.clusters) {
+			t.Errorf("%s clusters = %v, want %v", tt.group, got, tt.clusters)
+		}
+	}
+}
+
+func TestTranslateIsDeterministic(t *testing.T) {
+	p := twoGroupPolicy()
+	for i := range 20 {
+		name := string(rune('a' + i))
+		p.Services[name] = ipService(name, 10000+i)
+		p.Routes = append(p.Routes, prefixRoute(name, "/"+name, name))
+	}
+	first, err := Snapshot(p, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		again, err := Snapshot(p, "edge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range servedTypes {
+			if first.GetVersion(typ) != again.GetVersion(typ) {
+				t.Fatalf("%s version changed between two translations of one policy", typ)
+			}
+		}
+	}
+}
+
+func TestTranslateErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(p *policy.Policy)
+		want   string
+	}{
+		{"unknown service", func(p *policy.Policy) { p.Routes[0].To[0].Service = "nope" }, `unknown service "nope"`},
+		{"no destination", func(p *policy.Policy) { p.Routes[0].To = nil }, "no destination"},
+		{"split adds to zero", func(p *policy.Policy) {
+			p.Routes[0].To = policy.Destinations{{Service: "orders"}, {Service: "ledger"}}
+		}, "add up to 0"},
+		{"negative weight", func(p *policy.Policy) {
+			p.Routes[0].To = policy.Destinations{{Service: "orders", Weight: 1}, {Service: "ledger", Weight: -1}}
+		}, "negative weight"},
+		{"bad port", func(p *policy.Policy) { p.Listeners[0].Port = 70000 }, "out of range"},
+		{"unknown load balancing", func(p *policy.Policy) { p.Services["orders"].LoadBalancing = "fastest" }, `unknown load balancing "fastest"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := twoGroupPolicy()
+			tt.change(p)
+			_, err := Translate(p, "edge")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Translate(nil, "edge"); err == nil {
+		t.Error("Translate(nil) succeeded")
+	}
+}
+
+func TestClusterDiscovery(t *testing.T) {
+	ip := ipService("ip", 9001)
+	dns := ipService("dns", 9002)
+	dns.Endpoints = append(dns.Endpoints, &policy.Endpoint{Address: "db.internal:5432", Host: "db.internal", Port: 5432, Weight: 2})
+	c, err := buildCluster(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GetType() != clusterv3.Cluster_EDS || c.GetEdsClusterConfig() == nil || c.GetLoadAssignment() != nil {
+		t.Errorf("IP service: want EDS without inline endpoints, got %v", c)
+	}
+	c, err = buildCluster(dns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GetType() != clusterv3.Cluster_STRICT_DNS || len(c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()) != 2 {
+		t.Errorf("DNS service: want STRICT_DNS with both endpoints inline, got %v", c)
+	}
+}
+
+func TestLoadBalancingPolicies(t *testing.T) {
+	for lb, want := range map[policy.LoadBalancing]clusterv3.Cluster_LbPolicy{
+		policy.RoundRobin:   clusterv3.Cluster_ROUND_ROBIN,
+		policy.LeastRequest: clusterv3.Cluster_LEAST_REQUEST,
+		policy.Random:       clusterv3.Cluster_RANDOM,
+		policy.RingHash:     clusterv3.Cluster_RING_HASH,
+	} {
+		got, err := lbPolicy(lb)
+		if err != nil || got != want {
+			t.Errorf("lbPolicy(%s) = %v, %v; want %v", lb, got, err, want)
+		}
+	}
+}
+
+func TestHashPolicies(t *testing.T) {
+	byHeader := ipService("profile", 9001)
+	byHeader.LoadBalancing, byHeader.HashOn = policy.RingHash, &policy.HashOn{Header: "X-User"}
+	byIP := ipService("sessions", 9002)
+	byIP.LoadBalancing, byIP.HashOn = policy.RingHash, &policy.HashOn{ClientIP: true}
+	plain := ipService("orders", 9003)
+
+	got := hashPolicies([]*policy.Service{plain, byHeader, byIP, byHeader})
+	if len(got) != 2 {
+		t.Fatalf("got %d hash policies, want 2 (header once, client ip once): %v", len(got), got)
+	}
+	if h := got[0].GetHeader().GetHeaderName(); h != "x-user" {
+		t.Errorf("first hash policy header = %q, want x-user", h)
+	}
+	if !got[1].GetConnectionProperties().GetSourceIp() {
+		t.Errorf("second hash policy = %v, want source ip", got[1])
+	}
+	if hp := hashPolicies([]*policy.Service{plain}); hp != nil {
+		t.Errorf("round robin service got hash policies %v", hp)
+	}
+}
+
+func TestVirtualHostsKeepFirstMatchWins(t *testing.T) {
+	route := func(name string, hosts ...string) *policy.Route {
+		r := prefixRoute(name, "/", "orders")
+		r.Match.Hosts = hosts
+		return r
+	}
+	tests := []struct {
+		name          string
+		listenerHosts []string
+		routes        []*policy.Route
+		want          map[string][]string // virtual host: domains then routes, "|" separated
+	}{
+		{
+			name:          "no hosts: one catch-all",
+			listenerHosts: []string{"*"},
+			routes:        []*policy.Route{route("a"), route("b")},
+			want:          map[string][]string{catchAllName: {"*", "|", "a", "b"}},
+		},
+		{
+			name:          "a named host gets the host-less routes too, in policy order",
+			listenerHosts: []string{"*"},
+			routes:        []*policy.Route{route("a"), route("admin", "Admin.example.com"), route("b")},
+			want: map[string][]string{
+				"admin.example.com": {"admin.example.com", "|", "a", "admin", "b"},
+				catchAllName:        {"*", "|", "a", "b"},
+			},
+		},
+		{
+			name:          "a wildcard route applies to the exact hosts it covers",
+			listenerHosts: []string{"api.example.com", "example.org"},
+			routes:        []*policy.Route{route("wild", "*.example.com"), route("api", "api.example.com"), route("rest")},
+			want: map[string][]string{
+				"*.example.com":   {"*.example.com", "|", "wild", "rest"},
+				"api.example.com": {"api.example.com", "|", "wild", "api", "rest"},
+				catchAllName:      {"example.org", "|", "rest"},
+			},
+		},
+		{
+			name:          "listener host named by a route leaves the catch-all, which is dropped when empty",
+			listenerHosts: []string{"api.example.com"},
+			routes:        []*policy.Route{route("api", "api.example.com"), route("rest")},
+			want:          map[string][]string{"api.example.com": {"api.example.com", "|", "api", "rest"}},
+		},
+		{
+			name:          "a listener without hosts answers for every host",
+			listenerHosts: nil,
+			routes:        []*policy.Route{route("a")},
+			want:          map[string][]string{catchAllName: {"*", "|", "a"}},
+		},
+		{
+			name:          "no host-less routes: no catch-all",
+			listenerHosts: []string{"*"},
+			routes:        []*policy.Route{route("api", "api.example.com")},
+			want:          map[string][]string{"api.example.com": {"api.example.com", "|", "api"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := &policy.Listener{Name: "public", Port: 8080, Hosts: tt.listenerHosts}
+			built := make([]*routev3.Route, len(tt.routes))
+			for i, r := range tt.routes {
+				built[i] = &routev3.Route{Name: r.Name}
+			}
+			got := map[string][]string{}
+			for _, vh := range virtualHosts(l, tt.routes, built) {
+				desc := append(slices.Clone(vh.GetDomains()), "|")
+				for _, r := range vh.GetRoutes() {
+					desc = append(desc, r.GetName())
+				}
+				got[vh.GetName()] = desc
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("virtual hosts = %v, want %v", got, tt.want)
+			}
+			for name, want := range tt.want {
+				if !slices.Equal(got[name], want) {
+					t.Errorf("virtual host %q = %v, want %v", name, got[name], want)
+				}
+			}
+		})
+	}
+}
+
+func TestCoversHost(t *testing.T) {
+	tests := []struct {
+		pattern, host string
+		want          bool
+	}{
+		{"api.example.com", "api.example.com", true},
+		{"*", "anything.org", true},
+		{"*.example.com", "api.example.com", true},
+		{"*.example.com", "*.eu.example.com", true},
+		{"*.example.com", "example.com", false},
+		{"*.example.com", "api.example.org", false},
+		{"api.example.com", "*.example.com", false},
+		{"*.example.com", "api.example.com:8443", false},
+	}
+	for _, tt := range tests {
+		if got := coversHost([]string{tt.pattern}, tt.host); got != tt.want {
+			t.Errorf("coversHost(%q, %q) = %v, want %v", tt.pattern, tt.host, got, tt.want)
+		}
+	}
+}
+
+func TestIgnorePortOnlyWithoutPortsInDomains(t *testing.T) {
+	p := twoGroupPolicy()
+	res, err := Translate(p, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Routes[0].GetIgnorePortInHostMatching() {
+		t.Error("no domain has a port, yet ports take part in host matching")
+	}
+	p.Listeners[0].Hosts = []string{"api.example.com:8443"}
+	if res, err = Translate(p, "edge"); err != nil {
+		t.Fatal(err)
+	}
+	if res.Routes[0].GetIgnorePortInHostMatching() {
+		t.Error("a domain has a port, yet ports are ignored in host matching")
+	}
+}
+
+// RE2, which Envoy runs, and Go's regexp agree on this syntax, so the
+// absent-query-parameter expression can be checked here.
+func TestQueryParamRegex(t *testing.T) {
+	re := regexp.MustCompile(queryParamRegex("trace"))
+	for path, has := range map[string]bool{
+		"/s":             false,
+		"/s?trace":       true,
+		"/s?trace=1":     true,
+		"/s?a=1&trace=1": true,
+		"/s?trace&a=1":   true,
+		"/s?tracer=1":    false,
+		"/s?a=trace":     false,
+		"/s?xtrace=1":    false,
+		"/trace?a=1":     false,
+	} {
+		if got := re.MatchString(path); got != has {
+			t.Errorf("%s: matched = %v, want %v", path, got, has)
+		}
+	}
+}
+
+func TestMethodMatcher(t *testing.T) {
+	if m := methodMatcher(nil); m != nil {
+		t.Errorf("no methods gave a matcher %v", m)
+	}
+	if got := methodMatcher([]string{"GET"}).GetStringMatch().GetExact(); got != "GET" {
+		t.Errorf("one method: exact = %q, want GET", got)
+	}
+	if got := methodMatcher([]string{"GET", "HEAD"}).GetStringMatch().GetSafeRegex().GetRegex(); got != "^(GET|HEAD)$" {
+		t.Errorf("two methods: regex = %q", got)
+	}
+}
+
+func TestWeightedSplit(t *testing.T) {
+	p := twoGroupPolicy()
+	p.Routes[0].To = policy.Destinations{{Service: "orders", Weight: 90}, {Service: "ledger", Weight: 10}}
+	res, err := Translate(p, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := res.Routes[0].GetVirtualHosts()[0].GetRoutes()[0].GetRoute().GetWeightedClusters()
+	want := &routev3.WeightedCluster{}
+	for _, d := range p.Routes[0].To {
+		want.Clusters = append(want.Clusters, &routev3.WeightedCluster_ClusterWeight{Name: d.Service, Weight: wrapperspb.UInt32(uint32(d.Weight))})
+	}
+	if !proto.Equal(wc, want) {
+		t.Errorf("weighted clusters = %v, want %v", wc, want)
+	}
+	if got := names(res.Clusters); !slices.Equal(got, []string{"ledger", "orders"}) {
+		t.Errorf("clusters = %v, want both services of the split", got)
+	}
+}
+
+// names returns the names of resources, in order.
+func names[T interface{ GetName() string }](items []T) []string {
+	var out []string
+	for _, item := range items {
+		out = append(out, item.GetName())
+	}
+	return out
+}
