@@ -34,3 +34,15 @@ func (p *Policy) RoutesFor(listener string) []*Route {
 	}
 	return out
 }
+
+// IdentityHeaderPrefix starts the name of every header through which the
+// gateway tells a service who called (x-tollgate-client-id, ...). Envoy
+// removes every such header a client sends before anything else runs.
+const IdentityHeaderPrefix = "x-tollgate-"
+
+// IdentityHeaders are the other request headers only the gateway may set,
+// such as headers that carry verified token claims; Envoy removes them
+// from client requests like the x-tollgate-* ones. Sorted, lower-case.
+func (p *Policy) IdentityHeaders() []string {
+	return nil
+}

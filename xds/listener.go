@@ -16,11 +16,11 @@ import (
 // buildListener translates a policy listener into an Envoy listener named
 // after it, whose only filter is an HTTP connection manager fetching the
 // route configuration of the same name over ADS.
-func buildListener(l *policy.Listener) (*listenerv3.Listener, error) {
+func buildListener(p *policy.Policy, l *policy.Listener) (*listenerv3.Listener, error) {
 	if l.Port < 1 || l.Port > 65535 {
 		return nil, fmt.Errorf("port %d is out of range", l.Port)
 	}
-	hcm, err := httpConnectionManager(l)
+	hcm, err := httpConnectionManager(p, l)
 	if err != nil {
 		return nil, err
 	}
@@ -44,8 +44,8 @@ func buildListener(l *policy.Listener) (*listenerv3.Listener, error) {
 // client is the connection's peer (use_remote_address), every request gets
 // an x-request-id, and paths are normalized before routing so that
 // "/a/../orders" or "//orders" cannot slip past a route's matcher.
-func httpConnectionManager(l *policy.Listener) (*hcmv3.HttpConnectionManager, error) {
-	filters, err := httpFilters()
+func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpConnectionManager, error) {
+	filters, err := httpFilters(p, l)
 	if err != nil {
 		return nil, err
 	}

@@ -19,10 +19,10 @@ const catchAllName = "catch_all"
 // routeConfiguration translates the routes attached to a listener, in
 // policy order, into the route configuration its connection manager
 // fetches over RDS. A request no route matches gets Envoy's 404.
-func routeConfiguration(l *policy.Listener, routes []*policy.Route, services map[string]*policy.Service) (*routev3.RouteConfiguration, error) {
+func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.Route) (*routev3.RouteConfiguration, error) {
 	built := make([]*routev3.Route, len(routes))
 	for i, r := range routes {
-		route, err := buildRoute(r, services)
+		route, err := buildRoute(p, r)
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}
@@ -155,15 +155,20 @@ func anyDomainHasPort(vhosts []*routev3.VirtualHost) bool {
 
 // buildRoute translates one policy route. The Envoy route carries the
 // policy route's name so that access logs and stats can name it.
-func buildRoute(r *policy.Route, services map[string]*policy.Service) (*routev3.Route, error) {
-	action, err := routeAction(r, services)
+func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
+	action, err := routeAction(r, p.Services)
+	if err != nil {
+		return nil, err
+	}
+	perFilter, err := perFilterConfig(p, r)
 	if err != nil {
 		return nil, err
 	}
 	return &routev3.Route{
-		Name:   r.Name,
-		Match:  routeMatch(&r.Match),
-		Action: &routev3.Route_Route{Route: action},
+		Name:                 r.Name,
+		Match:                routeMatch(&r.Match),
+		Action:               &routev3.Route_Route{Route: action},
+		TypedPerFilterConfig: perFilter,
 	}, nil
 }
 

@@ -63,12 +63,12 @@ func Translate(p *policy.Policy, group string) (*Resources, error) {
 // addListener adds a listener and its route configuration, and marks the
 // services its routes use.
 func (r *Resources) addListener(p *policy.Policy, l *policy.Listener, used map[string]bool) error {
-	listener, err := buildListener(l)
+	listener, err := buildListener(p, l)
 	if err != nil {
 		return fmt.Errorf("listener %q: %w", l.Name, err)
 	}
 	routes := p.RoutesFor(l.Name)
-	config, err := routeConfiguration(l, routes, p.Services)
+	config, err := routeConfiguration(p, l, routes)
 	if err != nil {
 		return fmt.Errorf("listener %q: %w", l.Name, err)
 	}

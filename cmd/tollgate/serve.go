@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,8 +22,6 @@ import (
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/reloader"
 	"github.com/tollgate/tollgate/internal/watch"
-	"github.com/tollgate/tollgate/policy"
-	"github.com/tollgate/tollgate/xds"
 )
 
 // Default addresses. Both are loopback so that a fresh install exposes
@@ -39,6 +38,8 @@ type serveConfig struct {
 	logFormat string
 	logLevel  slog.Level
 	poll      time.Duration
+	// only lists the components to run; see components.go.
+	only []string
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -51,12 +52,17 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
-	if err := fs.Parse(args); err != nil {
+	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if c.policyDir == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return nil, errors.New("--policy DIR is required")
+	}
+	if c.only, err = parseOnly(*only); err != nil {
+		return nil, err
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return nil, fmt.Errorf("--log-format must be json or text, got %q", c.logFormat)
@@ -96,8 +102,15 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	xdsServer := xds.NewServer(ctx, log, reg)
-	rl := reloader.New(c.policyDir, log, reg, xdsStage(xdsServer))
+	comps, err := buildComponents(ctx, c, log, reg)
+	if err != nil {
+		return err
+	}
+	var stages []reloader.Stage
+	for _, comp := range comps {
+		stages = append(stages, comp.stage)
+	}
+	rl := reloader.New(c.policyDir, log, reg, stages...)
 
 	grpcLis, err := net.Listen("tcp", c.grpcAddr)
 	if err != nil {
@@ -109,11 +122,11 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	grpcServer := newGRPCServer()
-	xdsServer.Register(grpcServer)
-
 	adm := admin.New(reg, ready(rl), log)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
-	adm.HandleJSON("/debug/proxies", func() any { return xdsServer.Proxies() })
+	for _, comp := range comps {
+		comp.register(grpcServer, adm)
+	}
 
 	// A first load that fails is logged and leaves the process running
 	// but not ready: fixing the files brings it up without a restart.
@@ -134,22 +147,6 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	stopGRPC(grpcServer, 5*time.Second)
 	return err
-}
-
-// xdsStage compiles a generation by building its snapshots, and commits it
-// by publishing them to connected Envoys.
-func xdsStage(s *xds.Server) reloader.Stage {
-	return func(p *policy.Policy) (func(), error) {
-		if err := s.Check(p); err != nil {
-			return nil, err
-		}
-		return func() {
-			if err := s.Update(p); err != nil {
-				// Check built the same snapshots, so this is not expected.
-				slog.Error("publishing xDS snapshots", "version", p.Version, "error", err)
-			}
-		}, nil
-	}
 }
 
 func newGRPCServer() *grpc.Server {

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/tollgate/tollgate/internal/admin"
+	"github.com/tollgate/tollgate/internal/reloader"
+	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/xds"
+)
+
+// componentNames are the parts of the control plane `serve` can run; by
+// default it runs all of them in one process, and --only splits them so
+// that each scales out on its own.
+var componentNames = []string{"xds"}
+
+// component is one part of the control plane: how it compiles each policy
+// generation, and what it serves.
+type component struct {
+	stage    reloader.Stage
+	register func(g *grpc.Server, a *admin.Server)
+}
+
+func parseOnly(s string) ([]string, error) {
+	if s == "" {
+		return componentNames, nil
+	}
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(componentNames, name) {
+			return nil, fmt.Errorf("--only: unknown component %q; expected some of: %s", name, strings.Join(componentNames, ", "))
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// buildComponents creates the components selected by --only.
+func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) ([]component, error) {
+	var out []component
+	for _, name := range c.only {
+		switch name {
+		case "xds":
+			out = append(out, xdsComponent(ctx, log, reg))
+		}
+	}
+	return out, nil
+}
+
+// xdsComponent serves Envoy its configuration. A generation compiles by
+// building its snapshots, and commits by publishing them.
+func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) component {
+	s := xds.NewServer(ctx, log, reg)
+	return component{
+		stage: func(p *policy.Policy) (func(), error) {
+			if err := s.Check(p); err != nil {
+				return nil, err
+			}
+			return func() {
+				if err := s.Update(p); err != nil {
+					// Check built the same snapshots, so this is not expected.
+					log.Error("publishing xDS snapshots", "version", p.Version, "error", err)
+				}
+			}, nil
+		},
+		register: func(g *grpc.Server, a *admin.Server) {
+			s.Register(g)
+			a.HandleJSON("/debug/proxies", func() any { return s.Proxies() })
+		},
+	}
+}

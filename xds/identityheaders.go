@@ -1,0 +1,40 @@
+package xds
+
+import (
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// identityHeaderFilter removes, first in every chain and on every route
+// (public ones too), each header through which the gateway tells services
+// who called: every x-tollgate-* header and the names in
+// Policy.IdentityHeaders. A client can therefore never forge an identity
+// a service would trust; only filters running after this one set them.
+type identityHeaderFilter struct{}
+
+func (identityHeaderFilter) name() string { return "tollgate.identity_headers" }
+
+func (identityHeaderFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
+	remove := []*mutationv3.HeaderMutation{{
+		Action: &mutationv3.HeaderMutation_RemoveOnMatch_{RemoveOnMatch: &mutationv3.HeaderMutation_RemoveOnMatch{
+			KeyMatcher: &matcherv3.StringMatcher{
+				MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: policy.IdentityHeaderPrefix},
+				IgnoreCase:   true,
+			},
+		}},
+	}}
+	for _, h := range p.IdentityHeaders() {
+		remove = append(remove, &mutationv3.HeaderMutation{Action: &mutationv3.HeaderMutation_Remove{Remove: h}})
+	}
+	return &headermutationv3.HeaderMutation{
+		Mutations: &headermutationv3.Mutations{RequestMutations: remove},
+	}, nil
+}
+
+func (identityHeaderFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Message, error) {
+	return nil, nil
+}
