@@ -36,7 +36,7 @@ func BenchmarkTranslate10kRoutes1kServices(b *testing.B) {
 	p := largePolicy()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Translate(p, DefaultGroup); err != nil {
+		if _, err := Translate(p, DefaultGroup, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -48,7 +48,7 @@ func BenchmarkSnapshot10kRoutes1kServices(b *testing.B) {
 	p := largePolicy()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Snapshot(p, DefaultGroup); err != nil {
+		if _, err := Snapshot(p, DefaultGroup, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

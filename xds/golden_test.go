@@ -65,7 +65,7 @@ func goldenGroups(p *policy.Policy) []string {
 // checks they make a consistent snapshot.
 func checkGroup(t *testing.T, p *policy.Policy, group, caseDir string) {
 	t.Helper()
-	res, err := Translate(p, group)
+	res, err := Translate(p, group, Options{})
 	if err != nil {
 		t.Fatalf("group %s: %v", group, err)
 	}

@@ -24,6 +24,7 @@ import (
 // cluster, see DefaultGroup): a group is discovered when its first Envoy
 // asks, and every group seen so far is rebuilt on Update.
 type Server struct {
+	opts    Options
 	log     *slog.Logger
 	cache   cachev3.SnapshotCache
 	xds     serverv3.Server
@@ -59,11 +60,12 @@ type built struct {
 // before the first Update wait for it. Metrics are registered with reg
 // unless it is nil. When ctx ends, every open stream ends, so that a
 // shutting-down Tollgate does not wait on streams Envoy never closes.
-func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer) *Server {
+func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer, opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
+		opts:    opts,
 		log:     logger,
 		metrics: newMetrics(reg, logger),
 		groups:  map[string]*cachev3.Snapshot{},
@@ -132,7 +134,7 @@ func (s *Server) build(p *policy.Policy) (built, error) {
 			b.snapshots[g] = snap
 			continue
 		}
-		snap, err := Snapshot(p, g)
+		snap, err := Snapshot(p, g, s.opts)
 		if err != nil {
 			s.metrics.translationErrors.Inc()
 			return built{}, fmt.Errorf("translating policy %s for node group %q: %w", p.Version, g, err)
@@ -180,7 +182,7 @@ func (s *Server) serve(group string) error {
 	snap := s.current.snapshots[group]
 	if snap == nil {
 		var err error
-		if snap, err = Snapshot(p, group); err != nil {
+		if snap, err = Snapshot(p, group, s.opts); err != nil {
 			// The group's Envoys wait; the next Update tries again.
 			s.metrics.translationErrors.Inc()
 			return fmt.Errorf("translating policy %s for node group %q: %w", p.Version, group, err)

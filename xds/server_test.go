@@ -248,7 +248,7 @@ type testServer struct {
 func startServer(t *testing.T) *testServer {
 	t.Helper()
 	x := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
-	x.server = NewServer(t.Context(), slog.New(slog.NewTextHandler(x.logs, nil)), x.reg)
+	x.server = NewServer(t.Context(), slog.New(slog.NewTextHandler(x.logs, nil)), x.reg, Options{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ import (
 // go-control-plane's cache. Each resource type is versioned by its content,
 // so a policy change that leaves a type alone leaves its version alone and
 // Envoy is not sent that type again.
-func Snapshot(p *policy.Policy, group string) (*cachev3.Snapshot, error) {
-	res, err := Translate(p, group)
+func Snapshot(p *policy.Policy, group string, opts Options) (*cachev3.Snapshot, error) {
+	res, err := Translate(p, group, opts)
 	if err != nil {
 		return nil, err
 	}

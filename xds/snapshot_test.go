@@ -25,12 +25,12 @@ func TestSnapshotVersionsFollowContentPerType(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := twoGroupPolicy()
-			before, err := Snapshot(p, "edge")
+			before, err := Snapshot(p, "edge", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.change(p)
-			after, err := Snapshot(p, "edge")
+			after, err := Snapshot(p, "edge", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestSnapshotVersionsFollowContentPerType(t *testing.T) {
 }
 
 func TestSnapshotIsConsistent(t *testing.T) {
-	snap, err := Snapshot(twoGroupPolicy(), "edge")
+	snap, err := Snapshot(twoGroupPolicy(), "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

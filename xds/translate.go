@@ -25,6 +25,17 @@ import (
 // (--service-cluster) in its node identity.
 const DefaultGroup = "default"
 
+// Options are translation settings that come from how Tollgate is deployed
+// rather than from the policy: where Envoy reaches Tollgate's own gRPC
+// services (ext_authz, rate limiting) when they are split out with
+// `serve --only`.
+type Options struct {
+	// AuthzAddress is host:port of Tollgate's ext_authz gRPC service.
+	AuthzAddress string
+	// RateLimitAddress is host:port of Tollgate's rate-limit gRPC service.
+	RateLimitAddress string
+}
+
 // Resources is the Envoy configuration of one node group. Every slice is
 // sorted by resource name, so equal policies give equal Resources.
 type Resources struct {
@@ -40,7 +51,7 @@ type Resources struct {
 // group's listeners, one route configuration per listener, and the clusters
 // (with their endpoints) that those routes send traffic to. Services no
 // route of the group uses are left out.
-func Translate(p *policy.Policy, group string) (*Resources, error) {
+func Translate(p *policy.Policy, group string, opts Options) (*Resources, error) {
 	if p == nil {
 		return nil, errors.New("xds: no policy to translate")
 	}

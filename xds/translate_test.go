@@ -25,7 +25,7 @@ func TestTranslateGroupsGetTheirOwnListenersAndClusters(t *testing.T) {
 		{DefaultGroup, nil, nil},
 	}
 	for _, tt := range tests {
-		res, err := Translate(p, tt.group)
+		res, err := Translate(p, tt.group, Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.group, err)
 		}
@@ -45,12 +45,12 @@ func TestTranslateIsDeterministic(t *testing.T) {
 		p.Services[name] = ipService(name, 10000+i)
 		p.Routes = append(p.Routes, prefixRoute(name, "/"+name, name))
 	}
-	first, err := Snapshot(p, "edge")
+	first, err := Snapshot(p, "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
-		again, err := Snapshot(p, "edge")
+		again, err := Snapshot(p, "edge", Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,13 +83,13 @@ func TestTranslateErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := twoGroupPolicy()
 			tt.change(p)
-			_, err := Translate(p, "edge")
+			_, err := Translate(p, "edge", Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := Translate(nil, "edge"); err == nil {
+	if _, err := Translate(nil, "edge", Options{}); err == nil {
 		t.Error("Translate(nil) succeeded")
 	}
 }
@@ -256,7 +256,7 @@ func TestCoversHost(t *testing.T) {
 
 func TestIgnorePortOnlyWithoutPortsInDomains(t *testing.T) {
 	p := twoGroupPolicy()
-	res, err := Translate(p, "edge")
+	res, err := Translate(p, "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestIgnorePortOnlyWithoutPortsInDomains(t *testing.T) {
 		t.Error("no domain has a port, yet ports take part in host matching")
 	}
 	p.Listeners[0].Hosts = []string{"api.example.com:8443"}
-	if res, err = Translate(p, "edge"); err != nil {
+	if res, err = Translate(p, "edge", Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if res.Routes[0].GetIgnorePortInHostMatching() {
@@ -308,7 +308,7 @@ func TestMethodMatcher(t *testing.T) {
 func TestWeightedSplit(t *testing.T) {
 	p := twoGroupPolicy()
 	p.Routes[0].To = policy.Destinations{{Service: "orders", Weight: 90}, {Service: "ledger", Weight: 10}}
-	res, err := Translate(p, "edge")
+	res, err := Translate(p, "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 // xdsComponent serves Envoy its configuration. A generation compiles by
 // building its snapshots, and commits by publishing them.
 func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) component {
-	s := xds.NewServer(ctx, log, reg)
+	s := xds.NewServer(ctx, log, reg, xds.Options{})
 	return component{
 		stage: func(p *policy.Policy) (func(), error) {
 			if err := s.Check(p); err != nil {
