@@ -17,11 +17,16 @@ const methodHeader = ":method"
 // pathHeader is the pseudo-header holding the path with its query string.
 const pathHeader = ":path"
 
-// routeMatch translates a policy match; every condition must hold. Host
-// conditions are not here: they decide which virtual hosts hold the route
-// (see virtualHosts).
+// authorityHeader is the pseudo-header holding the request's host (the
+// Host header of HTTP/1 requests).
+const authorityHeader = ":authority"
+
+// routeMatch translates a policy match; every condition must hold.
 func routeMatch(m *policy.Match) *routev3.RouteMatch {
 	rm := pathMatch(m)
+	if h := hostMatcher(m.Hosts); h != nil {
+		rm.Headers = append(rm.Headers, h)
+	}
 	if h := methodMatcher(m.Methods); h != nil {
 		rm.Headers = append(rm.Headers, h)
 	}
@@ -50,6 +55,37 @@ func pathMatch(m *policy.Match) *routev3.RouteMatch {
 		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: m.PathPrefix}}
 	}
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+}
+
+// hostMatcher matches the request's host against a route's host names
+// with Envoy's domain rules: case-insensitive, "*.example.com" matching
+// any name ending in ".example.com", and a port in the request ignored
+// unless the pattern names one. Host conditions are route conditions (not
+// virtual hosts of their own) so that routes keep their policy order
+// whatever hosts they name, and each route appears in the configuration
+// once.
+func hostMatcher(hosts []string) *routev3.HeaderMatcher {
+	alternatives := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if h == "*" {
+			return nil
+		}
+		name, port, hasPort := strings.Cut(h, ":")
+		expr := regexp.QuoteMeta(name)
+		if rest, ok := strings.CutPrefix(name, "*."); ok {
+			expr = `.+\.` + regexp.QuoteMeta(rest)
+		}
+		if hasPort {
+			expr += ":" + port
+		} else {
+			expr += "(:[0-9]+)?"
+		}
+		alternatives = append(alternatives, expr)
+	}
+	if len(alternatives) == 0 {
+		return nil
+	}
+	return stringHeaderMatcher(authorityHeader, safeRegex("(?i)^("+strings.Join(alternatives, "|")+")$"))
 }
 
 // methodMatcher matches the request method: one method exactly, several

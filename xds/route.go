@@ -11,14 +11,10 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// catchAllName names the virtual host holding the routes that name no
-// host. Host names cannot contain '_', so it never collides with the
-// virtual host of a host.
-const catchAllName = "catch_all"
-
 // routeConfiguration translates the routes attached to a listener, in
 // policy order, into the route configuration its connection manager
-// fetches over RDS. A request no route matches gets Envoy's 404.
+// fetches over RDS: one virtual host answering for the listener's hosts,
+// holding every route once. A request no route matches gets Envoy's 404.
 func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.Route) (*routev3.RouteConfiguration, error) {
 	built := make([]*routev3.Route, len(routes))
 	for i, r := range routes {
@@ -28,129 +24,32 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		}
 		built[i] = route
 	}
-	vhosts := virtualHosts(l, routes, built)
+	domains := listenerHosts(l)
 	return &routev3.RouteConfiguration{
 		Name:         l.Name,
-		VirtualHosts: vhosts,
+		VirtualHosts: []*routev3.VirtualHost{{Name: l.Name, Domains: domains, Routes: built}},
 		// Clients send "Host: api.example.com:8443"; domains written
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.
-		IgnorePortInHostMatching: !anyDomainHasPort(vhosts),
+		IgnorePortInHostMatching: !slices.ContainsFunc(domains, func(d string) bool { return strings.Contains(d, ":") }),
 	}, nil
 }
 
-// virtualHosts keeps "first match wins" across hosts. Envoy first picks
-// the virtual host with the most specific domain and only then tries its
-// routes in order, so every host that some route names (or that a route's
-// wildcard covers) gets a virtual host of its own holding, in policy order,
-// every route that applies to it: those whose hosts cover it and those that
-// name no host. The listener's other hosts share one catch-all virtual host
-// with only the routes that name no host.
-func virtualHosts(l *policy.Listener, routes []*policy.Route, built []*routev3.Route) []*routev3.VirtualHost {
-	named := routeHosts(routes)
-	var vhosts []*routev3.VirtualHost
-	var catchAll []string
-	for _, host := range distinctHosts(listenerHosts(l)) {
-		switch {
-		case slices.Contains(named, host):
-		case coveredByAny(routes, host):
-			named = append(named, host)
-		default:
-			catchAll = append(catchAll, host)
-		}
-	}
-	slices.Sort(named)
-	for _, host := range named {
-		applies := func(r *policy.Route) bool { return len(r.Match.Hosts) == 0 || coversHost(r.Match.Hosts, host) }
-		vhosts = append(vhosts, &routev3.VirtualHost{Name: host, Domains: []string{host}, Routes: selectRoutes(routes, built, applies)})
-	}
-	hostless := selectRoutes(routes, built, func(r *policy.Route) bool { return len(r.Match.Hosts) == 0 })
-	if len(catchAll) > 0 && len(hostless) > 0 {
-		vhosts = append(vhosts, &routev3.VirtualHost{Name: catchAllName, Domains: catchAll, Routes: hostless})
-	}
-	return vhosts
-}
-
-// listenerHosts are the hosts a listener answers for. Load defaults them
-// to "*"; a hand-built policy that leaves them empty means the same.
+// listenerHosts are the hosts a listener answers for, lower-cased and
+// distinct (Envoy rejects a domain listed twice). Load defaults them to
+// "*"; a hand-built policy that leaves them empty means the same.
 func listenerHosts(l *policy.Listener) []string {
 	if len(l.Hosts) == 0 {
 		return []string{"*"}
 	}
-	return l.Hosts
-}
-
-// routeHosts returns every host named in a route's match, lower-cased,
-// distinct and sorted.
-func routeHosts(routes []*policy.Route) []string {
-	var hosts []string
-	for _, r := range routes {
-		hosts = append(hosts, r.Match.Hosts...)
-	}
-	hosts = distinctHosts(hosts)
-	slices.Sort(hosts)
-	return hosts
-}
-
-// distinctHosts lower-cases host names (Envoy matches domains without
-// regard to case and rejects a domain listed twice) and drops repeats,
-// keeping the first occurrence's place.
-func distinctHosts(hosts []string) []string {
-	out := make([]string, 0, len(hosts))
-	for _, h := range hosts {
+	out := make([]string, 0, len(l.Hosts))
+	for _, h := range l.Hosts {
 		h = strings.ToLower(h)
 		if !slices.Contains(out, h) {
 			out = append(out, h)
 		}
 	}
 	return out
-}
-
-// coveredByAny reports whether some route names a host pattern covering
-// host.
-func coveredByAny(routes []*policy.Route, host string) bool {
-	return slices.ContainsFunc(routes, func(r *policy.Route) bool { return coversHost(r.Match.Hosts, host) })
-}
-
-// coversHost reports whether one of the patterns matches every request
-// that host matches, using Envoy's domain rules: "*" matches everything and
-// "*.example.com" matches any name ending in ".example.com". Ports compare
-// as part of the name.
-func coversHost(patterns []string, host string) bool {
-	for _, p := range patterns {
-		p = strings.ToLower(p)
-		switch {
-		case p == host, p == "*":
-			return true
-		case strings.HasPrefix(p, "*.") && len(host) > len(p)-1 && strings.HasSuffix(host, p[1:]):
-			return true
-		}
-	}
-	return false
-}
-
-// selectRoutes returns the built routes whose policy route satisfies keep,
-// in policy order.
-func selectRoutes(routes []*policy.Route, built []*routev3.Route, keep func(*policy.Route) bool) []*routev3.Route {
-	var out []*routev3.Route
-	for i, r := range routes {
-		if keep(r) {
-			out = append(out, built[i])
-		}
-	}
-	return out
-}
-
-// anyDomainHasPort reports whether a domain carries a ":port".
-func anyDomainHasPort(vhosts []*routev3.VirtualHost) bool {
-	for _, vh := range vhosts {
-		for _, d := range vh.GetDomains() {
-			if strings.Contains(d, ":") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // buildRoute translates one policy route. The Envoy route carries the
