@@ -74,9 +74,7 @@ func LoadFiles(files []string) (*Policy, error) {
 			p.merge(doc, &errs)
 		}
 	}
-	if len(errs) == 0 {
-		validate(p, &errs)
-	}
+	errs = append(errs, validateAfterDecode(p, errs)...)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -138,4 +136,24 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 		}
 		p.Services[name] = svc
 	}
+}
+
+// validateAfterDecode validates what decoded, so that one run reports
+// decoding and validation problems together. A value that failed to decode
+// was left empty, and validation would complain about it again: its
+// errors at the position of a decoding error, or at no position at all
+// (an element that did not decode has none), are dropped.
+func validateAfterDecode(p *Policy, decodeErrs Errors) Errors {
+	failed := map[Pos]bool{}
+	for _, e := range decodeErrs {
+		failed[e.Pos] = true
+	}
+	var all, kept Errors
+	validate(p, &all)
+	for _, e := range all {
+		if e.Pos.File != "" && !failed[e.Pos] {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }

@@ -140,6 +140,10 @@ var invalidCases = []struct {
 	}},
 	{"syntax error", "listeners: [\n", []string{`1:1: line 1: did not find expected node content`}},
 	{"empty service", "services:\n  a:\n", []string{`2:5: services.a.endpoints: a service needs at least one endpoint`}},
+	{"decoding and validation errors together", "listeners:\n  - { name: l, port: x }\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: b }\n", []string{
+		`2:22: listeners[0].port: expected an integer, found "x"`,
+		`5:20: routes.r.to[0].service: unknown service "b"`,
+	}},
 }
 
 func TestLoadRejectsInvalidPolicyWithPositions(t *testing.T) {
