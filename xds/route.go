@@ -36,6 +36,7 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.
 		IgnorePortInHostMatching: !anyDomainHasPort(vhosts),
+		RequestHeadersToAdd:      clientCertHeaders(l),
 	}, nil
 }
 
@@ -157,6 +158,9 @@ func anyDomainHasPort(vhosts []*routev3.VirtualHost) bool {
 // policy route's name so that access logs and stats can name it.
 func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 	action, err := routeAction(r, p.Services)
+	if err == nil {
+		err = routeTimeoutsAndRetries(action, p, r)
+	}
 	if err != nil {
 		return nil, err
 	}
