@@ -14,6 +14,7 @@ func configureResilienceAndTLS(c *clusterv3.Cluster, s *policy.Service) error {
 	c.CircuitBreakers = circuitBreakers(s)
 	c.OutlierDetection = outlierDetection(s)
 	c.HealthChecks = healthChecks(s)
+	c.CommonLbConfig = healthCheckLbConfig(s)
 	opts, err := upstreamProtocolOptions(s)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -41,4 +42,16 @@ func healthChecks(s *policy.Service) []*corev3.HealthCheck {
 		CodecClientType: codec,
 	}}
 	return []*corev3.HealthCheck{check}
+}
+
+// healthCheckLbConfig applies health changes to load balancing at once.
+// Envoy otherwise merges host health updates for a second
+// (update_merge_window), which protects big, noisy clusters from CPU churn
+// but keeps sending requests to an endpoint its health check has just
+// found dead. A service with health checks asked for the opposite.
+func healthCheckLbConfig(s *policy.Service) *clusterv3.Cluster_CommonLbConfig {
+	if s.HealthCheck == nil {
+		return nil
+	}
+	return &clusterv3.Cluster_CommonLbConfig{UpdateMergeWindow: durationpb.New(0)}
 }
