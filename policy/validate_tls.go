@@ -43,7 +43,7 @@ func (v *validator) listenerTLS(l *Listener, ports map[int]string, path string) 
 		v.errorf(t.Pos(), path+".certificates", "TLS needs at least one certificate: certificates: [{ cert: certs/server.pem, key: certs/server-key.pem }]")
 	}
 	for j, c := range t.Certificates {
-		v.certificateFiles(c, fmt.Sprintf("%s.certificates[%d]", path, j))
+		v.certificateFiles(c, fmt.Sprintf("%s.certificates[%d]", path, j), "cert", "key")
 	}
 	if t.Has("min_version") && t.MinVersion != TLS12 && t.MinVersion != TLS13 {
 		v.errorf(t.At("min_version"), path+".min_version", "unknown TLS version %q; expected \"1.2\" or \"1.3\"", t.MinVersion)
@@ -70,19 +70,21 @@ func (v *validator) redirectPort(l *Listener, ports map[int]string, path string)
 	}
 }
 
-func (v *validator) certificateFiles(c *CertificateFiles, path string) {
+// certificateFiles reads and checks a certificate and its key, written in
+// the fields named certField and keyField.
+func (v *validator) certificateFiles(c *CertificateFiles, path, certField, keyField string) {
 	if c.Cert == "" || c.Key == "" {
-		v.errorf(c.Pos(), path, "set both cert and key (PEM files)")
+		v.errorf(c.Pos(), path, "set both %s and %s (PEM files)", certField, keyField)
 		return
 	}
-	certPEM, ok1 := v.readFile(c.Source, "cert", c.Cert, path)
-	keyPEM, ok2 := v.readFile(c.Source, "key", c.Key, path)
+	certPEM, ok1 := v.readFile(c.Source, certField, c.Cert, path)
+	keyPEM, ok2 := v.readFile(c.Source, keyField, c.Key, path)
 	if !ok1 || !ok2 {
 		return
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		v.errorf(c.At("key"), path+".key", "key %s does not go with certificate %s: %s", c.Key, c.Cert, keyPairProblem(err))
+		v.errorf(c.At(keyField), path+"."+keyField, "key %s does not go with certificate %s: %s", c.Key, c.Cert, keyPairProblem(err))
 		return
 	}
 	c.CertPEM, c.KeyPEM = certPEM, SecretPEM(keyPEM)
@@ -130,9 +132,8 @@ func (v *validator) clientCertificate(t *UpstreamTLS, path string) {
 	if !t.Has("client_cert") {
 		return
 	}
-	c := &CertificateFiles{Source: Source{pos: t.Pos(), fields: map[string]Pos{"cert": t.At("client_cert"), "key": t.At("client_key")}},
-		Cert: t.ClientCert, Key: t.ClientKey}
-	v.certificateFiles(c, path+".client")
+	c := &CertificateFiles{Source: t.Source, Cert: t.ClientCert, Key: t.ClientKey}
+	v.certificateFiles(c, path, "client_cert", "client_key")
 	t.ClientCertPEM, t.ClientKeyPEM = c.CertPEM, c.KeyPEM
 }
 
