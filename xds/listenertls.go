@@ -127,7 +127,7 @@ func httpRedirect(l *policy.Listener) (*listenerv3.Listener, *routev3.RouteConfi
 		}},
 	}
 	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix: name,
+		StatPrefix: l.Name + "_http_redirect",
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			RouteConfigName: name,
