@@ -151,4 +151,3 @@ func TestPrivateKeysNeverPrint(t *testing.T) {
 		t.Error("Bytes must return the key itself")
 	}
 }
-
