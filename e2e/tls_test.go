@@ -32,9 +32,10 @@ type tlsGateway struct {
 
 // startTLSGateway writes files (with {{PORT}} and {{HTTP_PORT}} replaced)
 // and pems (path → content, under the policy directory), and starts
-// Tollgate and Envoy. Callers wait for their own first answer, since
-// reaching the listener needs their TLS settings.
-func startTLSGateway(t *testing.T, files map[string]string, pems map[string][]byte) *tlsGateway {
+// Tollgate and Envoy (over incremental xDS when delta is set). Callers
+// wait for their own first answer, since reaching the listener needs their
+// TLS settings.
+func startTLSGateway(t *testing.T, files map[string]string, pems map[string][]byte, delta bool) *tlsGateway {
 	t.Helper()
 	requireEnvoy(t)
 	g := &tlsGateway{addr: freeAddr(t), httpAddr: freeAddr(t)}
@@ -47,7 +48,7 @@ func startTLSGateway(t *testing.T, files map[string]string, pems map[string][]by
 		mustWrite(t, filepath.Join(g.dir, name), data)
 	}
 	g.tollgate = startTollgate(t, g.dir, "")
-	g.envoy = startEnvoy(t, g.tollgate.grpcAddr, "default", false)
+	g.envoy = startEnvoy(t, g.tollgate.grpcAddr, "default", delta)
 	return g
 }
 
@@ -160,7 +161,7 @@ func TestTLSTerminationSNIAndRotationWithoutRestart(t *testing.T) {
 	a := mustIssue(t, ca, testcerts.Options{CommonName: "a.example.com", DNSNames: []string{"a.example.com"}})
 	b := mustIssue(t, ca, testcerts.Options{CommonName: "b.example.com", DNSNames: []string{"b.example.com"}})
 	g := startTLSGateway(t, map[string]string{"gateway.yaml": fmt.Sprintf(tlsListenerPolicy, upstream(t, "web", 1, nil)[0])},
-		map[string][]byte{"certs/a.pem": a.CertPEM, "certs/a-key.pem": a.KeyPEM, "certs/b.pem": b.CertPEM, "certs/b-key.pem": b.KeyPEM})
+		map[string][]byte{"certs/a.pem": a.CertPEM, "certs/a-key.pem": a.KeyPEM, "certs/b.pem": b.CertPEM, "certs/b-key.pem": b.KeyPEM}, false)
 	clientA := tlsClient(ca.Pool(), "a.example.com", nil)
 	url := "https://" + g.addr + "/hello"
 	waitTLS(t, clientA, url)
@@ -316,7 +317,7 @@ routes:
   - { name: api, to: api }
 `, upstream(t, "api", 1, nil)[0])}, map[string][]byte{
 		"certs/server.pem": server.CertPEM, "certs/server-key.pem": server.KeyPEM, "certs/clients.pem": clientCA.CertPEM,
-	})
+	}, false)
 	url := "https://" + g.addr + "/whoami"
 	valid := tlsClient(serverCA.Pool(), "api.internal", &billing.TLS)
 	waitTLS(t, valid, url)
@@ -417,7 +418,8 @@ routes:
   - { name: orders, to: orders }
 `, secure, rogue)}
 	pems := map[string][]byte{"certs/services-ca.pem": svcCA.CertPEM, "certs/gateway.pem": gw.CertPEM, "certs/gateway-key.pem": gw.KeyPEM}
-	g := startTLSGateway(t, files, pems)
+	// Over delta xDS: secrets arrive and rotate the same way.
+	g := startTLSGateway(t, files, pems, true)
 	base := "http://" + g.addr
 	waitService(t, base+"/orders", nil, "orders")
 
