@@ -357,6 +357,7 @@ routes:
 		{"POST with key retried where allowed", "POST", "/keyed?fail_attempts=1", key, 200, 2},
 		{"PUT with key retried where allowed", "PUT", "/keyed?fail_attempts=1", key, 200, 2},
 		{"DELETE without key not retried", "DELETE", "/keyed?fail_attempts=1", nil, 503, 1},
+		{"a client cannot ask Envoy to retry a POST", "POST", "/default?fail_attempts=1", map[string]string{"x-envoy-retry-on": "5xx", "x-envoy-max-retries": "3"}, 503, 1},
 	}
 	for _, tc := range cases {
 		status, attempt := callAttempt(t, tc.method, g.base+tc.path, tc.headers)
