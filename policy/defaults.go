@@ -12,6 +12,7 @@ const (
 // applyDefaults fills what the author left out. It runs after validation,
 // on a policy known to be valid.
 func applyDefaults(p *Policy) {
+	applyResilienceDefaults(p)
 	for _, l := range p.Listeners {
 		if l.Address == "" {
 			l.Address = DefaultListenerAddress

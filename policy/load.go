@@ -78,6 +78,7 @@ func LoadFiles(files []string) (*Policy, error) {
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
+	hashTLSFiles(p, hash)
 	applyDefaults(p)
 	p.Version = hex.EncodeToString(hash.Sum(nil))[:16]
 	return p, nil

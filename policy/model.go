@@ -38,6 +38,8 @@ type Listener struct {
 	// Groups are the node groups (Envoy's --service-cluster) that receive
 	// this listener. Empty means every group.
 	Groups []string `yaml:"groups"`
+	// TLS terminates TLS at the listener; nil serves plain HTTP.
+	TLS *ListenerTLS `yaml:"tls"`
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.
@@ -62,6 +64,15 @@ type Service struct {
 	LoadBalancing  LoadBalancing `yaml:"load_balancing"`  // default round_robin
 	HashOn         *HashOn       `yaml:"hash_on"`         // ring_hash only, required there
 	ConnectTimeout Duration      `yaml:"connect_timeout"` // default 2s
+
+	CircuitBreaker   *CircuitBreaker   `yaml:"circuit_breaker"`
+	OutlierDetection *OutlierDetection `yaml:"outlier_detection"`
+	HealthCheck      *HealthCheck      `yaml:"health_check"`
+	// Timeout is the default request timeout of routes to the service.
+	Timeout     Duration     `yaml:"timeout"`
+	RetryBudget *RetryBudget `yaml:"retry_budget"`
+	TLS         *UpstreamTLS `yaml:"tls"`
+	Protocol    Protocol     `yaml:"protocol"` // default http1
 }
 
 // UsesDNS reports whether any endpoint is a host name rather than an IP
@@ -108,6 +119,15 @@ type Route struct {
 	// To is one service ("to: orders") or a weighted split
 	// ("to: [{service: orders, weight: 90}, {service: orders-v2, weight: 10}]").
 	To Destinations `yaml:"to"`
+
+	// Timeout bounds the whole request, retries included; default the
+	// largest timeout of the route's services, else 15s.
+	Timeout Duration `yaml:"timeout"`
+	// PerTryTimeout bounds each try when the route retries.
+	PerTryTimeout Duration `yaml:"per_try_timeout"`
+	// IdleTimeout ends a request whose stream stays silent this long.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	Retries     *Retries `yaml:"retries"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

@@ -19,6 +19,8 @@ func validate(p *Policy, errs *Errors) {
 		v.service(p.Services[name])
 	}
 	v.routes(listeners)
+	v.resilience()
+	v.tls()
 }
 
 type validator struct {

@@ -5,6 +5,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -24,18 +25,36 @@ func buildListener(p *policy.Policy, l *policy.Listener) (*listenerv3.Listener, 
 	if err != nil {
 		return nil, err
 	}
+	tls, err := listenerTransportSocket(l)
+	if err != nil {
+		return nil, err
+	}
+	return hcmListener(l.Name, listenerAddress(l), l.Port, hcm, tls)
+}
+
+// hcmListener is a listener whose one filter chain runs an HTTP connection
+// manager, over TLS when tls is set.
+func hcmListener(name, address string, port int, hcm *hcmv3.HttpConnectionManager, tls *corev3.TransportSocket) (*listenerv3.Listener, error) {
+	if len(hcm.HttpFilters) == 0 {
+		router, err := typedHTTPFilter(wellknown.Router, &routerv3.Router{})
+		if err != nil {
+			return nil, err
+		}
+		hcm.HttpFilters = []*hcmv3.HttpFilter{router}
+	}
 	config, err := anypb.New(hcm)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the HTTP connection manager: %w", err)
 	}
 	return &listenerv3.Listener{
-		Name:    l.Name,
-		Address: socketAddress(listenerAddress(l), l.Port),
+		Name:    name,
+		Address: socketAddress(address, port),
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       wellknown.HTTPConnectionManager,
 				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: config},
 			}},
+			TransportSocket: tls,
 		}},
 	}, nil
 }
@@ -49,7 +68,7 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 	if err != nil {
 		return nil, err
 	}
-	return &hcmv3.HttpConnectionManager{
+	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: l.Name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
@@ -61,7 +80,9 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		GenerateRequestId: wrapperspb.Bool(true),
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
-	}, nil
+	}
+	forwardClientCert(hcm, l)
+	return hcm, nil
 }
 
 // listenerAddress is the address a listener binds; Load defaults it, and a

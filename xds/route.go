@@ -32,6 +32,7 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.
 		IgnorePortInHostMatching: !slices.ContainsFunc(domains, func(d string) bool { return strings.Contains(d, ":") }),
+		RequestHeadersToAdd:      clientCertHeaders(l),
 	}, nil
 }
 
@@ -56,6 +57,9 @@ func listenerHosts(l *policy.Listener) []string {
 // policy route's name so that access logs and stats can name it.
 func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 	action, err := routeAction(r, p.Services)
+	if err == nil {
+		err = routeTimeoutsAndRetries(action, p, r)
+	}
 	if err != nil {
 		return nil, err
 	}

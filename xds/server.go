@@ -207,12 +207,13 @@ func (s *Server) push(group string, snap *cachev3.Snapshot) error {
 		"listeners", snap.GetVersion(resourcev3.ListenerType),
 		"routes", snap.GetVersion(resourcev3.RouteType),
 		"clusters", snap.GetVersion(resourcev3.ClusterType),
-		"endpoints", snap.GetVersion(resourcev3.EndpointType))
+		"endpoints", snap.GetVersion(resourcev3.EndpointType),
+		"secrets", snap.GetVersion(resourcev3.SecretType))
 	return nil
 }
 
 // servedTypes are the resource types a snapshot carries.
-var servedTypes = []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
+var servedTypes = []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.SecretType}
 
 // sameVersions reports whether two snapshots carry the same version of
 // every served type; a nil old snapshot is never the same.

@@ -34,6 +34,7 @@ func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
 		types.Route:    asResources(r.Routes),
 		types.Cluster:  asResources(r.Clusters),
 		types.Endpoint: asResources(r.Endpoints),
+		types.Secret:   asResources(r.Secrets),
 	}
 	s := &cachev3.Snapshot{}
 	for typ, items := range byType {

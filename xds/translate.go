@@ -17,6 +17,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/tollgate/tollgate/policy"
 )
@@ -45,6 +46,10 @@ type Resources struct {
 	// Endpoints holds one assignment per EDS cluster; clusters of DNS
 	// services carry their endpoints inline instead.
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// Secrets are the certificates, keys and CA bundles the listeners and
+	// clusters refer to by name (SDS). They hold private keys: never log
+	// or dump them.
+	Secrets []*tlsv3.Secret
 }
 
 // Translate builds the resources served to the Envoys of a node group: the
@@ -85,6 +90,10 @@ func (r *Resources) addListener(p *policy.Policy, l *policy.Listener, used map[s
 	}
 	r.Listeners = append(r.Listeners, listener)
 	r.Routes = append(r.Routes, config)
+	r.Secrets = append(r.Secrets, listenerSecrets(l)...)
+	if err := r.addHTTPRedirect(l); err != nil {
+		return fmt.Errorf("listener %q: %w", l.Name, err)
+	}
 	for _, route := range routes {
 		for _, d := range route.To {
 			used[d.Service] = true
@@ -96,9 +105,13 @@ func (r *Resources) addListener(p *policy.Policy, l *policy.Listener, used map[s
 // addService adds a service's cluster and, for EDS clusters, its endpoints.
 func (r *Resources) addService(s *policy.Service) error {
 	c, err := buildCluster(s)
+	if err == nil {
+		err = configureResilienceAndTLS(c, s)
+	}
 	if err != nil {
 		return fmt.Errorf("service %q: %w", s.Name, err)
 	}
+	r.Secrets = append(r.Secrets, upstreamSecrets(s)...)
 	r.Clusters = append(r.Clusters, c)
 	if !s.UsesDNS() {
 		r.Endpoints = append(r.Endpoints, loadAssignment(s))
@@ -114,6 +127,7 @@ func (r *Resources) sort() {
 	slices.SortFunc(r.Endpoints, func(a, b *endpointv3.ClusterLoadAssignment) int {
 		return cmp.Compare(a.GetClusterName(), b.GetClusterName())
 	})
+	slices.SortFunc(r.Secrets, func(a, b *tlsv3.Secret) int { return cmp.Compare(a.GetName(), b.GetName()) })
 }
 
 // adsSource says "fetch this over the ADS stream the Envoy already has";
@@ -133,4 +147,16 @@ func sortedKeys(set map[string]bool) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// addHTTPRedirect adds the plain-HTTP redirect listener of a TLS listener
+// that asks for one.
+func (r *Resources) addHTTPRedirect(l *policy.Listener) error {
+	listener, routes, err := httpRedirect(l)
+	if err != nil || listener == nil {
+		return err
+	}
+	r.Listeners = append(r.Listeners, listener)
+	r.Routes = append(r.Routes, routes)
+	return nil
 }

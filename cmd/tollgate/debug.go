@@ -24,12 +24,15 @@ type listenerRow struct {
 	Address string   `json:"address"`
 	Port    int      `json:"port"`
 	Hosts   []string `json:"hosts"`
+	TLS     *tlsRow  `json:"tls,omitempty"`
 }
 
 type serviceRow struct {
 	Name          string   `json:"name"`
 	Endpoints     []string `json:"endpoints"`
 	LoadBalancing string   `json:"load_balancing"`
+	Protocol      string   `json:"protocol,omitempty"`
+	TLS           *tlsRow  `json:"tls,omitempty"`
 }
 
 type routeRow struct {
@@ -45,11 +48,11 @@ func debugConfig(rl *reloader.Reloader) configView {
 	p := g.Policy
 	v := configView{Version: p.Version, LoadedAt: g.LoadedAt, Files: p.Files, LastError: rl.LastError()}
 	for _, l := range p.Listeners {
-		v.Listeners = append(v.Listeners, listenerRow{l.Name, l.Address, l.Port, l.Hosts})
+		v.Listeners = append(v.Listeners, listenerRow{l.Name, l.Address, l.Port, l.Hosts, listenerTLSRow(l.TLS)})
 	}
 	for _, name := range p.ServiceNames() {
 		s := p.Services[name]
-		row := serviceRow{Name: name, LoadBalancing: string(s.LoadBalancing)}
+		row := serviceRow{Name: name, LoadBalancing: string(s.LoadBalancing), Protocol: string(s.Protocol), TLS: upstreamTLSRow(s.TLS)}
 		for _, e := range s.Endpoints {
 			row.Endpoints = append(row.Endpoints, e.Address)
 		}

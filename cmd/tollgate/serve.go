@@ -136,7 +136,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	go func() { errc <- grpcServer.Serve(grpcLis) }()
 	go func() { errc <- adm.Serve(ctx, adminLis) }()
 	go func() {
-		errc <- watch.Dir(ctx, c.policyDir, 200*time.Millisecond, c.poll, log, func() { _ = rl.Reload() })
+		errc <- watch.Dirs(ctx, c.policyDir, tlsDirs(rl), 200*time.Millisecond, c.poll, log, func() { _ = rl.Reload() })
 	}()
 	log.Info("tollgate serving", "grpc", grpcLis.Addr().String(), "admin", adminLis.Addr().String(), "policy", c.policyDir)
 
@@ -179,6 +179,17 @@ func ready(rl *reloader.Reloader) func() error {
 				return fmt.Errorf("no valid policy loaded yet: %s", e)
 			}
 			return errors.New("no policy loaded yet")
+		}
+		return nil
+	}
+}
+
+// tlsDirs lists the directories of the serving policy's certificate files,
+// so that replacing a certificate reloads like editing the policy.
+func tlsDirs(rl *reloader.Reloader) func() []string {
+	return func() []string {
+		if g := rl.Current(); g != nil {
+			return g.Policy.TLSDirs()
 		}
 		return nil
 	}

@@ -4,11 +4,8 @@ package watch
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // Dir calls onChange after files in dir change, once per burst of events
@@ -18,38 +15,5 @@ import (
 // changed; the reloader makes it so by comparing content versions. Dir
 // returns when ctx ends, or at once if the directory cannot be watched.
 func Dir(ctx context.Context, dir string, debounce, poll time.Duration, log *slog.Logger, onChange func()) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watching %s: %w", dir, err)
-	}
-	defer w.Close()
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watching %s: %w", dir, err)
-	}
-	// The timer fires onChange once events have been quiet for debounce.
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	ticker := time.NewTicker(poll)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			log.Debug("policy directory event", "file", ev.Name, "op", ev.Op.String())
-			timer.Reset(debounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			log.Warn("watching policy directory", "dir", dir, "error", err)
-		case <-timer.C:
-			onChange()
-		case <-ticker.C:
-			onChange()
-		}
-	}
+	return Dirs(ctx, dir, nil, debounce, poll, log, onChange)
 }

@@ -1,0 +1,47 @@
+package watch
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A file replaced in a directory the policy names (certs/) must trigger a
+// reload like an edit of the policy directory itself.
+func TestDirsWatchesExtraDirectories(t *testing.T) {
+	root := t.TempDir()
+	certs := filepath.Join(root, "certs")
+	if err := os.Mkdir(certs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Dirs(ctx, root, func() []string { return []string{certs} }, 20*time.Millisecond, time.Hour,
+			slog.New(slog.DiscardHandler), func() { changed <- struct{}{} })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	// Writes until the watcher, started concurrently, reports one.
+	deadline := time.After(5 * time.Second)
+	for i := 0; ; i++ {
+		if err := os.WriteFile(filepath.Join(certs, "server.pem"), []byte{byte(i)}, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-changed:
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("a change in an extra directory was not reported")
+		}
+	}
+}
