@@ -23,6 +23,12 @@ type Policy struct {
 	// Routes in evaluation order: files in lexical order, routes in file
 	// order. The first route that matches a request wins.
 	Routes []*Route
+	// RateLimits by name; see ratelimit.go.
+	RateLimits map[string]*RateLimit
+	// Tiers by name: the limits of each plan.
+	Tiers map[string]*Tier
+	// RateLimitStore is where counters live; nil means in memory.
+	RateLimitStore *RateLimitStore
 }
 
 // Listener is a port Envoy accepts client traffic on.
@@ -108,6 +114,8 @@ type Route struct {
 	// To is one service ("to: orders") or a weighted split
 	// ("to: [{service: orders, weight: 90}, {service: orders-v2, weight: 10}]").
 	To Destinations `yaml:"to"`
+	// RateLimits names the limits that apply to the route's requests.
+	RateLimits []string `yaml:"rate_limits"`
 }
 
 // Match is every condition a request must meet for a route to apply. All
