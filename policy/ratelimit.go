@@ -337,3 +337,41 @@ func (p *Policy) mergeRateLimits(doc *document, errs *Errors) {
 		p.RateLimitStore = s
 	}
 }
+
+// The entries of the rate-limit descriptors Envoy sends for a limit: the
+// xds translator makes Envoy produce them, the rate limiter reads them.
+// Identity entries come from headers the authz filter sets; Envoy strips
+// any a client sends (see IdentityHeaderPrefix).
+const (
+	DescriptorLimit    = "limit"
+	DescriptorRoute    = "route"
+	DescriptorClientIP = "remote_address" // fixed by Envoy's remote_address action
+	DescriptorAuth     = "auth"
+	// AuthStateHeader says whether a request was authenticated: absent or
+	// "anonymous" means anonymous, any other value authenticated.
+	AuthStateHeader = IdentityHeaderPrefix + "auth"
+	// Anonymous is AuthStateHeader's value for an anonymous request.
+	Anonymous = "anonymous"
+)
+
+// DescriptorKey is the descriptor entry that carries a key part's value.
+func DescriptorKey(k KeyPart) string {
+	if k.Dimension == KeyClientIP {
+		return DescriptorClientIP
+	}
+	return k.String()
+}
+
+// IdentityHeader is the request header the authz filter sets for an
+// identity dimension (client_id, user, tier), or "" for other dimensions.
+func IdentityHeader(d KeyDimension) string {
+	switch d {
+	case KeyClientID:
+		return IdentityHeaderPrefix + "client-id"
+	case KeyUser:
+		return IdentityHeaderPrefix + "user"
+	case KeyTier:
+		return IdentityHeaderPrefix + "tier"
+	}
+	return ""
+}
