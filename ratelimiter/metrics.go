@@ -1,6 +1,8 @@
 package ratelimiter
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -10,6 +12,10 @@ type Metrics struct {
 	degraded    *prometheus.GaugeVec
 	redisErrors prometheus.Counter
 	redisTime   prometheus.Histogram
+
+	// counters caches decisions' children by limit and result: looking a
+	// child up by labels hashes them on every call.
+	counters sync.Map // string → prometheus.Counter
 }
 
 // The degraded-mode gauge's mode label values.
@@ -45,7 +51,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) decision(limit, result string) { m.decisions.WithLabelValues(limit, result).Inc() }
+func (m *Metrics) decision(limit, result string) {
+	key := limit + "\x00" + result
+	c, ok := m.counters.Load(key)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(key, m.decisions.WithLabelValues(limit, result))
+	}
+	c.(prometheus.Counter).Inc()
+}
 
 // setDegraded marks mode (or none, for "") as the one answering.
 func (m *Metrics) setDegraded(mode string) {
