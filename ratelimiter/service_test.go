@@ -294,3 +294,24 @@ func TestClusterSeveralDescriptorsOneSlot(t *testing.T) {
 func testutilValue(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 
 func startCluster(t testing.TB) *redistest.Cluster { return redistest.StartCluster(t, 3) }
+
+// TestSentinel reaches the master through a real Sentinel.
+func TestSentinel(t *testing.T) {
+	master := startRedis(t)
+	sentinel := redistest.StartSentinel(t, master, "tollgate-master")
+	client := NewRedisClient(RedisOptions{Addrs: []string{sentinel.Addr}, SentinelMaster: "tollgate-master", Timeout: 2 * time.Second})
+	t.Cleanup(func() { client.Close() })
+	s := newService(t, limitsYAML, NewRedisStore(client, 2*time.Second, nil, nil), true, nil)
+	if got := decide(t, s, desc("per-tenant", "header:x-tenant", "acme")); !got.Allowed || got.Statuses[0].Result.Limit != 1 {
+		t.Fatalf("first: %+v", got.Statuses[0])
+	}
+	if decide(t, s, desc("per-tenant", "header:x-tenant", "acme")).Allowed {
+		t.Fatal("second admitted")
+	}
+	direct := NewRedisClient(RedisOptions{Addrs: []string{master.Addr}, Timeout: 2 * time.Second})
+	t.Cleanup(func() { direct.Close() })
+	keys, err := direct.Keys(context.Background(), keyPrefix+"per-tenant*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the master holds %v (%v), want one per-tenant key", keys, err)
+	}
+}
