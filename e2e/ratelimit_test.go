@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,9 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/redistest"
 )
 
@@ -56,6 +59,33 @@ type rlGateway struct {
 	redis     *redistest.Server
 	ratelimit *tollgate
 	events    string
+	accessLog *syncBuffer // Envoy's stdout: the JSON access log
+}
+
+// startEnvoyWithAccessLog is startEnvoy keeping Envoy's stdout, where the
+// access log goes, flushed every 100ms.
+func startEnvoyWithAccessLog(t testing.TB, xdsAddr string) *syncBuffer {
+	t.Helper()
+	out, log := &syncBuffer{}, &syncBuffer{}
+	p, err := envoy.Start(context.Background(), envoy.Config{
+		Binary: requireEnvoy(t), XDSAddress: xdsAddr, Stdout: out, Stderr: log, LogLevel: "warn",
+		ExtraArgs: []string{"--file-flush-interval-msec", "100"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.Stop()
+		if t.Failed() {
+			t.Logf("envoy log:\n%s", log)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.WaitLive(ctx); err != nil {
+		t.Fatalf("envoy not live: %v\n%s", err, log)
+	}
+	return out
 }
 
 func startRateLimitGateway(t *testing.T, policy string, rlFlags ...string) *rlGateway {
@@ -74,7 +104,7 @@ func startRateLimitGateway(t *testing.T, policy string, rlFlags ...string) *rlGa
 	flags := append([]string{"--only", "ratelimit", "--redis", g.redis.Addr, "--ratelimit-events", g.events, "--ratelimit-events-interval", "200ms"}, rlFlags...)
 	g.ratelimit = startTollgateWith(t, dir, flags...)
 	cp := startTollgateWith(t, dir, "--only", "xds", "--ratelimit-address", g.ratelimit.grpcAddr)
-	startEnvoy(t, cp.grpcAddr, "default", false)
+	g.accessLog = startEnvoyWithAccessLog(t, cp.grpcAddr)
 	waitService(t, g.base+"/open", nil, "api")
 	return g
 }
@@ -202,6 +232,22 @@ func TestRateLimitsThroughEnvoyWithRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("the refusing limit in the access log", func(t *testing.T) {
+		eventually(t, 5*time.Second, func() error {
+			for _, line := range strings.Split(g.accessLog.String(), "\n") {
+				var entry struct {
+					Status    int
+					Route     string
+					RateLimit string `json:"rate_limit"`
+				}
+				if json.Unmarshal([]byte(line), &entry) == nil && entry.Status == 429 && entry.Route == "route" && entry.RateLimit == "per-route" {
+					return nil
+				}
+			}
+			return fmt.Errorf("no 429 access log line naming per-route in:\n%s", g.accessLog)
+		})
+	})
+
 	t.Run("refusals in the event log and metrics", func(t *testing.T) {
 		eventually(t, 5*time.Second, func() error {
 			data, _ := os.ReadFile(g.events)
@@ -233,6 +279,36 @@ func TestRedisStoppedBehindEnvoy(t *testing.T) {
 	if got := statuses(t, g.base+"/tenant", 2, h); got != "200,200" {
 		t.Fatalf("before: %s", got)
 	}
+	// Background traffic across the outage: every answer must be a 200 or
+	// the mode's 429, never an error or a 5xx (no crash, nothing lost).
+	stop := make(chan struct{})
+	var bad []string
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, path := range []string{"/open", "/tenant"} {
+				status, _, err := httpGet(g.base+path, map[string]string{"x-tenant": "bg"})
+				if err != nil || (status != 200 && status != 429) {
+					bad = append(bad, fmt.Sprintf("%s: %d %v", path, status, err))
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		wg.Wait()
+		if len(bad) > 0 {
+			t.Errorf("requests lost or failed across the outage: %v", bad)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
 	g.redis.Stop()
 	if got := statuses(t, g.base+"/tenant", 3, h); got != "429,429,429" {
 		t.Errorf("Redis down, fail_closed: %s", got)

@@ -49,6 +49,10 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 	if err != nil {
 		return nil, err
 	}
+	logs, err := accessLogs()
+	if err != nil {
+		return nil, err
+	}
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix: l.Name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -61,6 +65,7 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		GenerateRequestId: wrapperspb.Bool(true),
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
+		AccessLog:         logs,
 	}, nil
 }
 
