@@ -104,9 +104,14 @@ func (s *memoryStore) Apply(_ context.Context, charges []Charge) ([]Result, erro
 func (s *memoryStore) entry(shard int, c Charge, now int64) *memoryEntry {
 	keys := s.shards[shard].keys
 	e := keys[c.Key]
-	if e == nil || e.expires <= now {
+	switch {
+	case e == nil:
 		e = &memoryEntry{}
 		keys[c.Key] = e
+	case e.expires <= now:
+		// Reuse the sliding window's ring: a busy key that keeps expiring
+		// should not allocate anew each time.
+		*e = memoryEntry{ring: e.ring}
 	}
 	return e
 }
@@ -140,8 +145,8 @@ func (e *memoryEntry) apply(c Charge, now int64) {
 		e.count += c.Hits
 		e.expires = (e.window + 1) * c.Rule.Period.Microseconds()
 	default:
-		if len(e.ring) != int(c.Rule.Limit) {
-			e.resize(int(c.Rule.Limit))
+		if need := e.n + int(c.Hits); need > len(e.ring) || len(e.ring) > int(c.Rule.Limit) {
+			e.resize(min(int(c.Rule.Limit), max(need, 2*len(e.ring), 8)))
 		}
 		for range c.Hits {
 			e.ring[(e.head+e.n)%len(e.ring)] = now
@@ -168,9 +173,12 @@ func (e *memoryEntry) oldest() int64 {
 	return e.ring[e.head]
 }
 
-// resize makes the ring hold limit times, keeping the newest; a policy
-// change of the limit keeps the key's history.
-func (e *memoryEntry) resize(limit int) {
+// resize makes the ring hold size times, keeping the newest. The ring
+// grows by doubling up to the limit, so a key's memory follows the
+// requests it admitted in its window, at most the limit; a policy change
+// of the limit keeps the key's history.
+func (e *memoryEntry) resize(size int) {
+	limit := size
 	ring := make([]int64, limit)
 	keep := min(e.n, limit)
 	for i := range keep {
