@@ -43,4 +43,5 @@ func applyDefaults(p *Policy) {
 			r.To[0].Weight = 1
 		}
 	}
+	applyRateLimitDefaults(p)
 }

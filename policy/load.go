@@ -25,6 +25,10 @@ type document struct {
 	Listeners []*Listener         `yaml:"listeners"`
 	Services  map[string]*Service `yaml:"services"`
 	Routes    []*Route            `yaml:"routes"`
+
+	RateLimits     map[string]*RateLimit `yaml:"rate_limits"`
+	Tiers          map[string]*Tier      `yaml:"tiers"`
+	RateLimitStore *RateLimitStore       `yaml:"rate_limit_store"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -137,6 +141,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 		}
 		p.Services[name] = svc
 	}
+	p.mergeRateLimits(doc, errs)
 }
 
 // validateAfterDecode validates what decoded, so that one run reports

@@ -23,6 +23,12 @@ type Policy struct {
 	// Routes in evaluation order: files in lexical order, routes in file
 	// order. The first route that matches a request wins.
 	Routes []*Route
+	// RateLimits by name; see ratelimit.go.
+	RateLimits map[string]*RateLimit
+	// Tiers by name: the limits of each plan.
+	Tiers map[string]*Tier
+	// RateLimitStore is where counters live; nil means in memory.
+	RateLimitStore *RateLimitStore
 }
 
 // Listener is a port Envoy accepts client traffic on.
@@ -128,6 +134,8 @@ type Route struct {
 	// IdleTimeout ends a request whose stream stays silent this long.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	Retries     *Retries `yaml:"retries"`
+	// RateLimits names the limits that apply to the route's requests.
+	RateLimits []string `yaml:"rate_limits"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

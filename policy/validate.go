@@ -21,6 +21,7 @@ func validate(p *Policy, errs *Errors) {
 	v.routes(listeners)
 	v.resilience()
 	v.tls()
+	v.rateLimits()
 }
 
 type validator struct {

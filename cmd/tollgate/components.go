@@ -19,7 +19,7 @@ import (
 // componentNames are the parts of the control plane `serve` can run; by
 // default it runs all of them in one process, and --only splits them so
 // that each scales out on its own.
-var componentNames = []string{"xds"}
+var componentNames = []string{"xds", "ratelimit"}
 
 // component is one part of the control plane: how it compiles each policy
 // generation, and what it serves.
@@ -49,7 +49,13 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 	for _, name := range c.only {
 		switch name {
 		case "xds":
-			out = append(out, xdsComponent(ctx, log, reg))
+			out = append(out, xdsComponent(ctx, log, reg, xdsOptions(c)))
+		case "ratelimit":
+			comp, err := rateLimitComponent(ctx, c, log, reg)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, comp)
 		}
 	}
 	return out, nil
@@ -57,8 +63,8 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 
 // xdsComponent serves Envoy its configuration. A generation compiles by
 // building its snapshots, and commits by publishing them.
-func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) component {
-	s := xds.NewServer(ctx, log, reg, xds.Options{})
+func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, opts xds.Options) component {
+	s := xds.NewServer(ctx, log, reg, opts)
 	return component{
 		stage: func(p *policy.Policy) (func(), error) {
 			if err := s.Check(p); err != nil {
@@ -76,4 +82,17 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 			a.HandleJSON("/debug/proxies", func() any { return s.Proxies() })
 		},
 	}
+}
+
+// xdsOptions says where Envoy reaches Tollgate's own gRPC services: the
+// serve gRPC address unless a flag points elsewhere.
+func xdsOptions(c *serveConfig) xds.Options {
+	return xds.Options{RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr)}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

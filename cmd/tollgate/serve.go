@@ -40,6 +40,7 @@ type serveConfig struct {
 	poll      time.Duration
 	// only lists the components to run; see components.go.
 	only []string
+	rl   rateLimitFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -52,6 +53,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
+	c.rl.register(fs)
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := fs.Parse(args)
 	if err != nil {
@@ -62,6 +64,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, errors.New("--policy DIR is required")
 	}
 	if c.only, err = parseOnly(*only); err != nil {
+		return nil, err
+	}
+	if err := c.rl.check(); err != nil {
 		return nil, err
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {

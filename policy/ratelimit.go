@@ -1,0 +1,377 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// RateLimit is a named limit: whose requests it counts together (Key),
+// which requests it applies to (When, tiers), and how many it admits (one
+// of TokenBucket, SlidingWindow, FixedWindow). Routes name the limits that
+// apply to them; a request is admitted only if every applicable limit
+// admits it.
+type RateLimit struct {
+	Source `yaml:"-"`
+
+	// Name is the key the limit is declared under.
+	Name string `yaml:"-"`
+
+	// When is the condition: "" (every request), "anonymous",
+	// "authenticated", or "tier:NAME".
+	When string `yaml:"when"`
+	// Key lists the dimensions requests are counted by: client_ip,
+	// client_id, user, route, tier, header:NAME. Empty: one counter for
+	// every request the limit applies to.
+	Key []string `yaml:"key"`
+
+	TokenBucket   *TokenBucket `yaml:"token_bucket"`
+	SlidingWindow *Window      `yaml:"sliding_window"`
+	FixedWindow   *Window      `yaml:"fixed_window"`
+
+	// Shadow limits are counted and logged but never refuse a request.
+	Shadow bool `yaml:"shadow"`
+	// Headers asks for RateLimit-* headers on admitted responses too; a
+	// refusal always carries them.
+	Headers bool `yaml:"headers"`
+
+	// Parts is Key parsed, filled during validation.
+	Parts []KeyPart `yaml:"-"`
+	// Tiers are the tiers the limit is restricted to, from `when: tier:T`
+	// and from the tiers section; empty means any tier. Filled during
+	// validation, sorted.
+	Tiers []string `yaml:"-"`
+}
+
+// Condition kinds of RateLimit.When.
+const (
+	WhenAnonymous     = "anonymous"
+	WhenAuthenticated = "authenticated"
+	WhenTierPrefix    = "tier:"
+)
+
+// KeyDimension is one thing requests can be counted by.
+type KeyDimension string
+
+// The key dimensions a limit may use.
+const (
+	KeyClientIP KeyDimension = "client_ip"
+	KeyClientID KeyDimension = "client_id"
+	KeyUser     KeyDimension = "user"
+	KeyRoute    KeyDimension = "route"
+	KeyTier     KeyDimension = "tier"
+	KeyHeader   KeyDimension = "header"
+)
+
+// KeyPart is one parsed element of a limit's key.
+type KeyPart struct {
+	Dimension KeyDimension
+	// Header is the lower-case header name of a "header:NAME" part.
+	Header string
+}
+
+// String is the part as written in a policy.
+func (k KeyPart) String() string {
+	if k.Dimension == KeyHeader {
+		return "header:" + k.Header
+	}
+	return string(k.Dimension)
+}
+
+// ParseKeyPart parses one element of a limit's key.
+func ParseKeyPart(s string) (KeyPart, error) {
+	if name, ok := strings.CutPrefix(s, "header:"); ok {
+		if !headerNameRE.MatchString(name) {
+			return KeyPart{}, fmt.Errorf("%q is not a valid header name", name)
+		}
+		return KeyPart{Dimension: KeyHeader, Header: strings.ToLower(name)}, nil
+	}
+	switch d := KeyDimension(s); d {
+	case KeyClientIP, KeyClientID, KeyUser, KeyRoute, KeyTier:
+		return KeyPart{Dimension: d}, nil
+	}
+	return KeyPart{}, fmt.Errorf("unknown key %q; expected client_ip, client_id, user, route, tier or header:NAME", s)
+}
+
+// Algorithm names how a limit counts.
+type Algorithm string
+
+// The algorithms a limit may use.
+const (
+	TokenBucketAlgorithm   Algorithm = "token_bucket"
+	SlidingWindowAlgorithm Algorithm = "sliding_window"
+	FixedWindowAlgorithm   Algorithm = "fixed_window"
+)
+
+// Algorithm is the algorithm the limit uses, or "" if none is set.
+func (r *RateLimit) Algorithm() Algorithm {
+	switch {
+	case r.TokenBucket != nil:
+		return TokenBucketAlgorithm
+	case r.SlidingWindow != nil:
+		return SlidingWindowAlgorithm
+	case r.FixedWindow != nil:
+		return FixedWindowAlgorithm
+	}
+	return ""
+}
+
+// TokenBucket admits Burst requests at once and then Rate on average.
+type TokenBucket struct {
+	Source `yaml:"-"`
+
+	Rate  Rate `yaml:"rate"`
+	Burst int  `yaml:"burst"` // default: the rate's count
+}
+
+// Rate is "N/UNIT" or "N/DURATION": 10/s, 600/m, 5000/h, 100/10s.
+type Rate struct {
+	Count int
+	Per   time.Duration
+}
+
+// String is the rate as written in a policy, normalised.
+func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Count, r.Per) }
+
+// decodeNode parses "10/s".
+func (r *Rate) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		d.errorf(n, path, "expected a rate such as 10/s, found %s", describe(n))
+		return
+	}
+	rate, err := ParseRate(n.Value)
+	if err != nil {
+		d.errorf(n, path, "%v", err)
+		return
+	}
+	*r = rate
+}
+
+// ParseRate parses a rate: a positive count, "/", and a unit (s, m, h, d)
+// or a Go duration.
+func ParseRate(s string) (Rate, error) {
+	count, per, ok := strings.Cut(s, "/")
+	bad := fmt.Errorf("invalid rate %q: write COUNT/UNIT such as 10/s, 600/m, 5000/h or 100/10s", s)
+	if !ok {
+		return Rate{}, bad
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	if err != nil || n < 1 {
+		return Rate{}, bad
+	}
+	var d time.Duration
+	switch per = strings.TrimSpace(per); per {
+	case "s":
+		d = time.Second
+	case "m":
+		d = time.Minute
+	case "h":
+		d = time.Hour
+	case "d":
+		d = 24 * time.Hour
+	default:
+		if d, err = time.ParseDuration(per); err != nil || d <= 0 {
+			return Rate{}, bad
+		}
+	}
+	return Rate{Count: n, Per: d}, nil
+}
+
+// Window admits Limit requests per Window.
+type Window struct {
+	Source `yaml:"-"`
+
+	Limit  int      `yaml:"limit"`
+	Window Duration `yaml:"window"`
+}
+
+// Tier is a plan: the limits that apply to clients of that tier (the
+// x-tollgate-tier identity the authz service sets).
+type Tier struct {
+	Source `yaml:"-"`
+
+	// Name is the key the tier is declared under.
+	Name string `yaml:"-"`
+
+	RateLimits []string `yaml:"rate_limits"`
+}
+
+// FailureMode is what the rate-limit service does when its Redis store
+// does not answer in time.
+type FailureMode string
+
+// The failure modes.
+const (
+	FailOpen   FailureMode = "fail_open"
+	FailClosed FailureMode = "fail_closed"
+	// Grace falls back to per-instance in-memory limits, each instance
+	// enforcing its share, for Grace.Period, then to Grace.Then.
+	Grace FailureMode = "grace"
+)
+
+// RateLimitStore says where counters live. Without Redis they live in the
+// memory of each rate-limit instance.
+type RateLimitStore struct {
+	Source `yaml:"-"`
+
+	Redis     *RedisStore  `yaml:"redis"`
+	OnFailure FailureMode  `yaml:"on_failure"` // default fail_open
+	Grace     *GracePeriod `yaml:"grace"`      // with on_failure: grace
+}
+
+// RedisStore is how to reach Redis: one address (single node), several
+// addresses (Cluster), or several addresses and a master name (Sentinel).
+type RedisStore struct {
+	Source `yaml:"-"`
+
+	Address        string   `yaml:"address"`
+	Addresses      []string `yaml:"addresses"`
+	SentinelMaster string   `yaml:"sentinel_master"`
+	Username       string   `yaml:"username"`
+	// PasswordEnv names the environment variable holding the password, so
+	// the secret never sits in policy files.
+	PasswordEnv string   `yaml:"password_env"`
+	DB          int      `yaml:"db"`
+	Timeout     Duration `yaml:"timeout"` // per decision; default 50ms
+}
+
+// GracePeriod is how long the grace mode lasts and what follows it.
+type GracePeriod struct {
+	Source `yaml:"-"`
+
+	Period Duration    `yaml:"period"` // default 30s
+	Then   FailureMode `yaml:"then"`   // default fail_open
+}
+
+// Rate-limit defaults.
+const (
+	DefaultRedisTimeout = 50 * time.Millisecond
+	DefaultGracePeriod  = 30 * time.Second
+)
+
+// RateLimitsFor returns the limits a route names, in the route's order.
+func (p *Policy) RateLimitsFor(r *Route) []*RateLimit {
+	out := make([]*RateLimit, 0, len(r.RateLimits))
+	for _, name := range r.RateLimits {
+		if l, ok := p.RateLimits[name]; ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// RateLimitNames returns the limit names in sorted order.
+func (p *Policy) RateLimitNames() []string { return sortedKeys(p.RateLimits) }
+
+// applyRateLimitDefaults fills what a rate-limit section leaves out.
+func applyRateLimitDefaults(p *Policy) {
+	for _, l := range p.RateLimits {
+		if tb := l.TokenBucket; tb != nil && tb.Burst == 0 {
+			tb.Burst = tb.Rate.Count
+		}
+	}
+	s := p.RateLimitStore
+	if s == nil {
+		return
+	}
+	if s.OnFailure == "" {
+		s.OnFailure = FailOpen
+	}
+	if s.Redis != nil && s.Redis.Timeout == 0 {
+		s.Redis.Timeout = Duration(DefaultRedisTimeout)
+	}
+	if s.OnFailure == Grace {
+		if s.Grace == nil {
+			s.Grace = &GracePeriod{}
+		}
+		if s.Grace.Period == 0 {
+			s.Grace.Period = Duration(DefaultGracePeriod)
+		}
+		if s.Grace.Then == "" {
+			s.Grace.Then = FailOpen
+		}
+	}
+}
+
+// mergeRateLimits adds one document's rate-limit sections; a limit or tier
+// declared twice, or a second store, is an error at the second one.
+func (p *Policy) mergeRateLimits(doc *document, errs *Errors) {
+	if p.RateLimits == nil {
+		p.RateLimits = map[string]*RateLimit{}
+	}
+	if p.Tiers == nil {
+		p.Tiers = map[string]*Tier{}
+	}
+	for _, name := range sortedKeys(doc.RateLimits) {
+		l := doc.RateLimits[name]
+		if l == nil {
+			l = &RateLimit{}
+		}
+		l.Name = name
+		if first, dup := p.RateLimits[name]; dup {
+			errs.addf(l.Pos(), "rate_limits."+name, "rate limit %q is already defined at %s", name, first.Pos())
+			continue
+		}
+		p.RateLimits[name] = l
+	}
+	for _, name := range sortedKeys(doc.Tiers) {
+		t := doc.Tiers[name]
+		if t == nil {
+			t = &Tier{}
+		}
+		t.Name = name
+		if first, dup := p.Tiers[name]; dup {
+			errs.addf(t.Pos(), "tiers."+name, "tier %q is already defined at %s", name, first.Pos())
+			continue
+		}
+		p.Tiers[name] = t
+	}
+	if s := doc.RateLimitStore; s != nil {
+		if p.RateLimitStore != nil {
+			errs.addf(s.Pos(), "rate_limit_store", "rate_limit_store is already defined at %s", p.RateLimitStore.Pos())
+			return
+		}
+		p.RateLimitStore = s
+	}
+}
+
+// The entries of the rate-limit descriptors Envoy sends for a limit: the
+// xds translator makes Envoy produce them, the rate limiter reads them.
+// Identity entries come from headers the authz filter sets; Envoy strips
+// any a client sends (see IdentityHeaderPrefix).
+const (
+	DescriptorLimit    = "limit"
+	DescriptorRoute    = "route"
+	DescriptorClientIP = "remote_address" // fixed by Envoy's remote_address action
+	DescriptorAuth     = "auth"
+	// AuthStateHeader says whether a request was authenticated: absent or
+	// "anonymous" means anonymous, any other value authenticated.
+	AuthStateHeader = IdentityHeaderPrefix + "auth"
+	// Anonymous is AuthStateHeader's value for an anonymous request.
+	Anonymous = "anonymous"
+)
+
+// DescriptorKey is the descriptor entry that carries a key part's value.
+func DescriptorKey(k KeyPart) string {
+	if k.Dimension == KeyClientIP {
+		return DescriptorClientIP
+	}
+	return k.String()
+}
+
+// IdentityHeader is the request header the authz filter sets for an
+// identity dimension (client_id, user, tier), or "" for other dimensions.
+func IdentityHeader(d KeyDimension) string {
+	switch d {
+	case KeyClientID:
+		return IdentityHeaderPrefix + "client-id"
+	case KeyUser:
+		return IdentityHeaderPrefix + "user"
+	case KeyTier:
+		return IdentityHeaderPrefix + "tier"
+	}
+	return ""
+}

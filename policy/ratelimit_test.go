@@ -1,0 +1,124 @@
+package policy
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const rateLimitPolicy = `
+listeners: [{ name: public, port: 8080 }]
+services: { orders: { endpoints: [127.0.0.1:9001] } }
+routes:
+  - { name: orders, to: orders, rate_limits: [per-ip-anonymous, per-client, gold, per-route] }
+rate_limits:
+  per-ip-anonymous: { when: anonymous, key: [client_ip], token_bucket: { rate: 10/s, burst: 20 } }
+  per-client: { when: authenticated, key: [client_id, header:X-Tenant], sliding_window: { limit: 1000, window: 1m } }
+  gold: { key: [client_id], token_bucket: { rate: 100/10s }, headers: true }
+  per-route: { key: [route], fixed_window: { limit: 50, window: 1s }, shadow: true }
+tiers:
+  gold: { rate_limits: [gold] }
+  free: {}
+rate_limit_store:
+  redis: { addresses: [127.0.0.1:7000, 127.0.0.1:7001] }
+  on_failure: grace
+`
+
+func TestLoadRateLimits(t *testing.T) {
+	p, err := Load(writePolicy(t, map[string]string{"g.yaml": rateLimitPolicy}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := p.RateLimits["per-ip-anonymous"]
+	if ip.Algorithm() != TokenBucketAlgorithm || ip.TokenBucket.Rate != (Rate{10, time.Second}) || ip.TokenBucket.Burst != 20 {
+		t.Errorf("per-ip-anonymous: %+v", ip.TokenBucket)
+	}
+	if g := p.RateLimits["gold"]; g.TokenBucket.Burst != 100 || g.TokenBucket.Rate.Per != 10*time.Second || strings.Join(g.Tiers, ",") != "gold" {
+		t.Errorf("gold: burst %d rate %v tiers %v", g.TokenBucket.Burst, g.TokenBucket.Rate, g.Tiers)
+	}
+	pc := p.RateLimits["per-client"]
+	if len(pc.Parts) != 2 || pc.Parts[1] != (KeyPart{Dimension: KeyHeader, Header: "x-tenant"}) {
+		t.Errorf("per-client parts: %+v", pc.Parts)
+	}
+	s := p.RateLimitStore
+	if s.OnFailure != Grace || s.Grace.Period.D() != 30*time.Second || s.Grace.Then != FailOpen || s.Redis.Timeout.D() != 50*time.Millisecond {
+		t.Errorf("store defaults: %+v %+v %+v", s, s.Grace, s.Redis)
+	}
+	var names []string
+	for _, l := range p.RateLimitsFor(p.Routes[0]) {
+		names = append(names, l.Name)
+	}
+	if strings.Join(names, ",") != "per-ip-anonymous,per-client,gold,per-route" {
+		t.Errorf("RateLimitsFor: %v", names)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]Rate{"10/s": {10, time.Second}, "600/m": {600, time.Minute}, "5/h": {5, time.Hour}, "1/d": {1, 24 * time.Hour}, "100/10s": {100, 10 * time.Second}} {
+		if got, err := ParseRate(in); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"10", "0/s", "-1/s", "x/s", "10/fortnight", "10/-1s", "10/"} {
+		if _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) accepted", in)
+		}
+	}
+}
+
+var invalidRateLimitCases = []struct {
+	name   string
+	policy string
+	want   []string
+}{
+	{"no algorithm", "rate_limits:\n  a: { key: [client_ip] }\n", []string{`2:6: rate_limits.a: set exactly one of token_bucket, sliding_window and fixed_window`}},
+	{"two algorithms", "rate_limits:\n  a: { token_bucket: { rate: 1/s }, fixed_window: { limit: 1, window: 1s } }\n", []string{`2:6: rate_limits.a: set exactly one of`}},
+	{"bad rate", "rate_limits:\n  a: { token_bucket: { rate: ten/s } }\n", []string{`2:30: rate_limits.a.token_bucket.rate: invalid rate "ten/s"`}},
+	{"missing rate", "rate_limits:\n  a: { token_bucket: { burst: 3 } }\n", []string{`2:22: rate_limits.a.token_bucket.rate: a token bucket needs a rate`}},
+	{"bad key and when", "rate_limits:\n  a: { when: admins, key: [ip], fixed_window: { limit: 1, window: 1s } }\n", []string{
+		`2:14: rate_limits.a.when: unknown condition "admins"`,
+		`2:27: rate_limits.a.key[0]: unknown key "ip"`,
+	}},
+	{"sliding window too large", "rate_limits:\n  a: { sliding_window: { limit: 1000000, window: 1h } }\n", []string{`2:33: rate_limits.a.sliding_window.limit: limit must be between 1 and 100000, got 1000000`}},
+	{"window missing", "rate_limits:\n  a: { fixed_window: { limit: 5 } }\n", []string{`2:22: rate_limits.a.fixed_window.window: needs a positive window`}},
+	{"unknown limit on route", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a, rate_limits: [nope] }\n", []string{`4:36: routes[0].rate_limits[0]: unknown rate limit "nope"`}},
+	{"tier conflicts", "rate_limits:\n  a: { when: anonymous, token_bucket: { rate: 1/s } }\n  b: { when: tier:gold, token_bucket: { rate: 1/s } }\ntiers:\n  gold: { rate_limits: [a, c] }\n  free: { rate_limits: [b] }\n", []string{
+		`5:24: tiers.gold.rate_limits[0]: rate limit "a" applies to anonymous requests, which have no tier`,
+		`5:24: tiers.gold.rate_limits[1]: unknown rate limit "c"`,
+		`6:24: tiers.free.rate_limits[0]: rate limit "b" already says when: tier:gold`,
+	}},
+	{"unknown tier", "rate_limits:\n  a: { when: tier:platinum, token_bucket: { rate: 1/s } }\ntiers: { gold: {} }\n", []string{`2:14: rate_limits.a.when: unknown tier "platinum"`}},
+	{"bad store", "rate_limit_store:\n  redis: { address: localhost, addresses: [a:1], timeout: 0s }\n  on_failure: retry\n  grace: { then: grace }\n", []string{
+		`2:10: rate_limit_store.redis: set exactly one of address`,
+		`2:21: rate_limit_store.redis.addresses[0]: "localhost" is not host:port`,
+		`2:59: rate_limit_store.redis.timeout: must be positive`,
+		`3:15: rate_limit_store.on_failure: unknown failure mode "retry"`,
+		`4:10: rate_limit_store.grace: grace only applies with on_failure: grace`,
+		`4:18: rate_limit_store.grace.then: unknown mode "grace"`,
+	}},
+	{"on_failure without redis", "rate_limit_store: { on_failure: fail_closed }\n", []string{`1:33: rate_limit_store.on_failure: on_failure applies to a Redis store`}},
+}
+
+func TestLoadRejectsInvalidRateLimitsWithPositions(t *testing.T) {
+	for _, tc := range invalidRateLimitCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writePolicy(t, map[string]string{"bad.yaml": tc.policy})
+			_, err := Load(dir)
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, want Errors: %v", err, err)
+			}
+			if len(errs) != len(tc.want) {
+				t.Errorf("got %d errors, want %d:\n%v", len(errs), len(tc.want), err)
+			}
+			file := filepath.Join(dir, "bad.yaml") + ":"
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), file+want) {
+					t.Errorf("missing %q in:\n%v", file+want, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,199 @@
+package ratelimiter
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Mode is what a failover store does while its shared store is down.
+type Mode string
+
+// The failure modes (policy.FailureMode values).
+const (
+	FailOpen   Mode = "fail_open"
+	FailClosed Mode = "fail_closed"
+	Grace      Mode = "grace"
+)
+
+// probeEvery is how often, while degraded, one decision tries the shared
+// store again; the others go straight to the failure mode, so a dead Redis
+// costs no deadline per request and recovery is automatic.
+const probeEvery = 250 * time.Millisecond
+
+// FailoverOptions configure a failover store.
+type FailoverOptions struct {
+	Mode Mode
+	// GracePeriod is how long Grace lasts before Then answers.
+	GracePeriod time.Duration
+	Then        Mode
+	Log         *slog.Logger
+	Metrics     *Metrics
+	Now         func() time.Time
+}
+
+// failoverStore answers from the shared store while it answers, and from
+// its failure mode while it does not. State (degraded since, next probe)
+// is guarded by mu; the instance count is an atomic, written by the
+// heartbeat loop.
+type failoverStore struct {
+	shared Store
+	local  *memoryStore
+	opts   FailoverOptions
+
+	instances atomic.Int64
+
+	mu        sync.Mutex
+	degraded  bool
+	since     time.Time
+	mode      Mode // the mode answering while degraded
+	nextProbe time.Time
+}
+
+var _ Store = (*failoverStore)(nil)
+
+// NewFailoverStore wraps a shared store with a failure mode.
+func NewFailoverStore(shared Store, o FailoverOptions) Store {
+	return newFailoverStore(shared, o)
+}
+
+func newFailoverStore(shared Store, o FailoverOptions) *failoverStore {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	f := &failoverStore{shared: shared, local: newMemoryStore(o.Now), opts: o}
+	f.instances.Store(1)
+	return f
+}
+
+// Apply implements Store.
+func (f *failoverStore) Apply(ctx context.Context, charges []Charge) ([]Result, error) {
+	now := f.opts.Now()
+	if mode, skip := f.skipShared(now); skip {
+		return f.fallback(ctx, mode, charges)
+	}
+	results, err := f.shared.Apply(ctx, charges)
+	if err == nil {
+		f.recovered()
+		return results, nil
+	}
+	return f.fallback(ctx, f.failed(now, err), charges)
+}
+
+// skipShared says whether to go straight to the failure mode: degraded and
+// not yet time to probe again.
+func (f *failoverStore) skipShared(now time.Time) (Mode, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.degraded {
+		return "", false
+	}
+	mode := f.currentMode(now)
+	if now.Before(f.nextProbe) {
+		return mode, true
+	}
+	f.nextProbe = now.Add(probeEvery)
+	return mode, false
+}
+
+// currentMode is the mode answering now; grace ends after its period. mu
+// is held.
+func (f *failoverStore) currentMode(now time.Time) Mode {
+	mode := f.opts.Mode
+	if mode == Grace && now.Sub(f.since) >= f.opts.GracePeriod {
+		mode = f.opts.Then
+	}
+	if mode != f.mode {
+		f.opts.Log.Warn("rate limiting degraded: Redis unreachable", "mode", string(mode), "since", f.since)
+		f.mode = mode
+		f.opts.Metrics.setDegraded(string(mode))
+	}
+	return mode
+}
+
+// failed enters degraded mode (logged once) and returns the mode to use.
+func (f *failoverStore) failed(now time.Time, err error) Mode {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.degraded {
+		f.degraded, f.since, f.mode = true, now, ""
+		f.nextProbe = now.Add(probeEvery)
+		f.opts.Log.Error("rate limiting entering degraded mode: Redis unreachable", "error", err, "on_failure", string(f.opts.Mode), "instances", f.instances.Load())
+	}
+	return f.currentMode(now)
+}
+
+// recovered leaves degraded mode (logged once).
+func (f *failoverStore) recovered() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.degraded {
+		return
+	}
+	f.opts.Log.Info("rate limiting recovered: Redis answers again", "degraded_for", f.opts.Now().Sub(f.since).Round(time.Millisecond).String())
+	f.degraded, f.mode = false, ""
+	f.opts.Metrics.setDegraded("")
+}
+
+// fallback answers in a failure mode.
+func (f *failoverStore) fallback(ctx context.Context, mode Mode, charges []Charge) ([]Result, error) {
+	results := make([]Result, len(charges))
+	switch mode {
+	case Grace:
+		n := int(f.instances.Load())
+		shared := make([]Charge, len(charges))
+		for i, c := range charges {
+			c.Rule = c.Rule.Share(n)
+			shared[i] = c
+		}
+		results, err := f.local.Apply(ctx, shared)
+		for i := range results {
+			results[i].Fallback = true
+		}
+		return results, err
+	case FailClosed:
+		for i, c := range charges {
+			results[i] = Result{Limit: c.Rule.Limit, Reset: time.Second, RetryAfter: time.Second, Fallback: true}
+		}
+	default:
+		for i, c := range charges {
+			results[i] = Result{Allowed: true, Limit: c.Rule.Limit, Remaining: c.Rule.Limit, Fallback: true}
+		}
+	}
+	return results, nil
+}
+
+// Instances is the number of live rate-limit instances last seen.
+func (f *failoverStore) Instances() int { return int(f.instances.Load()) }
+
+// heartbeatEvery registers this instance in Redis periodically and keeps
+// the count of live instances that grace mode divides limits by. Errors
+// keep the last count: that is the point of remembering it.
+func (f *failoverStore) heartbeatEvery(ctx context.Context, client redis.UniversalClient, id string, every time.Duration) {
+	beat := func() {
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if n, err := heartbeat(hctx, client, id, 3*every); err == nil {
+			f.instances.Store(int64(n))
+		}
+	}
+	beat()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			beat()
+			f.local.Sweep()
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package ratelimiter
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed decide.lua
+var decideSource string
+
+// decideScript is loaded into each Redis node once (EVALSHA, falling back
+// to EVAL on the first call to a node that lacks it).
+var decideScript = redis.NewScript(decideSource)
+
+// keyPrefix starts every key. The hash tag puts all of them in one Cluster
+// slot, so that a decision over several keys (per IP, per client, per
+// route) is one atomic script on one node and never a CROSSSLOT error.
+// The price is that one Cluster master holds every counter; Cluster then
+// buys availability (failover) rather than spreading load.
+const keyPrefix = "tollgate:{rl}:"
+
+// redisStore keeps counters in Redis: single node, Sentinel or Cluster
+// through go-redis's UniversalClient.
+type redisStore struct {
+	client  redis.UniversalClient
+	timeout time.Duration
+	// now, if set, replaces Redis's clock (tests comparing stores).
+	now     func() time.Time
+	metrics *Metrics
+}
+
+var _ Store = (*redisStore)(nil)
+
+// RedisOptions are how to reach Redis and how long one decision may wait.
+type RedisOptions struct {
+	Addrs          []string
+	SentinelMaster string
+	// Cluster forces a Cluster client for a single seed address.
+	Cluster  bool
+	Username string
+	Password string
+	DB       int
+	// Timeout bounds one decision's round trip, dialing included.
+	Timeout time.Duration
+}
+
+// NewRedisClient creates the go-redis client: Sentinel when a master name
+// is given, Cluster with several addresses (or Cluster set), else a single
+// node. It never retries: a decision has one deadline and the failure mode
+// answers when it is missed.
+func NewRedisClient(o RedisOptions) redis.UniversalClient {
+	opts := &redis.UniversalOptions{
+		Addrs:                 o.Addrs,
+		MasterName:            o.SentinelMaster,
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		DialTimeout:           o.Timeout,
+		ReadTimeout:           o.Timeout,
+		WriteTimeout:          o.Timeout,
+		PoolTimeout:           o.Timeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DisableIdentity:       true,
+	}
+	if o.Cluster || (o.SentinelMaster == "" && len(o.Addrs) > 1) {
+		return redis.NewClusterClient(opts.Cluster())
+	}
+	return redis.NewUniversalClient(opts)
+}
+
+// NewRedisStore returns a store over client. now replaces Redis's clock
+// when set (tests only).
+func NewRedisStore(client redis.UniversalClient, timeout time.Duration, metrics *Metrics, now func() time.Time) Store {
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &redisStore{client: client, timeout: timeout, now: now, metrics: metrics}
+}
+
+// Apply implements Store with one EVALSHA.
+func (s *redisStore) Apply(ctx context.Context, charges []Charge) ([]Result, error) {
+	keys := make([]string, len(charges))
+	args := make([]any, 1, 1+6*len(charges))
+	args[0] = ""
+	if s.now != nil {
+		args[0] = strconv.FormatInt(s.now().UnixMicro(), 10)
+	}
+	for i, c := range charges {
+		keys[i] = keyPrefix + c.Key
+		shadow := "0"
+		if c.Shadow {
+			shadow = "1"
+		}
+		args = append(args, c.Rule.Algorithm.code(), c.Rule.Limit, c.Rule.Period.Microseconds(), c.Rule.Rate, c.Hits, shadow)
+	}
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	reply, err := decideScript.Run(ctx, s.client, keys, args...).Int64Slice()
+	s.metrics.redisTime.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.metrics.redisErrors.Inc()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if len(reply) != 4*len(charges) {
+		s.metrics.redisErrors.Inc()
+		return nil, fmt.Errorf("%w: script returned %d values for %d charges", ErrUnavailable, len(reply), len(charges))
+	}
+	results := make([]Result, len(charges))
+	for i, c := range charges {
+		v := reply[4*i : 4*i+4]
+		results[i] = Result{
+			Allowed:    v[0] == 1,
+			Limit:      c.Rule.Limit,
+			Remaining:  v[1],
+			Reset:      time.Duration(v[2]) * time.Microsecond,
+			RetryAfter: time.Duration(v[3]) * time.Microsecond,
+		}
+	}
+	return results, nil
+}
+
+// instancesKey holds the rate-limit instances sharing this Redis, scored
+// by their last heartbeat (Redis time, ms).
+const instancesKey = keyPrefix + "instances"
+
+// heartbeatScript registers an instance and counts the live ones, by
+// Redis's clock.
+var heartbeatScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
+`)
+
+// heartbeat registers id as live for ttl and returns how many instances
+// are live.
+func heartbeat(ctx context.Context, client redis.UniversalClient, id string, ttl time.Duration) (int, error) {
+	n, err := heartbeatScript.Run(ctx, client, []string{instancesKey}, id, ttl.Milliseconds()).Int()
+	if err != nil {
+		return 0, err
+	}
+	if n < 1 {
+		return 0, errors.New("no live instance counted")
+	}
+	return n, nil
+}

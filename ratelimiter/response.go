@@ -1,0 +1,95 @@
+package ratelimiter
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Header is one response header to add.
+type Header struct{ Name, Value string }
+
+// Headers are the RateLimit-* headers (draft-ietf-httpapi-ratelimit-headers)
+// for a decision: on a refusal those of the limit that refused, plus
+// Retry-After; on an admission those of the limit closest to refusing
+// among the limits that ask for headers, or none.
+func (d *Decision) Headers() []Header {
+	st, ok := d.headerStatus()
+	if !ok {
+		return nil
+	}
+	r := st.Result
+	h := []Header{
+		{"RateLimit-Limit", fmt.Sprint(r.Limit)},
+		{"RateLimit-Remaining", fmt.Sprint(r.Remaining)},
+		{"RateLimit-Reset", fmt.Sprint(seconds(r.Reset))},
+		{"RateLimit-Policy", policyHeader(st.Limit)},
+	}
+	if !d.Allowed {
+		h = append(h, Header{"Retry-After", fmt.Sprint(seconds(r.RetryAfter))}, Header{"Content-Type", "application/json"})
+	}
+	return h
+}
+
+func (d *Decision) headerStatus() (Status, bool) {
+	if !d.Allowed {
+		return d.Statuses[d.Refused], true
+	}
+	best, found := Status{}, false
+	for _, st := range d.Statuses {
+		if st.Applied && st.Limit.Headers && !st.Limit.Shadow && (!found || st.Result.Remaining < best.Result.Remaining) {
+			best, found = st, true
+		}
+	}
+	return best, found
+}
+
+// seconds rounds up to whole seconds, at least 1: a client told 0 would
+// retry at once and be refused again.
+func seconds(d time.Duration) int64 { return max(1, int64(math.Ceil(d.Seconds()))) }
+
+// policyHeader describes a limit as RateLimit-Policy does: the quota, its
+// window in seconds (for a token bucket, the time to earn a full burst),
+// and the limit's name.
+func policyHeader(l *Limit) string {
+	w := l.Rule.Period
+	if l.Rule.Algorithm == TokenBucket {
+		w = time.Duration(float64(l.Rule.Period) * float64(l.Rule.Limit) / float64(l.Rule.Rate))
+	}
+	return fmt.Sprintf("%d;w=%d;name=%q", l.Rule.Limit, seconds(w), l.Name)
+}
+
+// refusalBody is the JSON body of a 429.
+type refusalBody struct {
+	Error             string `json:"error"`
+	Message           string `json:"message"`
+	Limit             string `json:"limit"`
+	LimitType         string `json:"limit_type"`
+	RetryAfterSeconds int64  `json:"retry_after_seconds"`
+}
+
+// Body is the JSON body for a refusal, naming the limit that refused, or
+// nil for an admission.
+func (d *Decision) Body() []byte {
+	if d.Allowed {
+		return nil
+	}
+	st := d.Statuses[d.Refused]
+	body, _ := json.Marshal(refusalBody{
+		Error:             "rate_limited",
+		Message:           fmt.Sprintf("rate limit %q exceeded; retry later", st.Limit.Name),
+		Limit:             st.Limit.Name,
+		LimitType:         st.Limit.Type,
+		RetryAfterSeconds: seconds(st.Result.RetryAfter),
+	})
+	return append(body, '\n')
+}
+
+// RefusingLimit names the limit that refused, or "".
+func (d *Decision) RefusingLimit() string {
+	if d.Allowed {
+		return ""
+	}
+	return d.Statuses[d.Refused].Limit.Name
+}

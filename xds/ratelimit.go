@@ -1,0 +1,183 @@
+package xds
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	ratelimitconfv3 "github.com/envoyproxy/go-control-plane/envoy/config/ratelimit/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// Rate-limit filter settings.
+const (
+	// RateLimitCluster is the cluster through which Envoy reaches
+	// Tollgate's rate-limit service.
+	RateLimitCluster = "tollgate_ratelimit"
+	// RateLimitDomain is the domain of every rate-limit request; Tollgate
+	// finds the limit in the descriptor, so one domain suffices.
+	RateLimitDomain = "tollgate"
+	// DefaultRateLimitAddress is used when Options leave the address out:
+	// `tollgate serve`'s default gRPC address.
+	DefaultRateLimitAddress = "127.0.0.1:18000"
+	// rateLimitTimeout bounds Envoy's wait for a decision. Tollgate
+	// answers within its Redis deadline (and its failure mode after), so
+	// this only fires when Tollgate itself is unreachable.
+	rateLimitTimeout = 500 * time.Millisecond
+)
+
+// rateLimitFilter is Envoy's rate-limit filter calling Tollgate. It runs
+// after authentication, whose identity headers its descriptors read.
+// failure_mode_deny is false: if Tollgate cannot be reached the request
+// goes through; Tollgate itself applies the policy's Redis failure mode.
+// The RateLimit-* headers, Retry-After and the JSON 429 body come from
+// Tollgate's responses, so no x-ratelimit header option is set.
+type rateLimitFilter struct{}
+
+func (rateLimitFilter) name() string { return "envoy.filters.http.ratelimit" }
+
+func (rateLimitFilter) listenerConfig(p *policy.Policy, l *policy.Listener) (proto.Message, error) {
+	if !usesRateLimits(p.RoutesFor(l.Name)) {
+		return nil, nil
+	}
+	return &ratelimitv3.RateLimit{
+		Domain:          RateLimitDomain,
+		Timeout:         durationpb.New(rateLimitTimeout),
+		FailureModeDeny: false,
+		RateLimitService: &ratelimitconfv3.RateLimitServiceConfig{
+			GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: RateLimitCluster},
+			}},
+			TransportApiVersion: corev3.ApiVersion_V3,
+		},
+	}, nil
+}
+
+// routeConfig gives each limit a route names one descriptor (see
+// rateLimitActions).
+func (rateLimitFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error) {
+	limits := p.RateLimitsFor(r)
+	if len(limits) == 0 {
+		return nil, nil
+	}
+	perRoute := &ratelimitv3.RateLimitPerRoute{}
+	for _, l := range limits {
+		perRoute.RateLimits = append(perRoute.RateLimits, &routev3.RateLimit{Actions: rateLimitActions(r, l)})
+	}
+	return perRoute, nil
+}
+
+// rateLimitActions builds the descriptor Envoy sends for one limit: the
+// limit's and the route's names, the client address, the identity entries
+// (present only when the authz filter set them; clients cannot, as every
+// x-tollgate-* header they send is stripped first), and the headers the
+// limit counts by. Tollgate evaluates the limit's condition and key from
+// these entries, so one descriptor shape serves every limit.
+func rateLimitActions(r *policy.Route, l *policy.RateLimit) []*routev3.RateLimit_Action {
+	actions := []*routev3.RateLimit_Action{
+		genericKey(policy.DescriptorLimit, l.Name),
+		genericKey(policy.DescriptorRoute, r.Name),
+		{ActionSpecifier: &routev3.RateLimit_Action_RemoteAddress_{RemoteAddress: &routev3.RateLimit_Action_RemoteAddress{}}},
+		requestHeader(policy.AuthStateHeader, policy.DescriptorAuth),
+	}
+	for _, d := range []policy.KeyDimension{policy.KeyClientID, policy.KeyUser, policy.KeyTier} {
+		actions = append(actions, requestHeader(policy.IdentityHeader(d), policy.DescriptorKey(policy.KeyPart{Dimension: d})))
+	}
+	for _, part := range l.Parts {
+		if part.Dimension == policy.KeyHeader {
+			actions = append(actions, requestHeader(part.Header, policy.DescriptorKey(part)))
+		}
+	}
+	return actions
+}
+
+func genericKey(key, value string) *routev3.RateLimit_Action {
+	return &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_GenericKey_{
+		GenericKey: &routev3.RateLimit_Action_GenericKey{DescriptorKey: key, DescriptorValue: value},
+	}}
+}
+
+// requestHeader adds a header's value when present; an absent header
+// leaves its entry out instead of dropping the whole descriptor.
+func requestHeader(header, key string) *routev3.RateLimit_Action {
+	return &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_RequestHeaders_{
+		RequestHeaders: &routev3.RateLimit_Action_RequestHeaders{HeaderName: header, DescriptorKey: key, SkipIfAbsent: true},
+	}}
+}
+
+func usesRateLimits(routes []*policy.Route) bool {
+	for _, r := range routes {
+		if len(r.RateLimits) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// addRateLimitCluster adds the cluster of Tollgate's rate-limit service
+// when a listener of the group uses rate limits: HTTP/2 (gRPC), with its
+// endpoint inline, resolved by DNS when the address is a name.
+func (r *Resources) addRateLimitCluster(p *policy.Policy, group string, opts Options) error {
+	used := false
+	for _, l := range p.ListenersFor(group) {
+		used = used || usesRateLimits(p.RoutesFor(l.Name))
+	}
+	if !used {
+		return nil
+	}
+	c, err := rateLimitServiceCluster(opts.RateLimitAddress)
+	if err != nil {
+		return fmt.Errorf("rate-limit service: %w", err)
+	}
+	r.Clusters = append(r.Clusters, c)
+	return nil
+}
+
+// rateLimitServiceCluster is a cluster of the one gRPC server at address.
+func rateLimitServiceCluster(address string) (*clusterv3.Cluster, error) {
+	name := RateLimitCluster
+	if address == "" {
+		address = DefaultRateLimitAddress
+	}
+	host, portText, err := net.SplitHostPort(address)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("%q is not host:port", address)
+	}
+	h2, err := anypb.New(&httpv3.HttpProtocolOptions{
+		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	discovery := clusterv3.Cluster_STATIC
+	if _, err := netip.ParseAddr(host); err != nil {
+		discovery = clusterv3.Cluster_STRICT_DNS
+	}
+	return &clusterv3.Cluster{
+		Name:                          name,
+		ConnectTimeout:                durationpb.New(time.Second),
+		ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: discovery},
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2},
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(host, port)}},
+			}}}},
+		},
+	}, nil
+}
