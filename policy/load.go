@@ -25,6 +25,8 @@ type document struct {
 	Listeners []*Listener         `yaml:"listeners"`
 	Services  map[string]*Service `yaml:"services"`
 	Routes    []*Route            `yaml:"routes"`
+	AccessLog *AccessLog          `yaml:"access_log"`
+	Tracing   *Tracing            `yaml:"tracing"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -126,6 +128,7 @@ func syntaxErrorPos(file string, err error) Pos {
 func (p *Policy) merge(doc *document, errs *Errors) {
 	p.Listeners = append(p.Listeners, doc.Listeners...)
 	p.Routes = append(p.Routes, doc.Routes...)
+	p.mergeObservability(doc, errs)
 	for _, name := range sortedKeys(doc.Services) {
 		svc := doc.Services[name]
 		if svc == nil {

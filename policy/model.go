@@ -23,6 +23,10 @@ type Policy struct {
 	// Routes in evaluation order: files in lexical order, routes in file
 	// order. The first route that matches a request wins.
 	Routes []*Route
+	// AccessLog and Tracing are the observability settings; defaults
+	// make them non-nil.
+	AccessLog *AccessLog
+	Tracing   *Tracing
 }
 
 // Listener is a port Envoy accepts client traffic on.
