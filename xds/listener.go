@@ -49,7 +49,7 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 	if err != nil {
 		return nil, err
 	}
-	return &hcmv3.HttpConnectionManager{
+	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: l.Name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
@@ -61,7 +61,11 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		GenerateRequestId: wrapperspb.Bool(true),
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
-	}, nil
+	}
+	if err := observe(hcm, p); err != nil {
+		return nil, err
+	}
+	return hcm, nil
 }
 
 // listenerAddress is the address a listener binds; Load defaults it, and a

@@ -1,0 +1,119 @@
+package xds
+
+import (
+	"fmt"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// accessLogClusterName is the cluster through which Envoy streams access
+// log entries to Tollgate. Policy names cannot start with '_', so no
+// service can take it.
+const accessLogClusterName = "_tollgate_accesslog"
+
+// AccessLogName is the log_name Envoy sends with every gRPC access-log
+// stream, so that Tollgate can tell its own streams from others.
+const AccessLogName = "tollgate"
+
+// ClientIDHeader carries the authenticated client (API key id or user)
+// that Tollgate's ext_authz sets; it is absent for anonymous requests.
+const ClientIDHeader = policy.IdentityHeaderPrefix + "client-id"
+
+// accessLogFields is the JSON access-log entry: key → Envoy command
+// operator. Tollgate's gRPC access-log service writes the same keys (see
+// package accesslog), so both sinks give one schema. The path is logged
+// without its query string, which may carry credentials; request headers
+// are never logged except the gateway-set client id and the traceparent.
+var accessLogFields = map[string]string{
+	"timestamp":             "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
+	"client_id":             "%REQ(" + ClientIDHeader + ")%",
+	"client_ip":             "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+	"service":               "%UPSTREAM_CLUSTER%",
+	"route":                 "%ROUTE_NAME%",
+	"method":                "%REQ(:METHOD)%",
+	"authority":             "%REQ(:AUTHORITY)%",
+	"path":                  "%PATH(WQ:ORIG)%",
+	"status":                "%RESPONSE_CODE%",
+	"duration_ms":           "%DURATION%",
+	"bytes_received":        "%BYTES_RECEIVED%",
+	"bytes_sent":            "%BYTES_SENT%",
+	"request_id":            "%REQ(X-REQUEST-ID)%",
+	"trace_id":              "%TRACE_ID%",
+	"upstream_host":         "%UPSTREAM_HOST%",
+	"response_flags":        "%RESPONSE_FLAGS%",
+	"response_code_details": "%RESPONSE_CODE_DETAILS%",
+}
+
+// AccessLogFields returns the keys of a JSON access-log entry, for tests
+// and documentation that must agree with what Envoy writes.
+func AccessLogFields() []string { return sortedKeys(setOf(accessLogFields)) }
+
+func setOf(m map[string]string) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// accessLogs is the access log of every listener's connection manager:
+// one JSON entry per request, to a file or to Tollgate over gRPC.
+func accessLogs(a *policy.AccessLog) ([]*accesslogv3.AccessLog, error) {
+	switch {
+	case a == nil || a.Disabled:
+		return nil, nil
+	case a.GRPC:
+		return accessLog("envoy.access_loggers.http_grpc", grpcAccessLog())
+	default:
+		path := a.Path
+		if path == "" {
+			path = policy.DefaultAccessLogPath
+		}
+		return accessLog("envoy.access_loggers.file", fileAccessLog(path))
+	}
+}
+
+func accessLog(name string, config proto.Message) ([]*accesslogv3.AccessLog, error) {
+	a, err := anypb.New(config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the access log: %w", err)
+	}
+	return []*accesslogv3.AccessLog{{Name: name, ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: a}}}, nil
+}
+
+// fileAccessLog writes JSON lines to path.
+func fileAccessLog(path string) *filev3.FileAccessLog {
+	fields := make(map[string]any, len(accessLogFields))
+	for k, v := range accessLogFields {
+		fields[k] = v
+	}
+	// Every value is a string, which structpb always accepts.
+	s, _ := structpb.NewStruct(fields)
+	return &filev3.FileAccessLog{
+		Path: path,
+		AccessLogFormat: &filev3.FileAccessLog_LogFormat{LogFormat: &corev3.SubstitutionFormatString{
+			Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: s},
+		}},
+	}
+}
+
+// grpcAccessLog streams entries to Tollgate's access-log service, with
+// only the request headers the entry needs.
+func grpcAccessLog() *grpcalsv3.HttpGrpcAccessLogConfig {
+	return &grpcalsv3.HttpGrpcAccessLogConfig{
+		CommonConfig: &grpcalsv3.CommonGrpcAccessLogConfig{
+			LogName:             AccessLogName,
+			GrpcService:         envoyGRPC(accessLogClusterName),
+			TransportApiVersion: corev3.ApiVersion_V3,
+		},
+		AdditionalRequestHeadersToLog: []string{ClientIDHeader, "traceparent"},
+	}
+}
