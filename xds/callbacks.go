@@ -6,6 +6,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 )
 
@@ -166,10 +167,37 @@ func (s *Server) onRequest(key streamKey, req xdsRequest) {
 		s.recordNACK(st.node, p, req, sent)
 	case req.version != "":
 		// State of the world: version_info is what the Envoy has applied.
-		p.acked[req.typeURL] = req.version
+		s.ack(p, req.typeURL, req.version)
 	case req.nonce != "" && req.nonce == sent.nonce:
 		// Delta: an ACK names the nonce of the response it accepts.
-		p.acked[req.typeURL] = sent.version
+		s.ack(p, req.typeURL, sent.version)
+	}
+}
+
+// ack records the version of a type an Envoy applied and, if it is the
+// one last pushed to its group, how long the push took. Callers hold mu.
+func (s *Server) ack(p *proxyState, typeURL, version string) {
+	p.acked[typeURL] = version
+	at, pending := p.pushed[typeURL]
+	if snap := s.groups[p.group]; pending && snap != nil && snap.GetVersion(typeURL) == version {
+		s.metrics.pushLatency.WithLabelValues(typeURL).Observe(time.Since(at).Seconds())
+		delete(p.pushed, typeURL)
+	}
+}
+
+// markPushed notes, for every Envoy of a group, the types whose version
+// changed in a push. Callers hold mu.
+func (s *Server) markPushed(group string, old, next *cachev3.Snapshot) {
+	now := time.Now()
+	for _, p := range s.proxies {
+		if p.group != group {
+			continue
+		}
+		for _, t := range servedTypes {
+			if old == nil || old.GetVersion(t) != next.GetVersion(t) {
+				p.pushed[t] = now
+			}
+		}
 	}
 }
 
@@ -179,7 +207,7 @@ func (s *Server) attach(node *corev3.Node) {
 	id, group := node.GetId(), groupOf(node)
 	p := s.proxies[id]
 	if p == nil {
-		p = &proxyState{group: group, acked: map[string]string{}}
+		p = &proxyState{group: group, acked: map[string]string{}, pushed: map[string]time.Time{}}
 		s.proxies[id] = p
 		s.log.Info("proxy connected", "node", id, "group", group)
 	}
