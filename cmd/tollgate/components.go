@@ -19,7 +19,7 @@ import (
 // componentNames are the parts of the control plane `serve` can run; by
 // default it runs all of them in one process, and --only splits them so
 // that each scales out on its own.
-var componentNames = []string{"xds"}
+var componentNames = []string{"xds", "accesslog"}
 
 // component is one part of the control plane: how it compiles each policy
 // generation, and what it serves.
@@ -49,7 +49,13 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 	for _, name := range c.only {
 		switch name {
 		case "xds":
-			out = append(out, xdsComponent(ctx, log, reg))
+			out = append(out, xdsComponent(ctx, log, reg, xdsOptions(c)))
+		case "accesslog":
+			comp, err := accessLogComponent(ctx, c, log, reg)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, comp)
 		}
 	}
 	return out, nil
@@ -57,8 +63,8 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 
 // xdsComponent serves Envoy its configuration. A generation compiles by
 // building its snapshots, and commits by publishing them.
-func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) component {
-	s := xds.NewServer(ctx, log, reg, xds.Options{})
+func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, opts xds.Options) component {
+	s := xds.NewServer(ctx, log, reg, opts)
 	return component{
 		stage: func(p *policy.Policy) (func(), error) {
 			if err := s.Check(p); err != nil {
