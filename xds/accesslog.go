@@ -40,7 +40,7 @@ var accessLogFields = map[string]string{
 	"route":                 "%ROUTE_NAME%",
 	"method":                "%REQ(:METHOD)%",
 	"authority":             "%REQ(:AUTHORITY)%",
-	"path":                  "%PATH(WQ:ORIG)%",
+	"path":                  "%PATH(NQ:ORIG_OR_PATH)%",
 	"status":                "%RESPONSE_CODE%",
 	"duration_ms":           "%DURATION%",
 	"bytes_received":        "%BYTES_RECEIVED%",
