@@ -93,7 +93,7 @@ func TestTraceID(t *testing.T) {
 		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01": "0af7651916cd43dd8448eb211c80319c",
 		"00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01": "",
 		"00-short-b7ad6b7169203331-01":                            "",
-		"": "",
+		"":                                                        "",
 	} {
 		if got := traceID(in); got != want {
 			t.Errorf("traceID(%q) = %q, want %q", in, got, want)
