@@ -479,3 +479,9 @@ func TestEnvoyRejectionShowsInProxiesAndMetrics(t *testing.T) {
 	// Envoy keeps serving the routes it had.
 	waitService(t, g.base+"/orders", nil, "orders")
 }
+
+// readFileOrEmpty is a file's content, or "" when it cannot be read.
+func readFileOrEmpty(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
