@@ -436,13 +436,13 @@ func TestEnvoyRejectionShowsInProxiesAndMetrics(t *testing.T) {
 		"log.yaml":     "access_log: { disabled: true }\n",
 	}, "/orders")
 
-	// Go's regexp (policy validation) accepts this RE2 expression, but its
-	// compiled program is far over Envoy's default limit of 100
-	// instructions, so Envoy rejects the route configuration.
-	file := filepath.Join(g.dir, "gateway.yaml")
-	writeFile(t, file, readFile(t, file)()+"  - { name: huge-regex, match: { path_regex: \"^/x/[a-z]{200}$\" }, to: orders }\n")
+	// Tollgate cannot know Envoy's file system, so a log file in a
+	// directory that does not exist passes validation; Envoy cannot open
+	// it and rejects the listeners.
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "access.log")
+	writeFile(t, filepath.Join(g.dir, "log.yaml"), "access_log: { path: "+missing+" }\n")
 
-	const routeType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	const listenerType = "type.googleapis.com/envoy.config.listener.v3.Listener"
 	var proxies []xds.ProxyStatus
 	eventually(t, 15*time.Second, func() error {
 		_, body, err := httpGet(g.tollgate.adminURL("/debug/proxies"), nil)
@@ -462,22 +462,49 @@ func TestEnvoyRejectionShowsInProxiesAndMetrics(t *testing.T) {
 	if p.NodeID != g.envoy.NodeID() || p.Group != "default" {
 		t.Errorf("proxy = %+v, want node %s in group default", p, g.envoy.NodeID())
 	}
-	if n := p.LastNACK; n.TypeURL != routeType || !strings.Contains(n.Error, "RE2 program size") || n.Version == "" {
-		t.Errorf("last NACK = %+v, want the route configuration with Envoy's RE2 error", n)
+	if n := p.LastNACK; n.TypeURL != listenerType || !strings.Contains(n.Error, missing) || n.Version == "" {
+		t.Errorf("last NACK = %+v, want the listeners with Envoy's error naming %s", n, missing)
 	}
-	if p.Acked[routeType] == p.LastNACK.Version || p.Acked[routeType] == "" {
-		t.Errorf("acked route version %q must be the previous one, not the rejected %q", p.Acked[routeType], p.LastNACK.Version)
+	if p.Acked[listenerType] == p.LastNACK.Version || p.Acked[listenerType] == "" {
+		t.Errorf("acked listener version %q must be the previous one, not the rejected %q", p.Acked[listenerType], p.LastNACK.Version)
 	}
-	for _, typ := range []string{"Listener", "Cluster"} {
-		if p.Acked["type.googleapis.com/envoy.config."+strings.ToLower(typ)+".v3."+typ] == "" {
+	for _, typ := range []string{"route.v3.RouteConfiguration", "cluster.v3.Cluster"} {
+		if p.Acked["type.googleapis.com/envoy.config."+typ] == "" {
 			t.Errorf("no acked %s version: %+v", typ, p.Acked)
 		}
 	}
-	if got := g.tollgate.metric(t, `tollgate_xds_nacks_total{type_url="`+routeType+`"}`); got == "" || got == "0" {
-		t.Errorf("tollgate_xds_nacks_total for routes = %q, want > 0", got)
+	// The rejected version is not sent again (before the fix in
+	// xds/callbacks.go, Envoy received and rejected it ~1,400 times a
+	// second).
+	nack := `tollgate_xds_nacks_total{type_url="` + listenerType + `"}`
+	before := g.tollgate.metric(t, nack)
+	time.Sleep(500 * time.Millisecond)
+	if after := g.tollgate.metric(t, nack); after != before || before != "1" {
+		t.Errorf("NACKs went from %s to %s in 500ms without a new policy, want 1 and no more", before, after)
 	}
-	// Envoy keeps serving the routes it had.
+	if got := g.tollgate.metric(t, `tollgate_xds_nacks_total{type_url="`+listenerType+`"}`); got == "" || got == "0" {
+		t.Errorf("tollgate_xds_nacks_total for listeners = %q, want > 0", got)
+	}
+	if !strings.Contains(g.tollgate.log.String(), "Envoy rejected configuration") {
+		t.Error("the NACK is not in Tollgate's log")
+	}
+	// Envoy keeps serving what it had, and takes the fixed policy.
 	waitService(t, g.base+"/orders", nil, "orders")
+	writeFile(t, filepath.Join(g.dir, "log.yaml"), "access_log: { path: "+filepath.Join(t.TempDir(), "access.log")+" }\n")
+	eventually(t, 15*time.Second, func() error {
+		_, body, err := httpGet(g.tollgate.adminURL("/debug/proxies"), nil)
+		if err != nil {
+			return err
+		}
+		var now []xds.ProxyStatus
+		if err := json.Unmarshal(body, &now); err != nil || len(now) != 1 {
+			return fmt.Errorf("/debug/proxies: %v %s", err, body)
+		}
+		if v := now[0].Acked[listenerType]; v == p.Acked[listenerType] || v == p.LastNACK.Version {
+			return fmt.Errorf("listener version %s not yet the fixed one", v)
+		}
+		return nil
+	})
 }
 
 // readFileOrEmpty is a file's content, or "" when it cannot be read.

@@ -2,8 +2,12 @@ package xds
 
 import (
 	"testing"
+	"time"
 
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // pushLatencyCount is the number of push latencies observed for a type.
@@ -67,5 +71,34 @@ func TestServerMeasuresPushToACK(t *testing.T) {
 	}
 	if n := x.pushLatencyCount(t, resourcev3.ClusterType); n != before[resourcev3.ClusterType] {
 		t.Errorf("cluster push latencies = %d, want %d: clusters did not change", n, before[resourcev3.ClusterType])
+	}
+}
+
+func TestServerDoesNotResendARejectedVersion(t *testing.T) {
+	x := startServer(t)
+	if err := x.server.Update(twoGroupPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	edge := x.sotw(t, "envoy-a", "edge")
+	edge.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	resp := edge.recv()
+	edge.send(&discoveryv3.DiscoveryRequest{
+		TypeUrl:       resourcev3.ListenerType,
+		ResponseNonce: resp.GetNonce(),
+		ErrorDetail:   status.New(codes.InvalidArgument, "listener edge-http: bad").Proto(),
+	})
+	// Sending the same rejected version again would only be rejected again.
+	edge.expectNone(300 * time.Millisecond)
+
+	// A new version is sent as soon as there is one.
+	next := twoGroupPolicy()
+	next.Version = "v2"
+	next.Listeners[0].Port = 8081
+	if err := x.server.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	again := edge.recv()
+	if again.GetTypeUrl() != resourcev3.ListenerType || again.GetVersionInfo() == resp.GetVersionInfo() {
+		t.Errorf("after a fix got %s version %s, want a new listener version", again.GetTypeUrl(), again.GetVersionInfo())
 	}
 }
