@@ -2,6 +2,8 @@ package xds
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -54,15 +56,7 @@ var accessLogFields = map[string]string{
 
 // AccessLogFields returns the keys of a JSON access-log entry, for tests
 // and documentation that must agree with what Envoy writes.
-func AccessLogFields() []string { return sortedKeys(setOf(accessLogFields)) }
-
-func setOf(m map[string]string) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
-}
+func AccessLogFields() []string { return slices.Sorted(maps.Keys(accessLogFields)) }
 
 // accessLogs is the access log of every listener's connection manager:
 // one JSON entry per request, to a file or to Tollgate over gRPC.
