@@ -44,4 +44,5 @@ func applyDefaults(p *Policy) {
 		}
 	}
 	applyRateLimitDefaults(p)
+	applyObservabilityDefaults(p)
 }

@@ -29,6 +29,8 @@ type document struct {
 	RateLimits     map[string]*RateLimit `yaml:"rate_limits"`
 	Tiers          map[string]*Tier      `yaml:"tiers"`
 	RateLimitStore *RateLimitStore       `yaml:"rate_limit_store"`
+	AccessLog      *AccessLog            `yaml:"access_log"`
+	Tracing        *Tracing              `yaml:"tracing"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -129,6 +131,7 @@ func syntaxErrorPos(file string, err error) Pos {
 func (p *Policy) merge(doc *document, errs *Errors) {
 	p.Listeners = append(p.Listeners, doc.Listeners...)
 	p.Routes = append(p.Routes, doc.Routes...)
+	p.mergeObservability(doc, errs)
 	for _, name := range sortedKeys(doc.Services) {
 		svc := doc.Services[name]
 		if svc == nil {

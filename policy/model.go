@@ -29,6 +29,10 @@ type Policy struct {
 	Tiers map[string]*Tier
 	// RateLimitStore is where counters live; nil means in memory.
 	RateLimitStore *RateLimitStore
+	// AccessLog and Tracing are the observability settings; defaults
+	// make them non-nil.
+	AccessLog *AccessLog
+	Tracing   *Tracing
 }
 
 // Listener is a port Envoy accepts client traffic on.

@@ -22,6 +22,7 @@ func validate(p *Policy, errs *Errors) {
 	v.resilience()
 	v.tls()
 	v.rateLimits()
+	v.observability()
 }
 
 type validator struct {

@@ -2,52 +2,118 @@ package xds
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tollgate/tollgate/policy"
 )
 
-// accessLogFields are the fields of Envoy's structured access log, one
-// JSON line per request on Envoy's stdout. rate_limit names the limit that
-// refused a request (Tollgate's rate-limit service puts it in the filter's
-// dynamic metadata), so a 429 in the log says why.
-var accessLogFields = map[string]any{
-	"time":           "%START_TIME%",
-	"method":         "%REQ(:METHOD)%",
-	"path":           "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-	"status":         "%RESPONSE_CODE%",
-	"flags":          "%RESPONSE_FLAGS%",
-	"route":          "%ROUTE_NAME%",
-	"upstream":       "%UPSTREAM_CLUSTER%",
-	"duration_ms":    "%DURATION%",
-	"client_ip":      "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
-	"request_id":     "%REQ(X-REQUEST-ID)%",
-	"rate_limit":     "%DYNAMIC_METADATA(envoy.filters.http.ratelimit:limit)%",
-	"bytes_sent":     "%BYTES_SENT%",
-	"bytes_received": "%BYTES_RECEIVED%",
+// accessLogClusterName is the cluster through which Envoy streams access
+// log entries to Tollgate. Policy names cannot start with '_', so no
+// service can take it.
+const accessLogClusterName = "_tollgate_accesslog"
+
+// AccessLogName is the log_name Envoy sends with every gRPC access-log
+// stream, so that Tollgate can tell its own streams from others.
+const AccessLogName = "tollgate"
+
+// ClientIDHeader carries the authenticated client (API key id or user)
+// that Tollgate's ext_authz sets; it is absent for anonymous requests.
+const ClientIDHeader = policy.IdentityHeaderPrefix + "client-id"
+
+// accessLogFields is the JSON access-log entry: key → Envoy command
+// operator. Tollgate's gRPC access-log service writes the same keys (see
+// package accesslog), so both sinks give one schema. The path is logged
+// without its query string, which may carry credentials; request headers
+// are never logged except the gateway-set client id and the traceparent.
+var accessLogFields = map[string]string{
+	"timestamp":             "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
+	"client_id":             "%REQ(" + ClientIDHeader + ")%",
+	"client_ip":             "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+	"service":               "%UPSTREAM_CLUSTER%",
+	"route":                 "%ROUTE_NAME%",
+	"method":                "%REQ(:METHOD)%",
+	"authority":             "%REQ(:AUTHORITY)%",
+	"path":                  "%PATH(NQ:ORIG_OR_PATH)%",
+	"status":                "%RESPONSE_CODE%",
+	"duration_ms":           "%DURATION%",
+	"bytes_received":        "%BYTES_RECEIVED%",
+	"bytes_sent":            "%BYTES_SENT%",
+	"request_id":            "%REQ(X-REQUEST-ID)%",
+	"trace_id":              "%TRACE_ID%",
+	"upstream_host":         "%UPSTREAM_HOST%",
+	"response_flags":        "%RESPONSE_FLAGS%",
+	"response_code_details": "%RESPONSE_CODE_DETAILS%",
+	// The limit that refused the request: Tollgate's rate-limit service
+	// puts its name in the filter's dynamic metadata, so a 429 says why.
+	"rate_limit": "%DYNAMIC_METADATA(" + rateLimitMetadataNamespace + ":limit)%",
 }
 
-// accessLogs is every listener's access log: JSON lines on stdout.
-func accessLogs() ([]*accesslogv3.AccessLog, error) {
-	format, err := structpb.NewStruct(accessLogFields)
-	if err != nil {
-		return nil, fmt.Errorf("access log format: %w", err)
+// AccessLogFields returns the keys of a JSON access-log entry, for tests
+// and documentation that must agree with what Envoy writes.
+func AccessLogFields() []string { return slices.Sorted(maps.Keys(accessLogFields)) }
+
+// accessLogs is the access log of every listener's connection manager:
+// one JSON entry per request, to a file or to Tollgate over gRPC.
+func accessLogs(a *policy.AccessLog) ([]*accesslogv3.AccessLog, error) {
+	switch {
+	case a == nil || a.Disabled:
+		return nil, nil
+	case a.GRPC:
+		return accessLog("envoy.access_loggers.http_grpc", grpcAccessLog())
+	default:
+		path := a.Path
+		if path == "" {
+			path = policy.DefaultAccessLogPath
+		}
+		return accessLog("envoy.access_loggers.file", fileAccessLog(path))
 	}
+}
+
+func accessLog(name string, config proto.Message) ([]*accesslogv3.AccessLog, error) {
 	// The format is a map: marshal it deterministically, or every
-	// translation would change the listener's bytes and version.
-	config := &anypb.Any{}
-	err = anypb.MarshalFrom(config, &streamv3.StdoutAccessLog{AccessLogFormat: &streamv3.StdoutAccessLog_LogFormat{
-		LogFormat: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: format}},
-	}}, proto.MarshalOptions{Deterministic: true})
-	if err != nil {
+	// translation would change the listener's bytes, its version, and
+	// make Envoy drain it for nothing.
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, config, proto.MarshalOptions{Deterministic: true}); err != nil {
 		return nil, fmt.Errorf("encoding the access log: %w", err)
 	}
-	return []*accesslogv3.AccessLog{{
-		Name:       "envoy.access_loggers.stdout",
-		ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: config},
-	}}, nil
+	return []*accesslogv3.AccessLog{{Name: name, ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: a}}}, nil
+}
+
+// fileAccessLog writes JSON lines to path.
+func fileAccessLog(path string) *filev3.FileAccessLog {
+	fields := make(map[string]any, len(accessLogFields))
+	for k, v := range accessLogFields {
+		fields[k] = v
+	}
+	// Every value is a string, which structpb always accepts.
+	s, _ := structpb.NewStruct(fields)
+	return &filev3.FileAccessLog{
+		Path: path,
+		AccessLogFormat: &filev3.FileAccessLog_LogFormat{LogFormat: &corev3.SubstitutionFormatString{
+			Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: s},
+		}},
+	}
+}
+
+// grpcAccessLog streams entries to Tollgate's access-log service, with
+// only the request headers the entry needs.
+func grpcAccessLog() *grpcalsv3.HttpGrpcAccessLogConfig {
+	return &grpcalsv3.HttpGrpcAccessLogConfig{
+		CommonConfig: &grpcalsv3.CommonGrpcAccessLogConfig{
+			LogName:             AccessLogName,
+			GrpcService:         envoyGRPC(accessLogClusterName),
+			TransportApiVersion: corev3.ApiVersion_V3,
+		},
+		AdditionalRequestHeadersToLog: []string{ClientIDHeader, "traceparent"},
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 )
 
@@ -61,8 +62,14 @@ func (c callbacks) OnStreamOpen(_ context.Context, id int64, _ string) error {
 func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.s.closeStream(streamKey{id: id}) }
 
 // OnStreamRequest records a state-of-the-world request.
+//
+// A NACK carries the last version the Envoy accepted, which differs from
+// the snapshot's, so the cache would resend the rejected version at once
+// and Envoy reject it again, over a thousand times a second. Rewriting the
+// NACK to name the rejected version makes the cache wait for the next
+// snapshot instead (and send at once if the snapshot already changed).
 func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
-	c.s.onRequest(streamKey{id: id}, xdsRequest{
+	rejected := c.s.onRequest(streamKey{id: id}, xdsRequest{
 		node:    req.GetNode(),
 		typeURL: req.GetTypeUrl(),
 		nonce:   req.GetResponseNonce(),
@@ -70,6 +77,9 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 		nacked:  req.GetErrorDetail() != nil,
 		err:     req.GetErrorDetail().GetMessage(),
 	})
+	if rejected != "" {
+		req.VersionInfo = rejected
+	}
 	return nil
 }
 
@@ -144,17 +154,18 @@ func (s *Server) closeStream(key streamKey) {
 }
 
 // onRequest learns a stream's Envoy (and maybe a new group) from its first
-// request, then records what the request acknowledges or rejects.
-func (s *Server) onRequest(key streamKey, req xdsRequest) {
+// request, then records what the request acknowledges or rejects. For a
+// NACK it returns the rejected version, when known.
+func (s *Server) onRequest(key streamKey, req xdsRequest) (rejected string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.streams[key]
 	if !ok {
-		return
+		return ""
 	}
 	if st.node == nil {
 		if req.node == nil {
-			return
+			return ""
 		}
 		st.node = req.node
 		s.attach(req.node)
@@ -163,13 +174,41 @@ func (s *Server) onRequest(key streamKey, req xdsRequest) {
 	sent := st.sent[req.typeURL]
 	switch {
 	case req.nacked:
-		s.recordNACK(st.node, p, req, sent)
+		return s.recordNACK(st.node, p, req, sent)
 	case req.version != "":
 		// State of the world: version_info is what the Envoy has applied.
-		p.acked[req.typeURL] = req.version
+		s.ack(p, req.typeURL, req.version)
 	case req.nonce != "" && req.nonce == sent.nonce:
 		// Delta: an ACK names the nonce of the response it accepts.
-		p.acked[req.typeURL] = sent.version
+		s.ack(p, req.typeURL, sent.version)
+	}
+	return ""
+}
+
+// ack records the version of a type an Envoy applied and, if it is the
+// one last pushed to its group, how long the push took. Callers hold mu.
+func (s *Server) ack(p *proxyState, typeURL, version string) {
+	p.acked[typeURL] = version
+	at, pending := p.pushed[typeURL]
+	if snap := s.groups[p.group]; pending && snap != nil && snap.GetVersion(typeURL) == version {
+		s.metrics.pushLatency.WithLabelValues(typeURL).Observe(time.Since(at).Seconds())
+		delete(p.pushed, typeURL)
+	}
+}
+
+// markPushed notes, for every Envoy of a group, the types whose version
+// changed in a push. Callers hold mu.
+func (s *Server) markPushed(group string, old, next *cachev3.Snapshot) {
+	now := time.Now()
+	for _, p := range s.proxies {
+		if p.group != group {
+			continue
+		}
+		for _, t := range servedTypes {
+			if old == nil || old.GetVersion(t) != next.GetVersion(t) {
+				p.pushed[t] = now
+			}
+		}
 	}
 }
 
@@ -179,7 +218,7 @@ func (s *Server) attach(node *corev3.Node) {
 	id, group := node.GetId(), groupOf(node)
 	p := s.proxies[id]
 	if p == nil {
-		p = &proxyState{group: group, acked: map[string]string{}}
+		p = &proxyState{group: group, acked: map[string]string{}, pushed: map[string]time.Time{}}
 		s.proxies[id] = p
 		s.log.Info("proxy connected", "node", id, "group", group)
 	}
@@ -188,9 +227,9 @@ func (s *Server) attach(node *corev3.Node) {
 	s.discoverGroup(group)
 }
 
-// recordNACK counts, logs and keeps a rejected configuration. Callers hold
-// mu.
-func (s *Server) recordNACK(node *corev3.Node, p *proxyState, req xdsRequest, sent sentResponse) {
+// recordNACK counts, logs and keeps a rejected configuration, and returns
+// the rejected version if known. Callers hold mu.
+func (s *Server) recordNACK(node *corev3.Node, p *proxyState, req xdsRequest, sent sentResponse) string {
 	rejected := ""
 	if req.nonce != "" && req.nonce == sent.nonce {
 		rejected = sent.version
@@ -199,6 +238,7 @@ func (s *Server) recordNACK(node *corev3.Node, p *proxyState, req xdsRequest, se
 	s.metrics.nacks.WithLabelValues(req.typeURL).Inc()
 	s.log.Warn("Envoy rejected configuration", "node", node.GetId(), "group", p.group,
 		"type_url", req.typeURL, "version", rejected, "error", req.err)
+	return rejected
 }
 
 // onResponse remembers the last response of a type sent on a stream.

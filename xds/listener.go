@@ -68,10 +68,6 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 	if err != nil {
 		return nil, err
 	}
-	logs, err := accessLogs()
-	if err != nil {
-		return nil, err
-	}
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: l.Name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -84,9 +80,11 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		GenerateRequestId: wrapperspb.Bool(true),
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
-		AccessLog:         logs,
 	}
 	forwardClientCert(hcm, l)
+	if err := observe(hcm, p); err != nil {
+		return nil, err
+	}
 	return hcm, nil
 }
 

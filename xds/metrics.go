@@ -13,6 +13,7 @@ type metrics struct {
 	configInfo        *prometheus.GaugeVec
 	nacks             *prometheus.CounterVec
 	translationErrors prometheus.Counter
+	pushLatency       *prometheus.HistogramVec
 }
 
 // newMetrics creates the metrics and registers them with reg, if any. A
@@ -40,9 +41,14 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Name: "tollgate_xds_translation_errors_total",
 			Help: "Policies that could not be translated into Envoy configuration.",
 		}),
+		pushLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tollgate_xds_push_duration_seconds",
+			Help:    "Time from pushing a new version of a resource type to a connected Envoy's ACK of it, by type URL.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"type_url"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.connected, m.pushes, m.configInfo, m.nacks, m.translationErrors} {
+		for _, c := range []prometheus.Collector{m.connected, m.pushes, m.configInfo, m.nacks, m.translationErrors, m.pushLatency} {
 			if err := reg.Register(c); err != nil {
 				log.Error("registering xds metric", "err", err)
 			}

@@ -33,6 +33,9 @@ type proxyState struct {
 	streams  int // open streams of this node id
 	acked    map[string]string
 	lastNACK *NACK
+	// pushed holds, by type URL, when a version this Envoy has not yet
+	// acknowledged was pushed to its group, to measure push latency.
+	pushed map[string]time.Time
 }
 
 // Proxies returns the status of every connected Envoy, by node id.

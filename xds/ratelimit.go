@@ -46,7 +46,11 @@ const (
 // Tollgate's responses, so no x-ratelimit header option is set.
 type rateLimitFilter struct{}
 
-func (rateLimitFilter) name() string { return "envoy.filters.http.ratelimit" }
+// rateLimitMetadataNamespace is the filter's name, under which Envoy keeps
+// the dynamic metadata Tollgate's answers carry (the refusing limit).
+const rateLimitMetadataNamespace = "envoy.filters.http.ratelimit"
+
+func (rateLimitFilter) name() string { return rateLimitMetadataNamespace }
 
 func (rateLimitFilter) listenerConfig(p *policy.Policy, l *policy.Listener) (proto.Message, error) {
 	if !usesRateLimits(p.RoutesFor(l.Name)) {

@@ -69,6 +69,7 @@ func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 	}
 	return &routev3.Route{
 		Name:                 r.Name,
+		StatPrefix:           r.Name, // per-route stats: vhost.<host>.route.<name>.*
 		Match:                routeMatch(&r.Match),
 		Action:               &routev3.Route_Route{Route: action},
 		TypedPerFilterConfig: perFilter,

@@ -201,6 +201,7 @@ func (s *Server) push(group string, snap *cachev3.Snapshot) error {
 	if err := s.cache.SetSnapshot(context.Background(), group, snap); err != nil {
 		return fmt.Errorf("setting snapshot for group %q: %w", group, err)
 	}
+	s.markPushed(group, s.groups[group], snap)
 	s.groups[group] = snap
 	s.metrics.pushes.WithLabelValues(group).Inc()
 	s.log.Info("pushed configuration", "group", group,

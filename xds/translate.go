@@ -35,6 +35,9 @@ type Options struct {
 	AuthzAddress string
 	// RateLimitAddress is host:port of Tollgate's rate-limit gRPC service.
 	RateLimitAddress string
+	// AccessLogAddress is host:port of Tollgate's gRPC access-log service,
+	// used when the policy says access_log: { grpc: true }.
+	AccessLogAddress string
 }
 
 // Resources is the Envoy configuration of one node group. Every slice is
@@ -73,6 +76,9 @@ func Translate(p *policy.Policy, group string, opts Options) (*Resources, error)
 		}
 	}
 	if err := res.addRateLimitCluster(p, group, opts); err != nil {
+		return nil, err
+	}
+	if err := res.addObservabilityClusters(p, opts); err != nil {
 		return nil, err
 	}
 	res.sort()

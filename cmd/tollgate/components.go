@@ -19,7 +19,7 @@ import (
 // componentNames are the parts of the control plane `serve` can run; by
 // default it runs all of them in one process, and --only splits them so
 // that each scales out on its own.
-var componentNames = []string{"xds", "ratelimit"}
+var componentNames = []string{"xds", "ratelimit", "accesslog"}
 
 // component is one part of the control plane: how it compiles each policy
 // generation, and what it serves.
@@ -56,6 +56,12 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 				return nil, err
 			}
 			out = append(out, comp)
+		case "accesslog":
+			comp, err := accessLogComponent(ctx, c, log, reg)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, comp)
 		}
 	}
 	return out, nil
@@ -87,7 +93,10 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 // xdsOptions says where Envoy reaches Tollgate's own gRPC services: the
 // serve gRPC address unless a flag points elsewhere.
 func xdsOptions(c *serveConfig) xds.Options {
-	return xds.Options{RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr)}
+	return xds.Options{
+		RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr),
+		AccessLogAddress: cmpOr(c.accessLogAddr, c.grpcAddr),
+	}
 }
 
 func cmpOr(a, b string) string {

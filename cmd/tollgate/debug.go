@@ -17,6 +17,8 @@ type configView struct {
 	Listeners []listenerRow `json:"listeners"`
 	Services  []serviceRow  `json:"services"`
 	Routes    []routeRow    `json:"routes"`
+	AccessLog *accessLogRow `json:"access_log,omitempty"`
+	Tracing   *tracingRow   `json:"tracing,omitempty"`
 }
 
 type listenerRow struct {
@@ -47,6 +49,7 @@ func debugConfig(rl *reloader.Reloader) configView {
 	}
 	p := g.Policy
 	v := configView{Version: p.Version, LoadedAt: g.LoadedAt, Files: p.Files, LastError: rl.LastError()}
+	v.AccessLog, v.Tracing = observabilityView(p)
 	for _, l := range p.Listeners {
 		v.Listeners = append(v.Listeners, listenerRow{l.Name, l.Address, l.Port, l.Hosts, listenerTLSRow(l.TLS)})
 	}

@@ -41,6 +41,9 @@ type serveConfig struct {
 	// only lists the components to run; see components.go.
 	only []string
 	rl   rateLimitFlags
+	// accessLogAddr is where Envoy reaches the access-log service (default:
+	// grpcAddr); accessLogOutput is where that service writes ("-": stdout).
+	accessLogAddr, accessLogOutput string
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -54,6 +57,8 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
 	c.rl.register(fs)
+	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
+	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := fs.Parse(args)
 	if err != nil {

@@ -1,0 +1,107 @@
+package xds
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// observedPolicy is twoGroupPolicy with the observability blocks Load
+// would give it.
+func observedPolicy(a *policy.AccessLog) *policy.Policy {
+	p := twoGroupPolicy()
+	pct := 100.0
+	p.AccessLog = a
+	p.Tracing = &policy.Tracing{ServiceName: "tollgate", SamplePercent: &pct}
+	return p
+}
+
+// connectionManager decodes the HCM of a translated listener.
+func connectionManager(t *testing.T, res *Resources) *hcmv3.HttpConnectionManager {
+	t.Helper()
+	hcm := &hcmv3.HttpConnectionManager{}
+	if err := res.Listeners[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(hcm); err != nil {
+		t.Fatal(err)
+	}
+	return hcm
+}
+
+func TestGRPCAccessLogStreamsToTollgate(t *testing.T) {
+	p := observedPolicy(&policy.AccessLog{GRPC: true})
+	if _, err := Translate(p, "edge", Options{}); err == nil || !strings.Contains(err.Error(), "AccessLogAddress") {
+		t.Errorf("grpc access log without an address: got %v, want an error naming AccessLogAddress", err)
+	}
+	res, err := Translate(p, "edge", Options{AccessLogAddress: "127.0.0.1:18000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(res.Clusters); !slices.Equal(got, []string{accessLogClusterName, noCollectorClusterName, "orders"}) {
+		t.Errorf("clusters = %v", got)
+	}
+	logs := connectionManager(t, res).GetAccessLog()
+	if len(logs) != 1 || logs[0].GetName() != "envoy.access_loggers.http_grpc" {
+		t.Fatalf("access logs = %v", logs)
+	}
+	als := &grpcalsv3.HttpGrpcAccessLogConfig{}
+	if err := logs[0].GetTypedConfig().UnmarshalTo(als); err != nil {
+		t.Fatal(err)
+	}
+	if c := als.GetCommonConfig(); c.GetLogName() != AccessLogName || c.GetGrpcService().GetEnvoyGrpc().GetClusterName() != accessLogClusterName {
+		t.Errorf("ALS config = %v", c)
+	}
+	// Only the gateway-set identity and the trace context: never a
+	// credential the client sent.
+	if got := als.GetAdditionalRequestHeadersToLog(); !slices.Equal(got, []string{ClientIDHeader, "traceparent"}) {
+		t.Errorf("headers logged = %v", got)
+	}
+}
+
+func TestAccessLogSinks(t *testing.T) {
+	tests := []struct {
+		name string
+		log  *policy.AccessLog
+		want string // logger name, "" for none
+	}{
+		{"file", &policy.AccessLog{Path: "/dev/stdout"}, "envoy.access_loggers.file"},
+		{"disabled", &policy.AccessLog{Disabled: true}, ""},
+		{"hand-built policy", nil, ""},
+	}
+	for _, tt := range tests {
+		res, err := Translate(observedPolicy(tt.log), "edge", Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		logs := connectionManager(t, res).GetAccessLog()
+		got := ""
+		if len(logs) > 0 {
+			got = logs[0].GetName()
+		}
+		if got != tt.want || len(logs) > 1 {
+			t.Errorf("%s: access logs %v, want %q", tt.name, logs, tt.want)
+		}
+	}
+}
+
+func TestTracingAlwaysInjectsTraceContext(t *testing.T) {
+	res, err := Translate(observedPolicy(nil), "edge", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := connectionManager(t, res).GetTracing()
+	if tr.GetProvider().GetName() != "envoy.tracers.opentelemetry" || tr.GetRandomSampling().GetValue() != 100 {
+		t.Errorf("tracing = %v", tr)
+	}
+	// Without a collector, spans go to a cluster with no endpoint.
+	if got := names(res.Clusters); !slices.Contains(got, noCollectorClusterName) || slices.Contains(got, collectorClusterName) {
+		t.Errorf("clusters = %v", got)
+	}
+	// The default group has no listener, so no tracer cluster either.
+	if res, _ := Translate(observedPolicy(nil), DefaultGroup, Options{}); len(res.Clusters) != 0 {
+		t.Errorf("default group clusters = %v, want none", names(res.Clusters))
+	}
+}
