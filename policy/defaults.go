@@ -42,4 +42,5 @@ func applyDefaults(p *Policy) {
 			r.To[0].Weight = 1
 		}
 	}
+	applyAuthDefaults(p)
 }

@@ -25,6 +25,7 @@ type document struct {
 	Listeners []*Listener         `yaml:"listeners"`
 	Services  map[string]*Service `yaml:"services"`
 	Routes    []*Route            `yaml:"routes"`
+	Auth      *Auth               `yaml:"auth"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -77,6 +78,9 @@ func LoadFiles(files []string) (*Policy, error) {
 	if len(errs) == 0 {
 		validate(p, &errs)
 	}
+	if len(errs) == 0 {
+		p.readAuthFiles(hash, &errs)
+	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -126,6 +130,7 @@ func syntaxErrorPos(file string, err error) Pos {
 func (p *Policy) merge(doc *document, errs *Errors) {
 	p.Listeners = append(p.Listeners, doc.Listeners...)
 	p.Routes = append(p.Routes, doc.Routes...)
+	p.mergeAuth(doc.Auth, errs)
 	for _, name := range sortedKeys(doc.Services) {
 		svc := doc.Services[name]
 		if svc == nil {

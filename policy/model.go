@@ -23,6 +23,8 @@ type Policy struct {
 	// Routes in evaluation order: files in lexical order, routes in file
 	// order. The first route that matches a request wins.
 	Routes []*Route
+	// Auth is the top-level auth section (credentials); nil when absent.
+	Auth *Auth
 }
 
 // Listener is a port Envoy accepts client traffic on.
@@ -108,6 +110,8 @@ type Route struct {
 	// To is one service ("to: orders") or a weighted split
 	// ("to: [{service: orders, weight: 90}, {service: orders-v2, weight: 10}]").
 	To Destinations `yaml:"to"`
+	// Auth says who may call the route; see RouteAuth.
+	Auth *RouteAuth `yaml:"auth"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

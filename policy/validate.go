@@ -19,6 +19,7 @@ func validate(p *Policy, errs *Errors) {
 		v.service(p.Services[name])
 	}
 	v.routes(listeners)
+	v.auth()
 }
 
 type validator struct {
