@@ -228,13 +228,13 @@ func (p *Policy) mergeAuth(a *Auth, errs *Errors) {
 
 // The auth defaults; docs/policy.md lists them too.
 const (
-	DefaultAuthzTimeout       = 200 * time.Millisecond
-	DefaultJWTLeeway          = 30 * time.Second
-	DefaultJWKSRefresh        = 5 * time.Minute
-	DefaultJWKSMaxStale       = time.Hour
-	DefaultScopesClaim        = "scope"
-	DefaultRolesClaim         = "roles"
-	DefaultAPIKeyQueryParam   = "api_key"
+	DefaultAuthzTimeout     = 200 * time.Millisecond
+	DefaultJWTLeeway        = 30 * time.Second
+	DefaultJWKSRefresh      = 5 * time.Minute
+	DefaultJWKSMaxStale     = time.Hour
+	DefaultScopesClaim      = "scope"
+	DefaultRolesClaim       = "roles"
+	DefaultAPIKeyQueryParam = "api_key"
 )
 
 // DefaultAlgorithms a JWT provider accepts when it lists none.
