@@ -79,7 +79,7 @@ func claim(claims map[string]any, path []string) (any, bool) {
 			return nil, false
 		}
 	}
-	return v, true
+	return v, v != nil // a null claim counts as absent
 }
 
 // claimList reads a claim holding a list: a space-delimited string (the
