@@ -91,9 +91,9 @@ type jwksSource struct {
 	uri      string
 	refresh  time.Duration
 	maxStale time.Duration
-	client  *http.Client
-	log     *slog.Logger
-	metrics *metrics
+	client   *http.Client
+	log      *slog.Logger
+	metrics  *metrics
 
 	state atomic.Pointer[jwksState] // swapped by the fetch loop, read by requests
 	kick  chan struct{}             // capacity 1: coalesces refetch requests

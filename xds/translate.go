@@ -67,6 +67,9 @@ func Translate(p *policy.Policy, group string, opts Options) (*Resources, error)
 			return nil, err
 		}
 	}
+	if err := res.addAuthzCluster(p, opts); err != nil {
+		return nil, err
+	}
 	res.sort()
 	return res, nil
 }
