@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,4 +208,49 @@ func lower(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// RunUsageFlusher writes the API keys' last-used times beside the serving
+// keys file every interval until ctx ends (see Usage).
+func (e *Engine) RunUsageFlusher(ctx context.Context, interval time.Duration) {
+	e.usage.RunFlusher(ctx, interval, func() string {
+		if p := e.KeysPath(); p != "" {
+			return UsagePath(p)
+		}
+		return ""
+	}, e.log, e.metrics.usageErrors.Inc)
+}
+
+// KeyView is what the admin page shows of a key: never a hash.
+type KeyView struct {
+	ID       string    `json:"id"`
+	Tier     string    `json:"tier,omitempty"`
+	Scopes   []string  `json:"scopes,omitempty"`
+	Services []string  `json:"services,omitempty"`
+	Status   string    `json:"status"`
+	Secrets  int       `json:"secrets"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// Keys lists the serving keys for /debug/keys.
+func (e *Engine) Keys() []KeyView {
+	rs := e.rules.Load()
+	if rs == nil || rs.keys == nil {
+		return []KeyView{}
+	}
+	used := e.usage.Snapshot()
+	now := e.now()
+	out := make([]KeyView, 0, len(rs.keys.byID))
+	for _, k := range rs.keys.byID {
+		status := "active"
+		switch {
+		case !k.revoked.IsZero() && !now.Before(k.revoked):
+			status = "revoked"
+		case !k.expires.IsZero() && !now.Before(k.expires):
+			status = "expired"
+		}
+		out = append(out, KeyView{ID: k.id, Tier: k.tier, Scopes: k.scopes, Services: k.services, Status: status, Secrets: len(k.secrets), LastUsed: used[k.id]})
+	}
+	slices.SortFunc(out, func(a, b KeyView) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }

@@ -19,7 +19,7 @@ import (
 // componentNames are the parts of the control plane `serve` can run; by
 // default it runs all of them in one process, and --only splits them so
 // that each scales out on its own.
-var componentNames = []string{"xds"}
+var componentNames = []string{"xds", "authz"}
 
 // component is one part of the control plane: how it compiles each policy
 // generation, and what it serves.
@@ -49,7 +49,9 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 	for _, name := range c.only {
 		switch name {
 		case "xds":
-			out = append(out, xdsComponent(ctx, log, reg))
+			out = append(out, xdsComponent(ctx, c, log, reg))
+		case "authz":
+			out = append(out, authzComponent(ctx, c, log, reg))
 		}
 	}
 	return out, nil
@@ -57,8 +59,8 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 
 // xdsComponent serves Envoy its configuration. A generation compiles by
 // building its snapshots, and commits by publishing them.
-func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) component {
-	s := xds.NewServer(ctx, log, reg, xds.Options{})
+func xdsComponent(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) component {
+	s := xds.NewServer(ctx, log, reg, xds.Options{AuthzAddress: c.authzAddr})
 	return component{
 		stage: func(p *policy.Policy) (func(), error) {
 			if err := s.Check(p); err != nil {

@@ -40,6 +40,11 @@ type serveConfig struct {
 	poll      time.Duration
 	// only lists the components to run; see components.go.
 	only []string
+	// authzAddr is where Envoy reaches the ext_authz service; default
+	// grpcAddr, since one server carries xDS and ext_authz.
+	authzAddr string
+	// keyUsageFlush is how often API keys' last-used times are written.
+	keyUsageFlush time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -52,6 +57,8 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
+	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
+	fs.DurationVar(&c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := fs.Parse(args)
 	if err != nil {
@@ -60,6 +67,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	if c.policyDir == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return nil, errors.New("--policy DIR is required")
+	}
+	if c.authzAddr == "" {
+		c.authzAddr = c.grpcAddr
 	}
 	if c.only, err = parseOnly(*only); err != nil {
 		return nil, err

@@ -6,6 +6,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -26,6 +29,7 @@ func Dir(ctx context.Context, dir string, debounce, poll time.Duration, log *slo
 	if err := w.Add(dir); err != nil {
 		return fmt.Errorf("watching %s: %w", dir, err)
 	}
+	addSubdirs(w, dir, log)
 	// The timer fires onChange once events have been quiet for debounce.
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -50,6 +54,24 @@ func Dir(ctx context.Context, dir string, debounce, poll time.Duration, log *slo
 			onChange()
 		case <-ticker.C:
 			onChange()
+		}
+	}
+}
+
+// addSubdirs also watches the directory's immediate, non-hidden
+// subdirectories, where files the policy names live (keys/keys.yaml).
+// fsnotify is not recursive; a subdirectory created later is seen by the
+// poll.
+func addSubdirs(w *fsnotify.Watcher, dir string, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			if err := w.Add(filepath.Join(dir, e.Name())); err != nil {
+				log.Warn("watching policy subdirectory", "dir", e.Name(), "error", err)
+			}
 		}
 	}
 }
