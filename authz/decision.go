@@ -2,6 +2,9 @@ package authz
 
 import (
 	"strings"
+	"sync/atomic"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
 // Request is what the engine decides over: the parts of Envoy's check
@@ -47,6 +50,10 @@ type Identity struct {
 
 	// Headers is every header to set on the request, computed once.
 	Headers [][2]string
+
+	// response caches the adapter's encoded answer for this identity
+	// (always the same), so a hot key or token costs no proto building.
+	response atomic.Pointer[authv3.CheckResponse]
 }
 
 // Identity header names; docs/policy.md documents them for services and

@@ -58,14 +58,16 @@ func New(o Options) *Engine {
 
 // ruleset is one compiled policy generation. Immutable once published.
 type ruleset struct {
-	version    string
-	routes     map[string]*routeRule
-	keys       *keyStore // nil without auth.api_keys
-	keysPath   string
-	keyHeader  string // lower-case
-	providers  map[string]*provider
-	sources    map[string]*jwksSource
-	keysLoaded int
+	version   string
+	routes    map[string]*routeRule
+	keys      *keyStore // nil without auth.api_keys
+	keysPath  string
+	keyHeader string // lower-case
+	providers map[string]*provider
+	// providerList is providers in policy order, for cache lookups.
+	providerList []*provider
+	sources      map[string]*jwksSource
+	keysLoaded   int
 }
 
 // Compile builds the rules of a policy generation without serving them,
@@ -127,7 +129,9 @@ func (e *Engine) compileProvider(rs *ruleset, j *policy.JWTProvider) error {
 		}
 		rs.sources[id] = src
 	}
-	rs.providers[j.Issuer] = newProvider(j, src, e.metrics)
+	p := newProvider(j, src, e.metrics)
+	rs.providers[j.Issuer] = p
+	rs.providerList = append(rs.providerList, p)
 	return nil
 }
 

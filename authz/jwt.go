@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/json"
 	"math"
 	"slices"
@@ -74,22 +73,42 @@ type tokenFailure struct {
 	outage bool
 }
 
-// verify checks a token of this provider and returns the identity it
-// proves. Tokens verified before come from the cache while they are
-// unexpired and the key set is unchanged.
-func (p *provider) verify(raw string, t *parsedToken, now time.Time) (*Identity, *tokenFailure) {
+// stale reports the outage failure of a provider whose key set is
+// missing, or older than max_stale while its outage mode is deny.
+func (p *provider) stale(st *jwksState, now time.Time) *tokenFailure {
+	if st == nil {
+		return &tokenFailure{reason: "jwks_unavailable", outage: true}
+	}
+	if !p.source.static() && now.Sub(st.fetchedAt) > p.maxStale && p.outage == policy.OutageDeny {
+		return &tokenFailure{reason: "jwks_stale", outage: true}
+	}
+	return nil
+}
+
+// cached returns the identity of a token this provider verified before,
+// while it is unexpired and the key set unchanged. hit is false when the
+// token is not in the cache.
+func (p *provider) cached(key digest, now time.Time) (id *Identity, fail *tokenFailure, hit bool) {
 	st := p.source.current()
 	if st == nil {
-		return nil, &tokenFailure{reason: "jwks_unavailable", outage: true}
+		return nil, nil, false
 	}
-	if !p.source.static() && now.Sub(st.fetchedAt) > p.maxStale {
-		if p.outage == policy.OutageDeny {
-			return nil, &tokenFailure{reason: "jwks_stale", outage: true}
-		}
+	id, ok := p.cache.get(key, now, st.keys.gen)
+	if !ok {
+		return nil, nil, false
 	}
-	key := digest(sha256.Sum256([]byte(raw)))
-	if id, ok := p.cache.get(key, now, st.keys.gen); ok {
-		return id, nil
+	if f := p.stale(st, now); f != nil {
+		return nil, f, true
+	}
+	return id, nil, true
+}
+
+// verify checks a token of this provider (not in its cache) and returns
+// the identity it proves, caching it until the token expires.
+func (p *provider) verify(key digest, t *parsedToken, now time.Time) (*Identity, *tokenFailure) {
+	st := p.source.current()
+	if f := p.stale(st, now); f != nil {
+		return nil, f
 	}
 	exp, fail := p.check(t, st.keys, now)
 	if fail != nil {

@@ -86,6 +86,18 @@ func responseFrom(d *Decision, requestID string) *authv3.CheckResponse {
 // any the client sent) and the same identity as dynamic metadata.
 func okResponse(d *Decision) *authv3.CheckResponse {
 	id := d.Identity
+	if r := id.response.Load(); r != nil {
+		return r // shared and never mutated: gRPC only reads it
+	}
+	r := buildOK(d)
+	id.response.Store(r)
+	return r
+}
+
+// buildOK encodes an identity's answer. Its removed headers depend only
+// on the identity's kind, so the answer can be cached per identity.
+func buildOK(d *Decision) *authv3.CheckResponse {
+	id := d.Identity
 	headers := make([]*corev3.HeaderValueOption, len(id.Headers))
 	for i, h := range id.Headers {
 		headers[i] = header(h[0], h[1], true)

@@ -30,6 +30,9 @@ func newTokenCache(max int) *tokenCache {
 }
 
 func (c *tokenCache) get(key digest, now time.Time, gen uint64) (*Identity, bool) {
+	if c.max == 0 {
+		return nil, false
+	}
 	c.mu.RLock()
 	e, ok := c.entries[key]
 	c.mu.RUnlock()
@@ -40,6 +43,9 @@ func (c *tokenCache) get(key digest, now time.Time, gen uint64) (*Identity, bool
 }
 
 func (c *tokenCache) put(key digest, id *Identity, expires time.Time, gen uint64, now time.Time) {
+	if c.max == 0 {
+		return // caching off (benchmarks measure verification this way)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.max {

@@ -140,7 +140,9 @@ func status(d *denial) int {
 	return d.status
 }
 
-func bearerHeader(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func bearerHeader(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 const jwtPolicy = `
 listeners:
