@@ -110,6 +110,8 @@ type Decision struct {
 	// RemoveHeaders are request headers not to forward upstream (the API
 	// key) when allowed.
 	RemoveHeaders []string
+	// RemoveQuery are query parameters not to forward (a key sent there).
+	RemoveQuery []string
 }
 
 // Allowed reports whether the request may proceed.

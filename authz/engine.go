@@ -8,6 +8,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -133,6 +134,29 @@ func (e *Engine) compileProvider(rs *ruleset, j *policy.JWTProvider) error {
 	rs.providers[j.Issuer] = p
 	rs.providerList = append(rs.providerList, p)
 	return nil
+}
+
+// CheckFiles parses the files a policy's auth section names (the keys
+// file, JWKS files) as Compile would, without fetching anything: for
+// `tollgate validate`.
+func CheckFiles(p *policy.Policy) error {
+	if p.Auth == nil {
+		return nil
+	}
+	var errs []error
+	if k := p.Auth.APIKeys; k != nil {
+		if _, err := ParseKeysFile(k.Path, k.Data); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, j := range p.Auth.JWT {
+		if j.JWKSURI == "" {
+			if _, err := parseKeySet(j.JWKSData); err != nil {
+				errs = append(errs, fmt.Errorf("%s: auth.jwt jwks_file %s: %w", j.At("jwks_file"), j.JWKSFile, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // commit serves a compiled generation and starts or stops JWKS sources.

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/policy"
 )
 
 // keyStore is the compiled, read-only form of a keys file: records by id,
@@ -105,18 +107,19 @@ func (k *storedKey) allows(services []string) bool {
 
 // apiKeyFrom finds an API key in a request: the configured header, then
 // `Authorization: ApiKey KEY`, then (where the route allows it) the
-// api_key query parameter.
-func apiKeyFrom(req *Request, header string, allowQuery bool) string {
+// api_key query parameter; fromQuery says it came from there.
+func apiKeyFrom(req *Request, header string, allowQuery bool) (key string, fromQuery bool) {
 	if v := req.Headers[header]; v != "" {
-		return strings.TrimSpace(v)
+		return strings.TrimSpace(v), false
 	}
 	if v, ok := cutScheme(req.Headers["authorization"], "apikey"); ok {
-		return v
+		return v, false
 	}
 	if allowQuery {
-		return queryParam(req.Path, "api_key")
+		v := queryParam(req.Path, policy.DefaultAPIKeyQueryParam)
+		return v, v != ""
 	}
-	return ""
+	return "", false
 }
 
 // cutScheme returns the credentials of an Authorization header value of

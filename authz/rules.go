@@ -70,9 +70,9 @@ func (r *routeRule) accepts(kind string) bool { return slices.Contains(r.accept,
 // where anonymous calls are allowed: a broken client should learn so.
 func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *Usage) *Decision {
 	bearer, hasBearer := cutScheme(req.Headers["authorization"], "bearer")
-	key := ""
+	key, fromQuery := "", false
 	if rs.keys != nil {
-		key = apiKeyFrom(req, rs.keyHeader, rule.allowQuery)
+		key, fromQuery = apiKeyFrom(req, rs.keyHeader, rule.allowQuery)
 	}
 	var d *Decision
 	switch {
@@ -80,6 +80,10 @@ func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *U
 		d = rs.checkToken(rule, bearer, now)
 	case key != "" && rule.accepts(policy.CredAPIKey):
 		d = rs.checkKey(rule, key, now, usage)
+		if fromQuery && d.Allowed() {
+			// Keep the key out of the service's URLs and logs.
+			d.RemoveQuery = []string{policy.DefaultAPIKeyQueryParam}
+		}
 	case req.Principal != "" && rule.accepts(policy.CredClientCert):
 		d = rule.authorize(certIdentity(req.Principal))
 	case hasBearer || key != "":

@@ -86,6 +86,9 @@ func responseFrom(d *Decision, requestID string) *authv3.CheckResponse {
 // any the client sent) and the same identity as dynamic metadata.
 func okResponse(d *Decision) *authv3.CheckResponse {
 	id := d.Identity
+	if len(d.RemoveQuery) > 0 {
+		return buildOK(d) // depends on the request, not only the identity
+	}
 	if r := id.response.Load(); r != nil {
 		return r // shared and never mutated: gRPC only reads it
 	}
@@ -105,8 +108,9 @@ func buildOK(d *Decision) *authv3.CheckResponse {
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(codes.OK)},
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
-			Headers:         headers,
-			HeadersToRemove: d.RemoveHeaders,
+			Headers:                 headers,
+			HeadersToRemove:         d.RemoveHeaders,
+			QueryParametersToRemove: d.RemoveQuery,
 		}},
 		DynamicMetadata: metadata(id),
 	}

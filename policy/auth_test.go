@@ -115,13 +115,16 @@ routes:
   - { name: b, to: api, auth: { accept: [api_key, jwt, magic] } }
   - { name: c, to: api, auth: { accept: [anonymous], roles: [admin], allow_query: true } }
   - { name: d, to: api, auth: { accept: [] } }
+  - { name: e, to: api, auth: { accept: [anonymous, client_cert], scopes: [x] } }
 `, []string{`6:55: routes.a.auth.scopes: a public route takes no scopes`,
 		`7:41: routes.b.auth.accept: accepts api_key, but auth.api_keys is not configured`,
 		`7:41: routes.b.auth.accept: accepts jwt, but auth.jwt lists no provider`,
 		`7:41: routes.b.auth.accept: unknown credential "magic"`,
+		`8:41: routes.c.auth.accept: a route that accepts anonymous callers cannot require scopes or roles`,
 		`8:61: routes.c.auth.roles: roles come from JWTs`,
 		`8:83: routes.c.auth.allow_query: allow_query is about API keys`,
-		`9:41: routes.d.auth.accept: accept lists no credential`}},
+		`9:41: routes.d.auth.accept: accept lists no credential`,
+		`10:41: routes.e.auth.accept: a route that accepts anonymous callers cannot require scopes`}},
 	{"keys file missing", `
 auth: { api_keys: { file: keys/nope.yaml } }
 routes: [{ name: r, to: api }]

@@ -142,6 +142,9 @@ func (v *validator) routeAuth(ra *RouteAuth, a *Auth, path string) {
 	if ra.Has("accept") && len(ra.Accept) == 0 {
 		v.errorf(ra.At("accept"), path+".accept", "accept lists no credential; use public: true for a route anyone may call")
 	}
+	if ra.Accepts(CredAnonymous) && (len(ra.Scopes) > 0 || len(ra.Roles) > 0) {
+		v.errorf(ra.At("accept"), path+".accept", "a route that accepts anonymous callers cannot require scopes or roles: they have none")
+	}
 	if len(ra.Roles) > 0 && ra.Has("accept") && !ra.Accepts(CredJWT) {
 		v.errorf(ra.At("roles"), path+".roles", "roles come from JWTs, but the route does not accept jwt")
 	}
