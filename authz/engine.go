@@ -104,7 +104,7 @@ func (rs *ruleset) compileKeys(a *policy.Auth) error {
 		return err
 	}
 	rs.keys, rs.keysPath, rs.keysLoaded = compileKeys(kf), k.Path, len(kf.Keys)
-	rs.keyHeader = lower(k.Header)
+	rs.keyHeader = strings.ToLower(k.Header)
 	return nil
 }
 
@@ -226,16 +226,6 @@ func (e *Engine) decide(req *Request) *Decision {
 		return allow(anonymous)
 	}
 	return rs.decide(rule, req, e.now(), e.usage)
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 // RunUsageFlusher writes the API keys' last-used times beside the serving

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -173,7 +174,7 @@ func (p *Policy) authHeaders() []string {
 // readAuthFiles reads the files the auth section names (keys file, JWKS
 // files) relative to the policy file that names them, records their
 // content and adds it to the version hash, so that editing one reloads.
-func (p *Policy) readAuthFiles(hash interface{ Write([]byte) (int, error) }, errs *Errors) {
+func (p *Policy) readAuthFiles(hash io.Writer, errs *Errors) {
 	if p.Auth == nil {
 		return
 	}
@@ -187,7 +188,7 @@ func (p *Policy) readAuthFiles(hash interface{ Write([]byte) (int, error) }, err
 	}
 }
 
-func readAuxFile(s Source, field, name, path string, hash interface{ Write([]byte) (int, error) }, errs *Errors) (string, []byte) {
+func readAuxFile(s Source, field, name, path string, hash io.Writer, errs *Errors) (string, []byte) {
 	full := name
 	if !filepath.IsAbs(full) {
 		full = filepath.Join(filepath.Dir(s.Pos().File), name)
