@@ -87,13 +87,14 @@ type jwksState struct {
 // unknownKidInterval). Requests only read the published state; they never
 // wait on the network.
 type jwksSource struct {
-	issuer   string
-	uri      string
-	refresh  time.Duration
-	maxStale time.Duration
-	client   *http.Client
-	log      *slog.Logger
-	metrics  *metrics
+	issuer     string
+	uri        string
+	refresh    time.Duration
+	maxStale   time.Duration
+	minRefetch time.Duration // unknownKidInterval when created
+	client     *http.Client
+	log        *slog.Logger
+	metrics    *metrics
 
 	state atomic.Pointer[jwksState] // swapped by the fetch loop, read by requests
 	kick  chan struct{}             // capacity 1: coalesces refetch requests
@@ -123,7 +124,7 @@ func newStaticSource(issuer string, data []byte) (*jwksSource, error) {
 
 func newURLSource(issuer, uri string, refresh, maxStale time.Duration, log *slog.Logger, m *metrics) *jwksSource {
 	return &jwksSource{
-		issuer: issuer, uri: uri, refresh: refresh, maxStale: maxStale, log: log, metrics: m,
+		issuer: issuer, uri: uri, refresh: refresh, maxStale: maxStale, minRefetch: unknownKidInterval, log: log, metrics: m,
 		client: &http.Client{Timeout: 5 * time.Second},
 		kick:   make(chan struct{}, 1),
 	}
@@ -185,7 +186,7 @@ func (s *jwksSource) loop(ctx context.Context, done chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
-			wait := time.Until(time.Unix(0, s.lastTry.Load()).Add(unknownKidInterval))
+			wait := time.Until(time.Unix(0, s.lastTry.Load()).Add(s.minRefetch))
 			if wait > 0 {
 				timer.Reset(wait)
 				continue

@@ -50,6 +50,8 @@ func waitFor(t *testing.T, what string, fn func() bool) {
 }
 
 func TestJWKSRotationStaleAndOutage(t *testing.T) {
+	// Sources copy the interval when created, so restoring it at the end
+	// races with nothing.
 	defer func(old time.Duration) { unknownKidInterval = old }(unknownKidInterval)
 	unknownKidInterval = 50 * time.Millisecond
 
