@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/internal/authtest"
+	"github.com/tollgate/tollgate/internal/demoservice"
 )
 
 // idp is a local identity provider: a JWKS endpoint on loopback whose
@@ -314,6 +315,7 @@ routes:
   - { name: billing, match: { path_prefix: /billing }, to: billing, auth: { accept: [api_key] } }
   - { name: write, match: { path_prefix: /write }, to: api, auth: { accept: [api_key], scopes: [orders:write] } }
   - { name: orders, match: { path_prefix: /orders }, to: api, auth: { accept: [api_key], scopes: [orders:read] } }
+  - { name: feed, match: { path_prefix: /feed }, to: api, auth: { accept: [api_key], allow_query: true } }
 `
 
 func TestAPIKeysThroughEnvoy(t *testing.T) {
@@ -353,6 +355,15 @@ func TestAPIKeysThroughEnvoy(t *testing.T) {
 	}
 	if _, d := send(t, orders, map[string]string{"Authorization": "ApiKey " + plain["partner"]}); d != nil {
 		t.Errorf("Authorization: ApiKey refused: %+v", d)
+	}
+
+	// Where a route allows it, the key may come in the query string; it is
+	// removed before the request reaches the service.
+	code, body, err := httpGet(g.base+"/feed?page=2&api_key="+plain["partner"], nil)
+	var echo demoservice.Reply
+	_ = json.Unmarshal(body, &echo)
+	if err != nil || code != 200 || echo.Query != "page=2" || echo.Headers["x-tollgate-client-id"] != "partner" {
+		t.Errorf("key in the query where allowed: %d %v, query %q", code, err, echo.Query)
 	}
 
 	wrongSecret := plain["partner"][:len(plain["partner"])-6] + "aaaaaa"
