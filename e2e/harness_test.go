@@ -103,18 +103,36 @@ func freeAddr(t testing.TB) string {
 // gRPC address (empty: a free one), and waits until it is ready.
 func startTollgate(t testing.TB, policyDir, grpcAddr string) *tollgate {
 	t.Helper()
+	return startTollgateAt(t, policyDir, grpcAddr)
+}
+
+// startTollgateWith is startTollgate on a free address with extra serve
+// flags (--only, --redis, ...).
+func startTollgateWith(t testing.TB, policyDir string, extra ...string) *tollgate {
+	t.Helper()
+	return startTollgateAt(t, policyDir, "", extra...)
+}
+
+func startTollgateAt(t testing.TB, policyDir, grpcAddr string, extra ...string) *tollgate {
+	t.Helper()
 	if grpcAddr == "" {
 		grpcAddr = freeAddr(t)
 	}
 	tg := &tollgate{grpcAddr: grpcAddr, adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
-	tg.cmd = exec.Command(tollgateBin, "serve", "--policy", policyDir,
-		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text")
+	args := append([]string{"serve", "--policy", policyDir,
+		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text"}, extra...)
+	tg.cmd = exec.Command(tollgateBin, args...)
 	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
 	if err := tg.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = tg.cmd.Wait(); close(tg.done) }()
 	t.Cleanup(tg.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tollgate %s log:\n%s", strings.Join(extra, " "), tg.log)
+		}
+	})
 	eventually(t, 10*time.Second, func() error {
 		select {
 		case <-tg.done:

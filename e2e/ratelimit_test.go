@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,41 +15,6 @@ import (
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/redistest"
 )
-
-// startTollgateWith is startTollgate with extra serve flags.
-func startTollgateWith(t testing.TB, policyDir string, extra ...string) *tollgate {
-	t.Helper()
-	tg := &tollgate{grpcAddr: freeAddr(t), adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
-	args := append([]string{"serve", "--policy", policyDir, "--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text"}, extra...)
-	tg.cmd = exec.Command(tollgateBin, args...)
-	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
-	if err := tg.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = tg.cmd.Wait(); close(tg.done) }()
-	t.Cleanup(tg.stop)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("tollgate %s log:\n%s", strings.Join(extra, " "), tg.log)
-		}
-	})
-	eventually(t, 10*time.Second, func() error {
-		select {
-		case <-tg.done:
-			t.Fatalf("tollgate exited:\n%s", tg.log)
-		default:
-		}
-		status, body, err := httpGet(tg.adminURL("/readyz"), nil)
-		if err != nil {
-			return err
-		}
-		if status != 200 {
-			return fmt.Errorf("readyz %d: %s", status, body)
-		}
-		return nil
-	})
-	return tg
-}
 
 // rlGateway is Envoy, a control plane (--only xds) and a rate-limit
 // service (--only ratelimit) on a real Redis, as separate processes.

@@ -45,4 +45,5 @@ func applyDefaults(p *Policy) {
 	}
 	applyRateLimitDefaults(p)
 	applyObservabilityDefaults(p)
+	applyAuthDefaults(p)
 }

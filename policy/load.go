@@ -31,6 +31,7 @@ type document struct {
 	RateLimitStore *RateLimitStore       `yaml:"rate_limit_store"`
 	AccessLog      *AccessLog            `yaml:"access_log"`
 	Tracing        *Tracing              `yaml:"tracing"`
+	Auth           *Auth                 `yaml:"auth"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -81,6 +82,9 @@ func LoadFiles(files []string) (*Policy, error) {
 		}
 	}
 	errs = append(errs, validateAfterDecode(p, errs)...)
+	if len(errs) == 0 {
+		p.readAuthFiles(hash, &errs)
+	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -132,6 +136,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	p.Listeners = append(p.Listeners, doc.Listeners...)
 	p.Routes = append(p.Routes, doc.Routes...)
 	p.mergeObservability(doc, errs)
+	p.mergeAuth(doc.Auth, errs)
 	for _, name := range sortedKeys(doc.Services) {
 		svc := doc.Services[name]
 		if svc == nil {

@@ -33,6 +33,8 @@ type Policy struct {
 	// make them non-nil.
 	AccessLog *AccessLog
 	Tracing   *Tracing
+	// Auth is the top-level auth section (credentials); nil when absent.
+	Auth *Auth
 }
 
 // Listener is a port Envoy accepts client traffic on.
@@ -140,6 +142,8 @@ type Route struct {
 	Retries     *Retries `yaml:"retries"`
 	// RateLimits names the limits that apply to the route's requests.
 	RateLimits []string `yaml:"rate_limits"`
+	// Auth says who may call the route; see RouteAuth.
+	Auth *RouteAuth `yaml:"auth"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

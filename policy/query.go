@@ -44,5 +44,5 @@ const IdentityHeaderPrefix = "x-tollgate-"
 // such as headers that carry verified token claims; Envoy removes them
 // from client requests like the x-tollgate-* ones. Sorted, lower-case.
 func (p *Policy) IdentityHeaders() []string {
-	return nil
+	return p.authHeaders()
 }

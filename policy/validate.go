@@ -23,6 +23,7 @@ func validate(p *Policy, errs *Errors) {
 	v.tls()
 	v.rateLimits()
 	v.observability()
+	v.auth()
 }
 
 type validator struct {

@@ -33,6 +33,7 @@ type httpFilter interface {
 // keys on the identity it establishes. The router is appended last.
 var httpFilterChain = []httpFilter{
 	identityHeaderFilter{},
+	extAuthzFilter{},
 	rateLimitFilter{},
 }
 

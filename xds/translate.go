@@ -75,6 +75,9 @@ func Translate(p *policy.Policy, group string, opts Options) (*Resources, error)
 			return nil, err
 		}
 	}
+	if err := res.addAuthzCluster(p, opts); err != nil {
+		return nil, err
+	}
 	if err := res.addRateLimitCluster(p, group, opts); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 // componentNames are the parts of the control plane `serve` can run; by
 // default it runs all of them in one process, and --only splits them so
 // that each scales out on its own.
-var componentNames = []string{"xds", "ratelimit", "accesslog"}
+var componentNames = []string{"xds", "authz", "ratelimit", "accesslog"}
 
 // component is one part of the control plane: how it compiles each policy
 // generation, and what it serves.
@@ -62,6 +62,8 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 				return nil, err
 			}
 			out = append(out, comp)
+		case "authz":
+			out = append(out, authzComponent(ctx, c, log, reg))
 		}
 	}
 	return out, nil
@@ -96,6 +98,7 @@ func xdsOptions(c *serveConfig) xds.Options {
 	return xds.Options{
 		RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr),
 		AccessLogAddress: cmpOr(c.accessLogAddr, c.grpcAddr),
+		AuthzAddress:     cmpOr(c.authzAddr, c.grpcAddr),
 	}
 }
 

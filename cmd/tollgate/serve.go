@@ -44,6 +44,11 @@ type serveConfig struct {
 	// accessLogAddr is where Envoy reaches the access-log service (default:
 	// grpcAddr); accessLogOutput is where that service writes ("-": stdout).
 	accessLogAddr, accessLogOutput string
+	// authzAddr is where Envoy reaches the ext_authz service; default
+	// grpcAddr, since one server carries xDS and ext_authz.
+	authzAddr string
+	// keyUsageFlush is how often API keys' last-used times are written.
+	keyUsageFlush time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -59,6 +64,8 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	c.rl.register(fs)
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
+	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
+	fs.DurationVar(&c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := fs.Parse(args)
 	if err != nil {
@@ -67,6 +74,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	if c.policyDir == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return nil, errors.New("--policy DIR is required")
+	}
+	if c.authzAddr == "" {
+		c.authzAddr = c.grpcAddr
 	}
 	if c.only, err = parseOnly(*only); err != nil {
 		return nil, err

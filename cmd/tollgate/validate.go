@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -24,6 +25,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	p, err := policy.Load(fs.Arg(0))
+	if err == nil {
+		err = authz.CheckFiles(p)
+	}
 	if err != nil {
 		var errs policy.Errors
 		if errors.As(err, &errs) {

@@ -10,11 +10,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Dirs is Dir for a root directory plus the directories extra returns,
-// which it asks again after every onChange: the policy names certificate
-// files, possibly in a certs/ subdirectory or elsewhere, and a certificate
-// replaced there must be noticed like a policy edit. A directory that
-// cannot be watched (not there yet) is left to the poll.
+// Dirs is Dir for a root directory, its immediate subdirectories, and the
+// directories extra returns, which it asks again after every onChange: the
+// policy names certificate and key files, possibly in a subdirectory or
+// elsewhere, and a file replaced there must be noticed like a policy edit.
+// A directory that cannot be watched (not there yet) is left to the poll.
 func Dirs(ctx context.Context, root string, extra func() []string, debounce, poll time.Duration, log *slog.Logger, onChange func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -26,9 +26,11 @@ func Dirs(ctx context.Context, root string, extra func() []string, debounce, pol
 	}
 	watched := []string{root}
 	resync := func() {
+		want := subdirs(root)
 		if extra != nil {
-			watched = syncWatches(w, root, watched, extra(), log)
+			want = append(want, extra()...)
 		}
+		watched = syncWatches(w, root, watched, want, log)
 	}
 	changed := func() { onChange(); resync() }
 	resync()

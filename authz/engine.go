@@ -1,0 +1,274 @@
+// Package authz is Tollgate's authorization service: it answers Envoy's
+// ext_authz Check calls. The Engine decides over a plain Request (no
+// protos) with rules compiled from each policy generation and swapped
+// atomically: route rules, the API key store (hashes only) and the JWT
+// providers, whose JWKS are fetched in the background. server.go is the
+// thin gRPC adapter between Envoy's protos and the engine.
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// Engine decides authorization requests. The serving rules are behind an
+// atomic pointer: Check never blocks on a reload. JWKS sources live across
+// generations in sources, guarded by mu.
+type Engine struct {
+	log     *slog.Logger
+	metrics *metrics
+	usage   *Usage
+	now     func() time.Time
+
+	rules atomic.Pointer[ruleset]
+
+	mu      sync.Mutex // guards sources; Compile and commits run under it
+	sources map[string]*jwksSource
+}
+
+// Options configure an Engine.
+type Options struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer // nil: metrics are not registered
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time
+}
+
+// New returns an engine with no rules: it refuses every request with 503
+// until the first generation is committed.
+func New(o Options) *Engine {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Engine{log: o.Log, metrics: newMetrics(o.Registry), usage: NewUsage(), now: o.Now, sources: map[string]*jwksSource{}}
+}
+
+// ruleset is one compiled policy generation. Immutable once published.
+type ruleset struct {
+	version   string
+	routes    map[string]*routeRule
+	keys      *keyStore // nil without auth.api_keys
+	keysPath  string
+	keyHeader string // lower-case
+	providers map[string]*provider
+	// providerList is providers in policy order, for cache lookups.
+	providerList []*provider
+	sources      map[string]*jwksSource
+	keysLoaded   int
+}
+
+// Compile builds the rules of a policy generation without serving them,
+// and returns the function that does (a reloader.Stage). A bad keys file
+// or JWKS file fails the generation; the previous one keeps serving.
+func (e *Engine) Compile(p *policy.Policy) (func(), error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rs := &ruleset{version: p.Version, routes: map[string]*routeRule{}, providers: map[string]*provider{}, sources: map[string]*jwksSource{}}
+	if a := p.Auth; a != nil {
+		if err := rs.compileKeys(a); err != nil {
+			return nil, err
+		}
+		for _, j := range a.JWT {
+			if err := e.compileProvider(rs, j); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, r := range p.Routes {
+		rs.routes[r.Name] = compileRoute(p, r)
+	}
+	return func() { e.commit(rs) }, nil
+}
+
+func (rs *ruleset) compileKeys(a *policy.Auth) error {
+	k := a.APIKeys
+	if k == nil {
+		return nil
+	}
+	kf, err := ParseKeysFile(k.Path, k.Data)
+	if err != nil {
+		return err
+	}
+	rs.keys, rs.keysPath, rs.keysLoaded = compileKeys(kf), k.Path, len(kf.Keys)
+	rs.keyHeader = strings.ToLower(k.Header)
+	return nil
+}
+
+// compileProvider builds a provider, reusing the running JWKS source of an
+// unchanged provider so a reload neither refetches nor drops its keys. A
+// new URL source is fetched once here, so the first tokens after a start
+// do not meet an empty key set; it starts refreshing on commit.
+func (e *Engine) compileProvider(rs *ruleset, j *policy.JWTProvider) error {
+	var src *jwksSource
+	if j.JWKSURI == "" {
+		s, err := newStaticSource(j.Issuer, j.JWKSData)
+		if err != nil {
+			return fmt.Errorf("%s: auth.jwt jwks_file %s: %w", j.At("jwks_file"), j.JWKSFile, err)
+		}
+		src = s
+	} else {
+		id := fmt.Sprintf("%s\x00%s\x00%d\x00%d", j.Issuer, j.JWKSURI, j.RefreshInterval, j.MaxStale)
+		if src = e.sources[id]; src == nil {
+			src = newURLSource(j.Issuer, j.JWKSURI, j.RefreshInterval.D(), j.MaxStale.D(), e.log, e.metrics)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = src.fetch(ctx) // logged and counted; the loop retries
+			cancel()
+		}
+		rs.sources[id] = src
+	}
+	p := newProvider(j, src, e.metrics)
+	rs.providers[j.Issuer] = p
+	rs.providerList = append(rs.providerList, p)
+	return nil
+}
+
+// CheckFiles parses the files a policy's auth section names (the keys
+// file, JWKS files) as Compile would, without fetching anything: for
+// `tollgate validate`.
+func CheckFiles(p *policy.Policy) error {
+	if p.Auth == nil {
+		return nil
+	}
+	var errs []error
+	if k := p.Auth.APIKeys; k != nil {
+		if _, err := ParseKeysFile(k.Path, k.Data); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, j := range p.Auth.JWT {
+		if j.JWKSURI == "" {
+			if _, err := parseKeySet(j.JWKSData); err != nil {
+				errs = append(errs, fmt.Errorf("%s: auth.jwt jwks_file %s: %w", j.At("jwks_file"), j.JWKSFile, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// commit serves a compiled generation and starts or stops JWKS sources.
+func (e *Engine) commit(rs *ruleset) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rules.Store(rs)
+	for id, s := range e.sources {
+		if rs.sources[id] != s {
+			s.stop()
+		}
+	}
+	for _, s := range rs.sources {
+		s.start()
+	}
+	e.sources = rs.sources
+	e.metrics.keysLoaded.Set(float64(rs.keysLoaded))
+}
+
+// Close stops the background JWKS refreshes.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.sources {
+		s.stop()
+	}
+	e.sources = map[string]*jwksSource{}
+}
+
+// Usage is the engine's record of when each API key was last used.
+func (e *Engine) Usage() *Usage { return e.usage }
+
+// KeysPath is the serving keys file, or "" (for the usage flusher).
+func (e *Engine) KeysPath() string {
+	if rs := e.rules.Load(); rs != nil {
+		return rs.keysPath
+	}
+	return ""
+}
+
+// Check decides one request, and counts and logs the decision.
+func (e *Engine) Check(req *Request) *Decision {
+	start := time.Now()
+	d := e.decide(req)
+	e.metrics.latency.Observe(time.Since(start).Seconds())
+	e.metrics.decision(d)
+	if !d.Allowed() {
+		// Never the credential itself: the client is a key id or subject.
+		e.log.Info("authz denied", "route", req.Route, "status", d.Status, "reason", d.Reason,
+			"client", d.Client, "client_ip", req.ClientIP, "request_id", req.RequestID)
+	}
+	return d
+}
+
+func (e *Engine) decide(req *Request) *Decision {
+	rs := e.rules.Load()
+	if rs == nil {
+		return deny(503, "auth_unavailable", "authorization is not ready yet; try again later", "not_ready")
+	}
+	rule := rs.routes[req.Route]
+	switch {
+	case rule == nil:
+		// Envoy names a route this generation does not know: only
+		// possible for a moment during a reload, or if misconfigured.
+		return deny(403, "forbidden", "no authorization rule applies to this route", "no_rule")
+	case rule.public:
+		return allow(anonymous)
+	}
+	return rs.decide(rule, req, e.now(), e.usage)
+}
+
+// RunUsageFlusher writes the API keys' last-used times beside the serving
+// keys file every interval until ctx ends (see Usage).
+func (e *Engine) RunUsageFlusher(ctx context.Context, interval time.Duration) {
+	e.usage.RunFlusher(ctx, interval, func() string {
+		if p := e.KeysPath(); p != "" {
+			return UsagePath(p)
+		}
+		return ""
+	}, e.log, e.metrics.usageErrors.Inc)
+}
+
+// KeyView is what the admin page shows of a key: never a hash.
+type KeyView struct {
+	ID       string    `json:"id"`
+	Tier     string    `json:"tier,omitempty"`
+	Scopes   []string  `json:"scopes,omitempty"`
+	Services []string  `json:"services,omitempty"`
+	Status   string    `json:"status"`
+	Secrets  int       `json:"secrets"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// Keys lists the serving keys for /debug/keys.
+func (e *Engine) Keys() []KeyView {
+	rs := e.rules.Load()
+	if rs == nil || rs.keys == nil {
+		return []KeyView{}
+	}
+	used := e.usage.Snapshot()
+	now := e.now()
+	out := make([]KeyView, 0, len(rs.keys.byID))
+	for _, k := range rs.keys.byID {
+		status := "active"
+		switch {
+		case !k.revoked.IsZero() && !now.Before(k.revoked):
+			status = "revoked"
+		case !k.expires.IsZero() && !now.Before(k.expires):
+			status = "expired"
+		}
+		out = append(out, KeyView{ID: k.id, Tier: k.tier, Scopes: k.scopes, Services: k.services, Status: status, Secrets: len(k.secrets), LastUsed: used[k.id]})
+	}
+	slices.SortFunc(out, func(a, b KeyView) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}

@@ -1,0 +1,144 @@
+package authz
+
+import (
+	"context"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// RouteContextKey is the context extension through which Envoy's per-route
+// ext_authz config names the policy route (see xds/extauthz.go).
+const RouteContextKey = "route"
+
+// MetadataNamespace is where Envoy stores the dynamic metadata of an
+// allowed request; the rate limiter reads the identity from it.
+const MetadataNamespace = "envoy.filters.http.ext_authz"
+
+// Server is the gRPC adapter for envoy.service.auth.v3.Authorization: it
+// converts a CheckRequest into a Request, asks the engine, and converts
+// the Decision back. A denial is a CheckResponse with a denied status,
+// never a gRPC error: gRPC errors mean "authorization failed to run" and
+// Envoy applies failure_mode_allow to them.
+type Server struct {
+	engine *Engine
+}
+
+var _ authv3.AuthorizationServer = (*Server)(nil)
+
+// NewServer returns the adapter for an engine.
+func NewServer(e *Engine) *Server { return &Server{engine: e} }
+
+// Register adds the Authorization service to a gRPC server.
+func (s *Server) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(g, s) }
+
+// Check implements envoy.service.auth.v3.Authorization.
+func (s *Server) Check(_ context.Context, in *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	req := requestFrom(in)
+	return responseFrom(s.engine.Check(req), req.RequestID), nil
+}
+
+func requestFrom(in *authv3.CheckRequest) *Request {
+	attrs := in.GetAttributes()
+	http := attrs.GetRequest().GetHttp()
+	headers := http.GetHeaders()
+	return &Request{
+		Route:     attrs.GetContextExtensions()[RouteContextKey],
+		Path:      http.GetPath(),
+		Headers:   headers,
+		Principal: attrs.GetSource().GetPrincipal(),
+		ClientIP:  attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		RequestID: headers["x-request-id"],
+	}
+}
+
+func responseFrom(d *Decision, requestID string) *authv3.CheckResponse {
+	if d.Allowed() {
+		return okResponse(d)
+	}
+	headers := []*corev3.HeaderValueOption{header("content-type", "application/json", false)}
+	if len(d.Challenges) > 0 {
+		headers = append(headers, header("www-authenticate", strings.Join(d.Challenges, ", "), false))
+	}
+	code := codes.PermissionDenied
+	if d.Status == 401 {
+		code = codes.Unauthenticated
+	} else if d.Status >= 500 {
+		code = codes.Unavailable
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(code)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
+			Headers: headers,
+			Body:    d.Body(requestID),
+		}},
+	}
+}
+
+// okResponse sets the identity headers (overwriting: Envoy already removed
+// any the client sent) and the same identity as dynamic metadata.
+func okResponse(d *Decision) *authv3.CheckResponse {
+	id := d.Identity
+	if len(d.RemoveQuery) > 0 {
+		return buildOK(d) // depends on the request, not only the identity
+	}
+	if r := id.response.Load(); r != nil {
+		return r // shared and never mutated: gRPC only reads it
+	}
+	r := buildOK(d)
+	id.response.Store(r)
+	return r
+}
+
+// buildOK encodes an identity's answer. Its removed headers depend only
+// on the identity's kind, so the answer can be cached per identity.
+func buildOK(d *Decision) *authv3.CheckResponse {
+	id := d.Identity
+	headers := make([]*corev3.HeaderValueOption, len(id.Headers))
+	for i, h := range id.Headers {
+		headers[i] = header(h[0], h[1], true)
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			Headers:                 headers,
+			HeadersToRemove:         d.RemoveHeaders,
+			QueryParametersToRemove: d.RemoveQuery,
+		}},
+		DynamicMetadata: metadata(id),
+	}
+}
+
+// metadata is the identity for the rest of Envoy's filter chain (the rate
+// limiter), with the same names as the headers without x-tollgate-.
+func metadata(id *Identity) *structpb.Struct {
+	fields := map[string]*structpb.Value{"auth": structpb.NewStringValue(id.Auth)}
+	set := func(k, v string) {
+		if v != "" {
+			fields[k] = structpb.NewStringValue(v)
+		}
+	}
+	set("client_id", id.ClientID)
+	set("tier", id.Tier)
+	set("user", id.User)
+	set("scopes", strings.Join(id.Scopes, " "))
+	return &structpb.Struct{Fields: fields}
+}
+
+func header(name, value string, overwrite bool) *corev3.HeaderValueOption {
+	action := corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+	if overwrite {
+		action = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	}
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: name, Value: value},
+		AppendAction: action,
+	}
+}

@@ -1,0 +1,77 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+)
+
+func TestAdapterDenial(t *testing.T) {
+	f := newFixture(t, "")
+	resp, err := NewServer(f.e).Check(context.Background(), checkRequest(nil))
+	if err != nil {
+		t.Fatalf("a denial must not be a gRPC error: %v", err)
+	}
+	if codes.Code(resp.GetStatus().GetCode()) != codes.Unauthenticated {
+		t.Errorf("status %v", resp.GetStatus())
+	}
+	denied := resp.GetDeniedResponse()
+	if denied.GetStatus().GetCode() != 401 {
+		t.Errorf("HTTP status %v", denied.GetStatus())
+	}
+	headers := map[string]string{}
+	for _, h := range denied.GetHeaders() {
+		headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	if headers["content-type"] != "application/json" || headers["www-authenticate"] != `ApiKey realm="tollgate", header="X-API-Key", Bearer realm="tollgate"` &&
+		headers["www-authenticate"] != `Bearer realm="tollgate", ApiKey realm="tollgate", header="X-API-Key"` {
+		t.Errorf("headers %v", headers)
+	}
+	var body map[string]string
+	if err := json.Unmarshal([]byte(denied.GetBody()), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["error"] != "unauthorized" || body["request_id"] != "5f0c8b3e-7a1d-4c2e-9d7e-1a2b3c4d5e6f" || body["message"] == "" {
+		t.Errorf("body %v", body)
+	}
+}
+
+func TestAdapterAllowSetsHeadersAndMetadata(t *testing.T) {
+	f := newFixture(t, "")
+	s := NewServer(f.e)
+	req := checkRequest(map[string]string{"x-api-key": f.keys["partner"]})
+	resp, _ := s.Check(context.Background(), req)
+	ok := resp.GetOkResponse()
+	if resp.GetStatus().GetCode() != 0 || ok == nil {
+		t.Fatalf("not allowed: %v", resp)
+	}
+	got := map[string]string{}
+	for _, h := range ok.GetHeaders() {
+		got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	if got["x-tollgate-client-id"] != "partner" || got["x-tollgate-auth"] != "api_key" || got["x-tollgate-tier"] != "gold" {
+		t.Errorf("headers %v", got)
+	}
+	if !slices.Equal(ok.GetHeadersToRemove(), []string{"x-api-key"}) {
+		t.Errorf("the key header is forwarded: %v", ok.GetHeadersToRemove())
+	}
+	md := resp.GetDynamicMetadata().GetFields()
+	if md["client_id"].GetStringValue() != "partner" || md["auth"].GetStringValue() != "api_key" || md["tier"].GetStringValue() != "gold" {
+		t.Errorf("metadata %v", md)
+	}
+	if again, _ := s.Check(context.Background(), req); again != resp {
+		t.Error("the answer for a known identity was rebuilt instead of reused")
+	}
+
+	// A key from the query string (where allowed) is removed from it.
+	q := checkRequest(nil)
+	q.Attributes.ContextExtensions[RouteContextKey] = "query"
+	q.Attributes.Request.Http.Path = "/q?api_key=" + f.keys["partner"]
+	resp, _ = s.Check(context.Background(), q)
+	if !slices.Equal(resp.GetOkResponse().GetQueryParametersToRemove(), []string{"api_key"}) {
+		t.Errorf("query key kept: %v", resp)
+	}
+}

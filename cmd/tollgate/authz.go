@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/tollgate/tollgate/authz"
+	"github.com/tollgate/tollgate/internal/admin"
+)
+
+// authzComponent answers Envoy's ext_authz Check calls. A generation
+// compiles into route rules, keys and JWT providers, and commits by an
+// atomic swap; API keys' last-used times are flushed in the background.
+func authzComponent(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) component {
+	e := authz.New(authz.Options{Log: log, Registry: reg})
+	go e.RunUsageFlusher(ctx, c.keyUsageFlush)
+	go func() { <-ctx.Done(); e.Close() }()
+	return component{
+		stage: e.Compile,
+		register: func(g *grpc.Server, a *admin.Server) {
+			authz.NewServer(e).Register(g)
+			a.HandleJSON("/debug/keys", func() any { return e.Keys() })
+		},
+	}
+}

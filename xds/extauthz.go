@@ -1,0 +1,104 @@
+package xds
+
+import (
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// AuthzCluster is the cluster through which Envoy reaches Tollgate's
+// ext_authz service (Options.AuthzAddress).
+const AuthzCluster = "tollgate_authz"
+
+// DefaultAuthzAddress is where Envoy reaches the ext_authz service when
+// Options leave it empty: `tollgate serve`'s default gRPC address, since
+// by default one server carries xDS and ext_authz.
+const DefaultAuthzAddress = "127.0.0.1:18000"
+
+// routeContextKey is the per-route context extension naming the policy
+// route, so Tollgate applies that route's rule without matching routes
+// again (authz.RouteContextKey; xds does not import authz).
+const routeContextKey = "route"
+
+// extAuthzFilter asks Tollgate's authorization service about each request
+// of a route with an auth rule. It is in every listener's chain of a
+// policy with such a route; public routes (and routes without a rule in a
+// policy without an auth section) disable it per route, so they cost no
+// call.
+type extAuthzFilter struct{}
+
+func (extAuthzFilter) name() string { return wellknown.HTTPExternalAuthorization }
+
+func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
+	if !p.HasAuthz() {
+		return nil, nil
+	}
+	timeout, failOpen := policy.DefaultAuthzTimeout, false
+	headers := []string{"authorization", "x-request-id", strings.ToLower(policy.DefaultAPIKeyHeader)}
+	if a := p.Auth; a != nil {
+		timeout, failOpen = a.Timeout.D(), a.FailureMode == policy.FailAllow
+		if a.APIKeys != nil && a.APIKeys.Header != "" {
+			headers[2] = strings.ToLower(a.APIKeys.Header)
+		}
+	}
+	if timeout <= 0 {
+		timeout = policy.DefaultAuthzTimeout
+	}
+	return &extauthzv3.ExtAuthz{
+		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
+			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
+			Timeout:         durationpb.New(timeout),
+		}},
+		TransportApiVersion: corev3.ApiVersion_V3,
+		// Fail closed unless the policy says otherwise, and answer 503:
+		// the service being unreachable is not the client's fault.
+		FailureModeAllow: failOpen,
+		StatusOnError:    &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		// Only the headers a decision needs travel to Tollgate (the path,
+		// with its query string, always does); never the body.
+		AllowedHeaders: exactMatchers(headers),
+	}, nil
+}
+
+func exactMatchers(names []string) *matcherv3.ListStringMatcher {
+	m := &matcherv3.ListStringMatcher{}
+	for _, n := range names {
+		m.Patterns = append(m.Patterns, &matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: n}, IgnoreCase: true,
+		})
+	}
+	return m
+}
+
+func (extAuthzFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error) {
+	if !p.HasAuthz() {
+		return nil, nil
+	}
+	if r.Auth == nil || r.Auth.Public {
+		return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_Disabled{Disabled: true}}, nil
+	}
+	return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
+		ContextExtensions: map[string]string{routeContextKey: r.Name},
+	}}}, nil
+}
+
+// addAuthzCluster adds the tollgate_authz cluster when some listener
+// calls the authorization service.
+func (r *Resources) addAuthzCluster(p *policy.Policy, opts Options) error {
+	if !p.HasAuthz() {
+		return nil
+	}
+	addr := opts.AuthzAddress
+	if addr == "" {
+		addr = DefaultAuthzAddress
+	}
+	return r.addGRPCCluster(AuthzCluster, addr)
+}
