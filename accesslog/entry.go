@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	accesslogdatav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
+
+	"github.com/tollgate/tollgate/policy"
 )
 
 // Entry is one request through the gateway. Optional values are pointers
@@ -41,7 +43,7 @@ type Entry struct {
 // The request headers Envoy is asked to send along (xds/accesslog.go):
 // the client identity the gateway set, and the trace context.
 const (
-	clientIDHeader    = "x-tollgate-client-id"
+	clientIDHeader    = policy.ClientIDHeader
 	traceparentHeader = "traceparent"
 	// rateLimitNamespace is the rate-limit filter's dynamic metadata.
 	rateLimitNamespace = "envoy.filters.http.ratelimit"

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/tollgate/tollgate/policy"
 )
 
 // Request is what the engine decides over: the parts of Envoy's check
@@ -26,12 +28,12 @@ type Request struct {
 }
 
 // The credential kinds an identity can come from, as sent in
-// x-tollgate-auth.
+// x-tollgate-auth; the rate limiter reads them (policy/identity.go).
 const (
-	AuthAPIKey     = "api_key"
-	AuthJWT        = "jwt"
-	AuthClientCert = "client_cert"
-	AuthAnonymous  = "anonymous"
+	AuthAPIKey     = policy.AuthAPIKey
+	AuthJWT        = policy.AuthJWT
+	AuthClientCert = policy.AuthClientCert
+	AuthAnonymous  = policy.Anonymous
 )
 
 // Identity is who called, as established by a credential. Identities are
@@ -56,15 +58,16 @@ type Identity struct {
 	response atomic.Pointer[authv3.CheckResponse]
 }
 
-// Identity header names; docs/policy.md documents them for services and
-// the rate limiter.
+// Identity header names, defined by the policy package so that the rate
+// limiter and the access log read what this package writes;
+// docs/policy.md documents them for services.
 const (
-	HeaderClientID = "x-tollgate-client-id"
-	HeaderAuth     = "x-tollgate-auth"
-	HeaderTier     = "x-tollgate-tier"
-	HeaderUser     = "x-tollgate-user"
-	HeaderScopes   = "x-tollgate-scopes"
-	HeaderRoles    = "x-tollgate-roles"
+	HeaderClientID = policy.ClientIDHeader
+	HeaderAuth     = policy.AuthStateHeader
+	HeaderTier     = policy.TierHeader
+	HeaderUser     = policy.UserHeader
+	HeaderScopes   = policy.ScopesHeader
+	HeaderRoles    = policy.RolesHeader
 )
 
 // finish computes the headers sent with the request.

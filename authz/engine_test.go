@@ -9,13 +9,16 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/authtest"
+	"github.com/tollgate/tollgate/internal/testcerts"
 	"github.com/tollgate/tollgate/policy"
 )
 
 const testIssuer = "https://idp.test"
 
 const testPolicy = `
-listeners: [{ name: public, port: 8080 }]
+listeners:
+  - { name: public, port: 8080 }
+  - { name: mtls, port: 8443, tls: { certificates: [{ cert: certs/server.pem, key: certs/server-key.pem }], client_ca: certs/ca.pem } }
 services:
   orders: { endpoints: [127.0.0.1:9001] }
   admin: { endpoints: [127.0.0.1:9002] }
@@ -39,7 +42,7 @@ routes:
   - { name: admin, match: { path_prefix: /admin }, to: admin, auth: { accept: [jwt, api_key], roles: [admin] } }
   - { name: open, match: { path_prefix: /open }, to: orders, auth: { accept: [anonymous, api_key] } }
   - { name: query, match: { path_prefix: /q }, to: orders, auth: { accept: [api_key], allow_query: true } }
-  - { name: certs, match: { path_prefix: /m }, to: orders, auth: { accept: [client_cert] } }
+  - { name: certs, listeners: [mtls], match: { path_prefix: /m }, to: orders, auth: { accept: [client_cert] } }
   - { name: plain, match: { path_prefix: /plain }, to: orders }
 `
 
@@ -62,6 +65,7 @@ func newFixture(t testing.TB, jwksURI string) *fixture {
 	}
 	writeTestFile(t, filepath.Join(f.dir, "gateway.yaml"), strings.Replace(testPolicy, "JWKS_SOURCE", source, 1))
 	writeTestFile(t, filepath.Join(f.dir, "keys", "jwks.json"), string(authtest.JWKS(f.rsa, f.ec)))
+	writeTestCerts(t, filepath.Join(f.dir, "certs"))
 	past, future := f.now.Add(-time.Hour), f.now.Add(time.Hour)
 	kf := &KeysFile{}
 	for _, k := range []struct {
@@ -97,6 +101,27 @@ func (f *fixture) reload(t testing.TB) {
 		t.Fatal(err)
 	}
 	commit()
+}
+
+// writeTestCerts writes a CA and a server certificate for the mtls
+// listener: a route accepting client_cert needs a listener that verifies
+// client certificates.
+func writeTestCerts(t testing.TB, dir string) {
+	t.Helper()
+	ca, err := testcerts.NewCA("authz-test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ca.Issue(testcerts.Options{CommonName: "gateway", DNSNames: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testcerts.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Write(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeTestFile(t testing.TB, path, content string) {
@@ -278,5 +303,42 @@ func TestBadKeysFileKeepsTheLastGoodRules(t *testing.T) {
 	}
 	if d := f.check("read", "/orders", map[string]string{"x-api-key": f.keys["partner"]}); !d.Allowed() {
 		t.Error("the last good keys stopped serving")
+	}
+}
+
+// The identity contract (policy/identity.go) from the authz side: every
+// allowed request says how it was authenticated in the header the rate
+// limiter reads, anonymous callers as policy.Anonymous, and the client id,
+// user and tier are in the headers the limits count by.
+func TestIdentityHeadersAreWhatTheRateLimiterReads(t *testing.T) {
+	f := newFixture(t, "")
+	tok := f.rsa.Sign(authtest.Standard(testIssuer, "orders-api", "alice", "orders:read").With("plan", "pro"))
+	for _, tc := range []struct {
+		name                 string
+		d                    *Decision
+		authenticated        bool
+		clientID, user, tier string
+	}{
+		{"api key", f.check("read", "/orders", map[string]string{"x-api-key": f.keys["partner"]}), true, "partner", "", "gold"},
+		{"jwt", f.check("read", "/orders", bearer(tok)), true, "user:alice", "alice", "pro"},
+		{"client cert", f.e.Check(&Request{Route: "certs", Headers: map[string]string{}, Principal: "spiffe://acme/b"}), true, "cert:spiffe://acme/b", "", ""},
+		{"anonymous", f.check("open", "/open", nil), false, "", "", ""},
+	} {
+		if !tc.d.Allowed() {
+			t.Fatalf("%s: refused: %+v", tc.name, tc.d)
+		}
+		h := map[string]string{}
+		for _, kv := range tc.d.Identity.Headers {
+			h[kv[0]] = kv[1]
+		}
+		auth, ok := h[policy.AuthStateHeader]
+		if !ok || policy.Authenticated(auth) != tc.authenticated {
+			t.Errorf("%s: %s = %q (set %v), want authenticated=%v", tc.name, policy.AuthStateHeader, auth, ok, tc.authenticated)
+		}
+		for d, want := range map[policy.KeyDimension]string{policy.KeyClientID: tc.clientID, policy.KeyUser: tc.user, policy.KeyTier: tc.tier} {
+			if got, set := h[policy.IdentityHeader(d)]; got != want || set != (want != "") {
+				t.Errorf("%s: %s = %q (set %v), want %q", tc.name, policy.IdentityHeader(d), got, set, want)
+			}
+		}
 	}
 }

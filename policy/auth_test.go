@@ -124,7 +124,8 @@ routes:
 		`8:61: routes.c.auth.roles: roles come from JWTs`,
 		`8:83: routes.c.auth.allow_query: allow_query is about API keys`,
 		`9:41: routes.d.auth.accept: accept lists no credential`,
-		`10:41: routes.e.auth.accept: a route that accepts anonymous callers cannot require scopes`}},
+		`10:41: routes.e.auth.accept: a route that accepts anonymous callers cannot require scopes`,
+		`10:41: routes.e.auth.accept: accepts client_cert, but listener "public" does not verify client certificates`}},
 	{"keys file missing", `
 auth: { api_keys: { file: keys/nope.yaml } }
 routes: [{ name: r, to: api }]

@@ -367,11 +367,11 @@ func DescriptorKey(k KeyPart) string {
 func IdentityHeader(d KeyDimension) string {
 	switch d {
 	case KeyClientID:
-		return IdentityHeaderPrefix + "client-id"
+		return ClientIDHeader
 	case KeyUser:
-		return IdentityHeaderPrefix + "user"
+		return UserHeader
 	case KeyTier:
-		return IdentityHeaderPrefix + "tier"
+		return TierHeader
 	}
 	return ""
 }

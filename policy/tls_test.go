@@ -66,6 +66,20 @@ var invalidTLSCases = []struct {
 	{"client CA is not a CA bundle", "listeners:\n  - name: l\n    port: 443\n    tls: { certificates: [{ cert: certs/api.pem, key: certs/api-key.pem }], client_ca: certs/api-key.pem }\n", []string{
 		`4:88: listeners.l.tls.client_ca: certs/api-key.pem holds no PEM certificate`,
 	}},
+	// client_cert needs a listener that asks for one: the route attached
+	// to every listener is refused for the plain one, the route attached
+	// to the mTLS listener only is fine.
+	{"client_cert route on a listener without client_ca", `listeners:
+  - { name: mtls, port: 443, tls: { certificates: [{ cert: certs/api.pem, key: certs/api-key.pem }], client_ca: certs/ca.pem } }
+  - { name: plain, port: 8080 }
+services: { a: { endpoints: [127.0.0.1:1] } }
+auth: { api_keys: { file: certs/ca.pem } }
+routes:
+  - { name: everywhere, to: a, auth: { accept: [client_cert, api_key] } }
+  - { name: mtls-only, listeners: [mtls], to: a, auth: { accept: [client_cert] } }
+`, []string{
+		`7:48: routes.everywhere.auth.accept: accepts client_cert, but listener "plain" does not verify client certificates: set its tls.client_ca`,
+	}},
 	{"upstream without CA", "services:\n  a:\n    endpoints: [127.0.0.1:1]\n    tls: { sni: a.internal, client_cert: certs/api.pem }\n", []string{
 		`4:10: services.a.tls.ca: upstream TLS needs ca`,
 		`4:10: services.a.tls: mutual TLS needs both client_cert and client_key`,

@@ -21,6 +21,7 @@ func (v *validator) auth() {
 		switch {
 		case r.Auth != nil:
 			v.routeAuth(r.Auth, a, path)
+			v.clientCertListeners(r, path)
 		case a != nil && a.APIKeys == nil && len(a.JWT) == 0:
 			v.errorf(r.Pos(), path, "auth configures no api_keys or jwt, so this route needs its own auth: { accept: [...] } or { public: true }")
 		}
@@ -115,6 +116,22 @@ func (v *validator) claimHeader(claim, header string, pos Pos, path string) {
 		v.errorf(pos, path, "%q: x-tollgate-* headers are set by Tollgate itself; pick another name", header)
 	case slices.Contains(reservedHeaders, lower) || strings.HasPrefix(lower, "x-envoy-"):
 		v.errorf(pos, path, "%q cannot carry a claim: it is a standard or Envoy header", header)
+	}
+}
+
+// clientCertListeners checks that a route accepting client certificates
+// is attached only to listeners that verify them: elsewhere Envoy never
+// asks for a certificate, so the credential could never be presented and
+// the rule would silently mean something else.
+func (v *validator) clientCertListeners(r *Route, path string) {
+	if r.Auth.Public || !r.Auth.Accepts(CredClientCert) {
+		return
+	}
+	for _, l := range v.p.Listeners {
+		attached := len(r.Listeners) == 0 || slices.Contains(r.Listeners, l.Name)
+		if attached && (l.TLS == nil || l.TLS.ClientCA == "") {
+			v.errorf(r.Auth.At("accept"), path+".accept", "accepts client_cert, but listener %q does not verify client certificates: set its tls.client_ca, or attach the route only to listeners that do (route listeners:)", l.Name)
+		}
 	}
 }
 

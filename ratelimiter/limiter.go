@@ -131,7 +131,7 @@ func (l *Limiter) match(d Descriptor) (*Limit, string, bool) {
 // applies evaluates the limit's condition on the identity entries.
 func (lim *Limit) applies(d Descriptor) bool {
 	auth, _ := d.Get(policy.DescriptorAuth)
-	authenticated := auth != "" && auth != policy.Anonymous
+	authenticated := policy.Authenticated(auth)
 	switch {
 	case lim.When == policy.WhenAnonymous && authenticated:
 		return false

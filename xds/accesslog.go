@@ -27,7 +27,7 @@ const AccessLogName = "tollgate"
 
 // ClientIDHeader carries the authenticated client (API key id or user)
 // that Tollgate's ext_authz sets; it is absent for anonymous requests.
-const ClientIDHeader = policy.IdentityHeaderPrefix + "client-id"
+const ClientIDHeader = policy.ClientIDHeader
 
 // accessLogFields is the JSON access-log entry: key → Envoy command
 // operator. Tollgate's gRPC access-log service writes the same keys (see
