@@ -69,6 +69,7 @@ type ruleset struct {
 	providerList []*provider
 	sources      map[string]*jwksSource
 	keysLoaded   int
+	keysMissing  bool // an optional keys file is absent
 }
 
 // Compile builds the rules of a policy generation without serving them,
@@ -104,6 +105,7 @@ func (rs *ruleset) compileKeys(a *policy.Auth) error {
 		return err
 	}
 	rs.keys, rs.keysPath, rs.keysLoaded = compileKeys(kf), k.Path, len(kf.Keys)
+	rs.keysMissing = k.Missing()
 	rs.keyHeader = strings.ToLower(k.Header)
 	return nil
 }
@@ -174,6 +176,9 @@ func (e *Engine) commit(rs *ruleset) {
 	}
 	e.sources = rs.sources
 	e.metrics.keysLoaded.Set(float64(rs.keysLoaded))
+	if rs.keysMissing {
+		e.log.Warn("the API keys file does not exist (optional: true): every API key is refused until `tollgate keys new` creates it", "file", rs.keysPath)
+	}
 }
 
 // Close stops the background JWKS refreshes.

@@ -2,8 +2,10 @@ package policy
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +54,11 @@ type APIKeys struct {
 	// parameter; a route's own allow_query overrides it. Default false,
 	// because URLs end up in logs and browser history.
 	AllowQuery bool `yaml:"allow_query"`
+	// Optional lets File be missing: no file means no keys yet, so every
+	// API key is refused (401) until `tollgate keys new` creates it, which
+	// reloads like an edit. Default false: a missing file is an error, so
+	// a mistyped path is caught before it refuses every key.
+	Optional bool `yaml:"optional"`
 
 	// Path is File resolved against its policy file, and Data its content
 	// as read by Load; the authz engine parses it. Content is part of the
@@ -59,6 +66,10 @@ type APIKeys struct {
 	Path string `yaml:"-"`
 	Data []byte `yaml:"-"`
 }
+
+// Missing reports whether the keys file is optional and was not there
+// when the policy was loaded: no key is valid.
+func (k *APIKeys) Missing() bool { return k.Optional && k.Data == nil }
 
 // OutageMode is what a JWT provider does once its key set has been stale
 // for longer than max_stale.
@@ -179,7 +190,14 @@ func (p *Policy) readAuthFiles(hash io.Writer, errs *Errors) {
 		return
 	}
 	if k := p.Auth.APIKeys; k != nil && k.File != "" {
-		k.Path, k.Data = readAuxFile(k.Source, "file", k.File, "auth.api_keys.file", hash, errs)
+		if full := auxPath(k.Source, k.File); k.Optional && missing(full) && !readAsPolicy(k.Source, full) {
+			// Absent is a state of its own in the version, so that
+			// creating the file reloads.
+			k.Path = full
+			fmt.Fprintf(hash, "aux\x00%s\x00absent\x00", full)
+		} else {
+			k.Path, k.Data = readAuxFile(k.Source, "file", k.File, "auth.api_keys.file", hash, errs)
+		}
 	}
 	for i, j := range p.Auth.JWT {
 		if j.JWKSFile != "" {
@@ -188,12 +206,30 @@ func (p *Policy) readAuthFiles(hash io.Writer, errs *Errors) {
 	}
 }
 
-func readAuxFile(s Source, field, name, path string, hash io.Writer, errs *Errors) (string, []byte) {
-	full := name
-	if !filepath.IsAbs(full) {
-		full = filepath.Join(filepath.Dir(s.Pos().File), name)
+// auxPath resolves a file a policy names against the policy file.
+func auxPath(s Source, name string) string {
+	if filepath.IsAbs(name) {
+		return name
 	}
-	if filepath.Dir(full) == filepath.Dir(s.Pos().File) && IsPolicyFile(full) {
+	return filepath.Join(filepath.Dir(s.Pos().File), name)
+}
+
+// readAsPolicy reports whether Load would read the file at full as a
+// policy file (it is beside the policy file that names it).
+func readAsPolicy(s Source, full string) bool {
+	return filepath.Dir(full) == filepath.Dir(s.Pos().File) && IsPolicyFile(full)
+}
+
+// missing reports whether nothing is at path (other errors, such as
+// permissions, are left for the read to report).
+func missing(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+func readAuxFile(s Source, field, name, path string, hash io.Writer, errs *Errors) (string, []byte) {
+	full := auxPath(s, name)
+	if readAsPolicy(s, full) {
 		errs.addf(s.At(field), path, "%q would be read as a policy file: put it in a subdirectory, such as keys/%s", name, filepath.Base(name))
 		return full, nil
 	}

@@ -160,3 +160,32 @@ func TestLoadRejectsInvalidAuthWithPositions(t *testing.T) {
 		})
 	}
 }
+
+// An optional keys file may be missing: no keys until it appears, and
+// its appearance changes the version, so a running Tollgate reloads.
+func TestOptionalKeysFileMayBeMissing(t *testing.T) {
+	dir := writePolicy(t, map[string]string{"gateway.yaml": authBase + `
+auth: { api_keys: { file: keys/keys.yaml, optional: true } }
+routes: [{ name: r, to: api }]
+`})
+	p, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := p.Auth.APIKeys; k.Data != nil || k.Path != filepath.Join(dir, "keys", "keys.yaml") {
+		t.Errorf("missing optional keys file: data %q path %q", k.Data, k.Path)
+	}
+	writeKeys(t, dir, "keys: []\n")
+	p2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Version == p.Version || string(p2.Auth.APIKeys.Data) != "keys: []\n" {
+		t.Errorf("creating the keys file: version unchanged or data %q", p2.Auth.APIKeys.Data)
+	}
+	// Still never a policy file, missing or not.
+	dir = writePolicy(t, map[string]string{"gateway.yaml": authBase + "auth: { api_keys: { file: keys.yaml, optional: true } }\nroutes: [{ name: r, to: api }]\n"})
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "would be read as a policy file") {
+		t.Errorf("optional keys.yaml beside the policy: %v", err)
+	}
+}

@@ -92,13 +92,17 @@ func run(ctx context.Context, o options) error {
 	if _, err := os.Stat(o.tollgate); err != nil {
 		return fmt.Errorf("tollgate binary: %w (run `make build`)", err)
 	}
+	key, err := ensureDemoKey(o.policy, time.Now())
+	if err != nil {
+		return err
+	}
 	s := &stack{o: o}
 	defer s.stop()
 	if err := s.start(ctx, envoyBin); err != nil {
 		return err
 	}
 	s.waitGateway(ctx)
-	printBanner(os.Stdout, o, s.envoy.AdminURL())
+	printBanner(os.Stdout, o, s.envoy.AdminURL(), key)
 	return s.wait(ctx)
 }
 
@@ -222,7 +226,7 @@ func report(what string, err error) {
 	}
 }
 
-func printBanner(w io.Writer, o options, envoyAdmin string) {
+func printBanner(w io.Writer, o options, envoyAdmin string, key demoKey) {
 	var services []string
 	for _, sv := range o.services {
 		services = append(services, sv.name+" "+sv.addr)
@@ -230,14 +234,14 @@ func printBanner(w io.Writer, o options, envoyAdmin string) {
 	fmt.Fprintf(w, `
 Tollgate dev stack is running.
 
-  Send requests:   curl -s %[1]s/orders
-  Tollgate admin:  http://%[2]s/   (metrics: http://%[2]s/metrics)
+  Send requests:   curl -s %[1]s/orders                  (anonymous: 20 at once, then 10/s per IP)
+%[6]s  Tollgate admin:  http://%[2]s/   (metrics: http://%[2]s/metrics)
   Envoy admin:     %[3]s/   (config: %[3]s/config_dump, stats: %[3]s/stats)
   Demo services:   %[4]s
 
 Edit %[5]s/*.yaml and the change is live. Ctrl-C stops everything.
 
-`, localhostURL(o.gatewayAddr), o.adminAddr, envoyAdmin, strings.Join(services, ", "), o.policy)
+`, localhostURL(o.gatewayAddr), o.adminAddr, envoyAdmin, strings.Join(services, ", "), o.policy, key.bannerLines(localhostURL(o.gatewayAddr)))
 }
 
 // localhostURL turns 127.0.0.1:8080 into localhost:8080, which reads better

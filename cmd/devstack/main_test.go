@@ -1,9 +1,14 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/authz"
 )
 
 func TestParseAndGroupServices(t *testing.T) {
@@ -65,11 +70,57 @@ func TestPrefixWriterPrefixesWholeLines(t *testing.T) {
 func TestBannerNamesEverything(t *testing.T) {
 	o, _ := parseFlags(nil)
 	var out strings.Builder
-	printBanner(&out, o, "http://127.0.0.1:9901")
+	printBanner(&out, o, "http://127.0.0.1:9901", demoKey{File: "examples/gateway/keys/keys.yaml", Plain: "tg_demo_SECRET"})
 	for _, want := range []string{"curl -s localhost:8080/orders", "http://127.0.0.1:18001/metrics",
-		"http://127.0.0.1:9901/config_dump", "examples/gateway/*.yaml", "users 127.0.0.1:9004"} {
+		"http://127.0.0.1:9901/config_dump", "examples/gateway/*.yaml", "users 127.0.0.1:9004",
+		"curl -s -H 'X-API-Key: tg_demo_SECRET' localhost:8080/orders", "curl -s -X POST -H 'X-API-Key: tg_demo_SECRET' localhost:8080/orders"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The example policy names a keys file that is not committed; devstack
+// creates it with one demo key on the first start (hashes only), shows
+// the key that once, and leaves an existing file alone.
+func TestDemoKeyForTheExamplePolicy(t *testing.T) {
+	dir := t.TempDir()
+	files, err := filepath.Glob("../../examples/gateway/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("example policy: %v %v", files, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := ensureDemoKey(dir, time.Now())
+	if err != nil || k.File != filepath.Join(dir, "keys", "keys.yaml") {
+		t.Fatalf("ensureDemoKey: %+v %v", k, err)
+	}
+	if id, err := authz.ParseKey(k.Plain); err != nil || id != "demo" {
+		t.Fatalf("demo key %q: id %q, %v", k.Plain, id, err)
+	}
+	data, err := os.ReadFile(k.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), k.Plain) || strings.Contains(string(data), k.Plain[len(k.Plain)-32:]) {
+		t.Errorf("the keys file holds the plaintext key:\n%s", data)
+	}
+	kf, err := authz.ParseKeysFile(k.File, data)
+	if err != nil || len(kf.Keys) != 1 || kf.Keys[0].Tier != "gold" {
+		t.Fatalf("keys file: %+v %v", kf, err)
+	}
+	again, err := ensureDemoKey(dir, time.Now())
+	if err != nil || again.Plain != "" || again.File != k.File {
+		t.Errorf("second start: %+v %v", again, err)
+	}
+	if lines := again.bannerLines("localhost:8080"); !strings.Contains(lines, "tollgate keys new") || strings.Contains(lines, "tg_") {
+		t.Errorf("second banner: %s", lines)
 	}
 }

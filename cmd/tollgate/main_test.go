@@ -13,7 +13,7 @@ func TestValidateExampleIsValid(t *testing.T) {
 	if code := run([]string{"validate", "../../examples/gateway"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.HasPrefix(out.String(), "ok: 1 listener(s), 3 service(s), 4 route(s); version ") {
+	if !strings.HasPrefix(out.String(), "ok: 1 listener(s), 3 service(s), 5 route(s); version ") {
 		t.Errorf("stdout = %q", out.String())
 	}
 }

@@ -42,5 +42,8 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ok: %d listener(s), %d service(s), %d route(s); version %s\n",
 		len(p.Listeners), len(p.Services), len(p.Routes), p.Version)
+	if p.Auth != nil && p.Auth.APIKeys != nil && p.Auth.APIKeys.Missing() {
+		fmt.Fprintf(stdout, "note: %s does not exist (auth.api_keys optional: true): every API key is refused until `tollgate keys new` creates it\n", p.Auth.APIKeys.Path)
+	}
 	return 0
 }
