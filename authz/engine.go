@@ -69,7 +69,8 @@ type ruleset struct {
 	providerList []*provider
 	sources      map[string]*jwksSource
 	keysLoaded   int
-	keysMissing  bool // an optional keys file is absent
+	keysMissing  bool     // an optional keys file is absent
+	tierWarnings []string // keys whose tier the policy does not declare
 }
 
 // Compile builds the rules of a policy generation without serving them,
@@ -80,7 +81,7 @@ func (e *Engine) Compile(p *policy.Policy) (func(), error) {
 	defer e.mu.Unlock()
 	rs := &ruleset{version: p.Version, routes: map[string]*routeRule{}, providers: map[string]*provider{}, sources: map[string]*jwksSource{}}
 	if a := p.Auth; a != nil {
-		if err := rs.compileKeys(a); err != nil {
+		if err := rs.compileKeys(a, p); err != nil {
 			return nil, err
 		}
 		for _, j := range a.JWT {
@@ -95,7 +96,7 @@ func (e *Engine) Compile(p *policy.Policy) (func(), error) {
 	return func() { e.commit(rs) }, nil
 }
 
-func (rs *ruleset) compileKeys(a *policy.Auth) error {
+func (rs *ruleset) compileKeys(a *policy.Auth, p *policy.Policy) error {
 	k := a.APIKeys
 	if k == nil {
 		return nil
@@ -106,6 +107,7 @@ func (rs *ruleset) compileKeys(a *policy.Auth) error {
 	}
 	rs.keys, rs.keysPath, rs.keysLoaded = compileKeys(kf), k.Path, len(kf.Keys)
 	rs.keysMissing = k.Missing()
+	rs.tierWarnings = UndeclaredTiers(p, kf)
 	rs.keyHeader = strings.ToLower(k.Header)
 	return nil
 }
@@ -176,6 +178,9 @@ func (e *Engine) commit(rs *ruleset) {
 	}
 	e.sources = rs.sources
 	e.metrics.keysLoaded.Set(float64(rs.keysLoaded))
+	for _, w := range rs.tierWarnings {
+		e.log.Warn("API key tier not declared by the policy", "file", rs.keysPath, "problem", w)
+	}
 	if rs.keysMissing {
 		e.log.Warn("the API keys file does not exist (optional: true): every API key is refused until `tollgate keys new` creates it", "file", rs.keysPath)
 	}

@@ -49,3 +49,28 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// Valid but probably not meant: validate passes and says so.
+func TestValidateNotesMissingKeysFileAndUnknownTiers(t *testing.T) {
+	dir := t.TempDir()
+	policyYAML := "listeners: [{ name: public, port: 8080 }]\nservices: { api: { endpoints: [127.0.0.1:9001] } }\n" +
+		"auth: { api_keys: { file: keys/keys.yaml, optional: true } }\nroutes: [{ name: r, to: api }]\n" +
+		"tiers: { gold: { rate_limits: [] } }\n"
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(policyYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", dir}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "keys.yaml does not exist (auth.api_keys optional: true)") {
+		t.Fatalf("missing optional keys file: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	keysFile := filepath.Join(dir, "keys", "keys.yaml")
+	for _, tier := range []string{"gold", "glod"} {
+		if code := run([]string{"keys", "new", "--id", "k-" + tier, "--tier", tier, "--file", keysFile}, &out, &errOut); code != 0 {
+			t.Fatalf("keys new: %s", errOut.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"validate", dir}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `key "k-glod" has tier "glod", which tiers: does not declare`) || strings.Contains(out.String(), `"k-gold"`) {
+		t.Errorf("undeclared tier: exit %d\n%s", code, out.String())
+	}
+}

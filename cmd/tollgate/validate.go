@@ -42,8 +42,24 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ok: %d listener(s), %d service(s), %d route(s); version %s\n",
 		len(p.Listeners), len(p.Services), len(p.Routes), p.Version)
-	if p.Auth != nil && p.Auth.APIKeys != nil && p.Auth.APIKeys.Missing() {
-		fmt.Fprintf(stdout, "note: %s does not exist (auth.api_keys optional: true): every API key is refused until `tollgate keys new` creates it\n", p.Auth.APIKeys.Path)
-	}
+	printNotes(stdout, p)
 	return 0
+}
+
+// printNotes says what is valid but probably not meant: an optional keys
+// file that is missing, keys whose tier the policy does not declare.
+func printNotes(w io.Writer, p *policy.Policy) {
+	if p.Auth == nil || p.Auth.APIKeys == nil {
+		return
+	}
+	k := p.Auth.APIKeys
+	if k.Missing() {
+		fmt.Fprintf(w, "note: %s does not exist (auth.api_keys optional: true): every API key is refused until `tollgate keys new` creates it\n", k.Path)
+		return
+	}
+	if kf, err := authz.ParseKeysFile(k.Path, k.Data); err == nil {
+		for _, problem := range authz.UndeclaredTiers(p, kf) {
+			fmt.Fprintf(w, "note: %s: %s\n", k.Path, problem)
+		}
+	}
 }
