@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/tollgate/tollgate/envoy"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,12 +15,14 @@ type gateway struct {
 	dir      string
 	base     string // http://127.0.0.1:PORT of the policy's listener
 	tollgate *tollgate
+	envoy    *envoy.Process
 }
 
 // startGateway writes the policy (with {{PORT}} replaced by a free port for
-// the listener), starts Tollgate and an Envoy in group "default", and waits
-// until Envoy serves probePath from probeService.
-func startGateway(t *testing.T, files map[string]string, delta bool, probePath, probeService string) *gateway {
+// the listener), starts Tollgate and an Envoy in group "default" with extra
+// Envoy arguments, and waits until Envoy serves probePath from
+// probeService ("" for any).
+func startGateway(t *testing.T, files map[string]string, delta bool, probePath, probeService string, envoyArgs ...string) *gateway {
 	t.Helper()
 	requireEnvoy(t)
 	addr := freeAddr(t)
@@ -29,7 +32,7 @@ func startGateway(t *testing.T, files map[string]string, delta bool, probePath, 
 	}
 	g := &gateway{dir: policyDir(t, files), base: "http://" + addr}
 	g.tollgate = startTollgate(t, g.dir, "")
-	startEnvoy(t, g.tollgate.grpcAddr, "default", delta)
+	g.envoy = startEnvoy(t, g.tollgate.grpcAddr, "default", delta, envoyArgs...)
 	waitService(t, g.base+probePath, nil, probeService)
 	return g
 }
