@@ -55,7 +55,7 @@ func TestGRPCAndH2CServicesThroughTheGateway(t *testing.T) {
 	addr, hs := grpcUpstream(t)
 	web := upstream(t, "web", 1, nil)[0]
 	h2c := h2cUpstream(t, "streams")
-	g, e := startGatewayWithEnvoy(t, map[string]string{
+	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + fmt.Sprintf(`
 services:
   orders-grpc:
@@ -69,7 +69,8 @@ routes:
   - { name: streams, match: { path_prefix: /streams }, to: streams }
   - { name: web, to: web }
 `, addr, web, h2c),
-	}, "/", "web")
+	}, false, "/", "web")
+	e := g.envoy
 	// Envoy's gRPC health check reaches the service over HTTP/2.
 	waitStat(t, e, "cluster.orders-grpc.membership_healthy", func(v int64) bool { return v == 1 })
 

@@ -185,15 +185,15 @@ func (tg *tollgate) metric(t testing.TB, sample string) string {
 	return ""
 }
 
-// startEnvoy runs a real Envoy against Tollgate and waits until it has
-// received its configuration.
-func startEnvoy(t testing.TB, xdsAddr, group string, delta bool) *envoy.Process {
+// startEnvoy runs a real Envoy against Tollgate, with extra command-line
+// arguments, and waits until it has received its configuration.
+func startEnvoy(t testing.TB, xdsAddr, group string, delta bool, extraArgs ...string) *envoy.Process {
 	t.Helper()
 	bin := requireEnvoy(t)
 	log := &syncBuffer{}
 	p, err := envoy.Start(context.Background(), envoy.Config{
 		Binary: bin, XDSAddress: xdsAddr, NodeGroup: group, Delta: delta,
-		Stderr: log, LogLevel: "warn",
+		Stderr: log, LogLevel: "warn", ExtraArgs: extraArgs,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/xds"
 )
 
@@ -27,52 +25,11 @@ const (
 	secretQuery  = "s3cr3t-query-key-77d0"
 )
 
-// observedGateway is a gateway whose Envoy the test can also inspect.
-type observedGateway struct {
-	*gateway
-	envoy *envoy.Process
-}
-
-// startObservedGateway is startGateway keeping the Envoy process.
-func startObservedGateway(t *testing.T, files map[string]string, probePath string) *observedGateway {
+// startObservedGateway is startGateway with Envoy's access-log files
+// flushed every 200ms instead of every 10s.
+func startObservedGateway(t *testing.T, files map[string]string, probePath string) *gateway {
 	t.Helper()
-	requireEnvoy(t)
-	addr := freeAddr(t)
-	port := addr[strings.LastIndex(addr, ":")+1:]
-	for name, content := range files {
-		files[name] = strings.ReplaceAll(content, "{{PORT}}", port)
-	}
-	g := &gateway{dir: policyDir(t, files), base: "http://" + addr}
-	g.tollgate = startTollgate(t, g.dir, "")
-	p := startFlushingEnvoy(t, g.tollgate.grpcAddr)
-	waitService(t, g.base+probePath, nil, "")
-	return &observedGateway{gateway: g, envoy: p}
-}
-
-// startFlushingEnvoy is startEnvoy for group "default" with access-log
-// files flushed every 200ms instead of Envoy's default 10s.
-func startFlushingEnvoy(t *testing.T, xdsAddr string) *envoy.Process {
-	t.Helper()
-	log := &syncBuffer{}
-	p, err := envoy.Start(context.Background(), envoy.Config{
-		Binary: requireEnvoy(t), XDSAddress: xdsAddr, Stderr: log, LogLevel: "warn",
-		ExtraArgs: []string{"--file-flush-interval-msec", "200"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("envoy %s log:\n%s", p.NodeID(), log)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.WaitLive(ctx); err != nil {
-		t.Fatalf("envoy not live: %v\n%s", err, log)
-	}
-	return p
+	return startGateway(t, files, false, probePath, "", "--file-flush-interval-msec", "200")
 }
 
 // exchange is one request through the gateway and what came back.

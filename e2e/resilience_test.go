@@ -16,23 +16,6 @@ import (
 	"github.com/tollgate/tollgate/internal/demoservice"
 )
 
-// startGatewayWithEnvoy is startGateway that also returns the Envoy, for
-// tests that read its stats.
-func startGatewayWithEnvoy(t *testing.T, files map[string]string, probePath, probeService string) (*gateway, *envoy.Process) {
-	t.Helper()
-	requireEnvoy(t)
-	addr := freeAddr(t)
-	port := addr[strings.LastIndex(addr, ":")+1:]
-	for name, content := range files {
-		files[name] = strings.ReplaceAll(content, "{{PORT}}", port)
-	}
-	g := &gateway{dir: policyDir(t, files), base: "http://" + addr}
-	g.tollgate = startTollgate(t, g.dir, "")
-	e := startEnvoy(t, g.tollgate.grpcAddr, "default", false)
-	waitService(t, g.base+probePath, nil, probeService)
-	return g, e
-}
-
 // demoServer is one demo instance whose server a test may stop.
 type demoServer struct {
 	addr string
@@ -110,7 +93,7 @@ func waitStat(t *testing.T, e *envoy.Process, name string, cond func(int64) bool
 
 func TestCircuitBreakerFailsFastBeyondTheLimit(t *testing.T) {
 	addrs := upstream(t, "slow", 1, nil)
-	g, e := startGatewayWithEnvoy(t, map[string]string{
+	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + fmt.Sprintf(`
 services:
   slow:
@@ -119,7 +102,8 @@ services:
 routes:
   - { name: slow, to: slow }
 `, addrs[0]),
-	}, "/", "slow")
+	}, false, "/", "slow")
+	e := g.envoy
 
 	const n, delay = 8, time.Second
 	type result struct {
@@ -188,7 +172,7 @@ func failSwitch(on *atomic.Bool) func(i int, h http.Handler) http.Handler {
 func TestOutlierDetectionEjectsAndReadmits(t *testing.T) {
 	var failing atomic.Bool
 	ds := demoServers(t, "flaky", 2, failSwitch(&failing))
-	g, e := startGatewayWithEnvoy(t, map[string]string{
+	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + fmt.Sprintf(`
 services:
   flaky:
@@ -197,7 +181,8 @@ services:
 routes:
   - { name: flaky, to: flaky }
 `, addrsOf(ds)),
-	}, "/", "flaky")
+	}, false, "/", "flaky")
+	e := g.envoy
 	url := g.base + "/x"
 	if counts := concurrentCalls(t, url, 20, 1, nil); counts[ds[0].addr] == 0 || counts[ds[1].addr] == 0 {
 		t.Fatalf("both endpoints should serve before the failure: %v", counts)
@@ -229,7 +214,7 @@ routes:
 
 func TestHealthChecksTakeEndpointsOutOfRotation(t *testing.T) {
 	ds := demoServers(t, "checked", 2, nil)
-	g, e := startGatewayWithEnvoy(t, map[string]string{
+	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + fmt.Sprintf(`
 services:
   checked:
@@ -239,7 +224,8 @@ routes:
   - { name: retrying, match: { path_prefix: /retrying }, to: checked, retries: { attempts: 1, on: [connect-failure, reset] } }
   - { name: checked, to: checked }
 `, addrsOf(ds)),
-	}, "/", "checked")
+	}, false, "/", "checked")
+	e := g.envoy
 	url := g.base + "/x"
 	healthy := "cluster.checked.membership_healthy"
 	waitStat(t, e, healthy, func(v int64) bool { return v == 2 })
@@ -322,7 +308,7 @@ func setHealth(t *testing.T, addr string, status int) {
 
 func TestRetriesAndTimeouts(t *testing.T) {
 	addrs := upstream(t, "svc", 1, nil)
-	g, e := startGatewayWithEnvoy(t, map[string]string{
+	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + fmt.Sprintf(`
 services:
   svc:
@@ -341,7 +327,8 @@ routes:
   - { name: fast, match: { path_prefix: /fast }, to: svc, timeout: 300ms }
   - { name: default, to: svc }
 `, addrs[0]),
-	}, "/", "svc")
+	}, false, "/", "svc")
+	e := g.envoy
 	key := map[string]string{"Idempotency-Key": "order-42"}
 	cases := []struct {
 		name, method, path string

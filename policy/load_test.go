@@ -130,6 +130,7 @@ var invalidCases = []struct {
 		`3:65: services.a.endpoints[1].weight: weight must be between 1 and 128, got -1`,
 		`3:88: services.a.load_balancing: unknown load balancing "fastest"`,
 	}},
+	{"regex too large for Envoy", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, match: { path_regex: \"^/x/[a-z]{1000}$\" }, to: a }\n", []string{`4:37: routes.r.match.path_regex: regular expression too large for Envoy (program size 1007, at most 1000)`}},
 	{"split without weight", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: [{ service: a, weight: 1 }, { service: a }] }\n", []string{`4:48: routes.r.to[1].weight: each service of a split needs a weight`}},
 	{"ring hash without key", "services:\n  a: { endpoints: [127.0.0.1:1], load_balancing: ring_hash }\n", []string{`2:50: services.a.hash_on: ring_hash needs hash_on`}},
 	{"two path forms", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, match: { path: /a, path_prefix: /b }, to: a }\n", []string{`4:23: routes.r.match: set at most one of path_prefix, path and path_regex`}},

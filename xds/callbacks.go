@@ -148,9 +148,29 @@ func (s *Server) closeStream(key streamKey) {
 		if p.streams <= 0 {
 			delete(s.proxies, id)
 			s.log.Info("proxy disconnected", "node", id, "group", p.group)
+			s.forgetGroupIfIdle(p.group)
 		}
 	}
 	s.metrics.connected.Set(float64(len(s.proxies)))
+}
+
+// forgetGroupIfIdle drops a group no connected Envoy belongs to, so that
+// node groups (which Envoys name themselves) cannot accumulate and every
+// reload translates only for groups in use. An Envoy of that group that
+// connects later is served as a new group. Callers hold mu.
+func (s *Server) forgetGroupIfIdle(group string) {
+	for _, p := range s.proxies {
+		if p.group == group {
+			return
+		}
+	}
+	if _, seen := s.groups[group]; !seen {
+		return
+	}
+	delete(s.groups, group)
+	delete(s.current.snapshots, group)
+	s.cache.ClearSnapshot(group)
+	s.log.Info("node group idle; forgotten", "group", group)
 }
 
 // onRequest learns a stream's Envoy (and maybe a new group) from its first

@@ -235,6 +235,16 @@ func TestServerForgetsDisconnectedProxies(t *testing.T) {
 	if got := x.metric("tollgate_xds_connected_proxies", nil); got != 0 {
 		t.Errorf("connected proxies = %v, want 0", got)
 	}
+	// The idle group is forgotten: a client-named group cannot pin
+	// snapshots forever. An Envoy of the group that comes back is served.
+	if _, err := x.server.cache.GetSnapshot("edge"); err == nil {
+		t.Error("the idle group's snapshot is still cached")
+	}
+	again := x.sotw(t, "envoy-b", "edge")
+	again.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	if resp := again.recv(); len(resp.GetResources()) == 0 {
+		t.Error("a returning Envoy of a forgotten group got no listeners")
+	}
 }
 
 // testServer is a Server behind a real gRPC server on loopback.

@@ -16,9 +16,13 @@ import (
 // atomic swap; API keys' last-used times are flushed in the background.
 func authzComponent(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) component {
 	e := authz.New(authz.Options{Log: log, Registry: reg})
-	go e.RunUsageFlusher(ctx, c.keyUsageFlush)
+	// The flusher writes last-used times once more when ctx ends; stop
+	// waits for that write so a shutdown loses no usage.
+	flushed := make(chan struct{})
+	go func() { e.RunUsageFlusher(ctx, c.keyUsageFlush); close(flushed) }()
 	go func() { <-ctx.Done(); e.Close() }()
 	return component{
+		stop:  func() { <-flushed },
 		stage: e.Compile,
 		register: func(g *grpc.Server, a *admin.Server) {
 			authz.NewServer(e).Register(g)

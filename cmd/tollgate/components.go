@@ -26,6 +26,9 @@ var componentNames = []string{"xds", "authz", "ratelimit", "accesslog"}
 type component struct {
 	stage    reloader.Stage
 	register func(g *grpc.Server, a *admin.Server)
+	// stop, if set, waits for the component's background work to finish
+	// once the serve context is done.
+	stop func()
 }
 
 func parseOnly(s string) ([]string, error) {

@@ -119,6 +119,10 @@ func serve(args []string, stderr io.Writer) int {
 // runServe wires the control plane: policy reloads feed the xDS server,
 // which Envoy reaches over gRPC; the admin server exposes metrics and state.
 func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
+	// Cancelled on every way out, so that components finish their work
+	// (flushing API key usage, say) before runServe returns.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -165,7 +169,13 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		err = nil
 	case err = <-errc:
 	}
+	cancel()
 	stopGRPC(grpcServer, 5*time.Second)
+	for _, comp := range comps {
+		if comp.stop != nil {
+			comp.stop()
+		}
+	}
 	return err
 }
 
