@@ -135,7 +135,12 @@ func (s *stack) start(ctx context.Context, envoyBin string) error {
 		AdminPort:  s.o.envoyAdminPort,
 		Delta:      s.o.delta,
 		LogLevel:   s.o.envoyLogLevel,
-		Stderr:     prefixed("envoy"),
+		// The example policy's access log goes to Envoy's stdout; flush
+		// it every half second (Envoy's default is 10s) so each request
+		// shows in the terminal as it happens.
+		Stdout:    prefixed("access"),
+		Stderr:    prefixed("envoy"),
+		ExtraArgs: []string{"--file-flush-interval-msec", "500"},
 	})
 	return err
 }
