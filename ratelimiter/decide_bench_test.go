@@ -10,11 +10,12 @@ import (
 // request proto (as gRPC's unmarshalling would) and the response proto.
 func BenchmarkDecideMemory(b *testing.B) {
 	s := newService(b, benchYAML, NewMemoryStore(nil), false, nil)
+	srv := NewServer(s)
 	b.ReportAllocs()
 	for i := range b.N {
 		req := toRequest(benchRequest(i))
 		d, _ := s.Decide(context.Background(), req)
-		toResponse(d)
+		toResponse(d, srv.protos())
 	}
 }
 
@@ -23,11 +24,12 @@ func BenchmarkDecideMemory(b *testing.B) {
 // call (proto → request, decision, response proto).
 func BenchmarkDecideMemoryPrebuilt(b *testing.B) {
 	s := newService(b, benchYAML, NewMemoryStore(nil), false, nil)
+	srv := NewServer(s)
 	reqs := benchRequests(1 << 16)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		d, _ := s.Decide(context.Background(), toRequest(reqs[i%len(reqs)]))
-		toResponse(d)
+		toResponse(d, srv.protos())
 	}
 }
