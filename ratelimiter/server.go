@@ -106,21 +106,36 @@ func currentLimit(lim *Limit) *rlsv3.RateLimitResponse_RateLimit {
 	}
 }
 
-// statusBlock is one descriptor status and its reset duration, allocated
-// together with the others of a response.
+// statusBlock is one descriptor status and its reset duration.
 type statusBlock struct {
 	status rlsv3.RateLimitResponse_DescriptorStatus
 	reset  durationpb.Duration
 }
 
+// responseWithRoom is a response and room for a few statuses, allocated
+// together.
+type responseWithRoom struct {
+	resp     rlsv3.RateLimitResponse
+	statuses [smallDecision]*rlsv3.RateLimitResponse_DescriptorStatus
+	blocks   [smallDecision]statusBlock
+}
+
+// newResponse returns an OK response with n empty statuses.
+func newResponse(n int) (*rlsv3.RateLimitResponse, []statusBlock) {
+	if n > smallDecision {
+		resp := &rlsv3.RateLimitResponse{Statuses: make([]*rlsv3.RateLimitResponse_DescriptorStatus, n)}
+		return resp, make([]statusBlock, n)
+	}
+	r := &responseWithRoom{}
+	r.resp.Statuses = r.statuses[:n:n]
+	return &r.resp, r.blocks[:n:n]
+}
+
 // toResponse converts a decision. protos may lack a limit (the decision
 // used a limiter swapped out meanwhile): its CurrentLimit is then built.
 func toResponse(d *Decision, protos *limitProtos) *rlsv3.RateLimitResponse {
-	blocks := make([]statusBlock, len(d.Statuses))
-	resp := &rlsv3.RateLimitResponse{
-		OverallCode: rlsv3.RateLimitResponse_OK,
-		Statuses:    make([]*rlsv3.RateLimitResponse_DescriptorStatus, len(d.Statuses)),
-	}
+	resp, blocks := newResponse(len(d.Statuses))
+	resp.OverallCode = rlsv3.RateLimitResponse_OK
 	for i := range d.Statuses {
 		resp.Statuses[i] = descriptorStatus(&blocks[i], &d.Statuses[i], i == d.Refused, protos)
 	}

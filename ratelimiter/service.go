@@ -70,20 +70,24 @@ type Decision struct {
 // allocation; Envoy sends one descriptor per limit on a route, rarely more.
 const smallDecision = 4
 
-// decisionWithStatuses is a Decision and room for its statuses, allocated
-// together.
-type decisionWithStatuses struct {
+// decisionWithRoom is a Decision and room for its statuses and the
+// charges deciding them, allocated together.
+type decisionWithRoom struct {
 	Decision
 	statuses [smallDecision]Status
+	charges  [smallDecision]Charge
+	index    [smallDecision]int
 }
 
-func newDecision(n int) *Decision {
+// newDecision returns an admitting decision of n statuses, with empty
+// charges and index slices of capacity n.
+func newDecision(n int) (*Decision, []Charge, []int) {
 	if n > smallDecision {
-		return &Decision{Allowed: true, Refused: -1, Statuses: make([]Status, n)}
+		return &Decision{Allowed: true, Refused: -1, Statuses: make([]Status, n)}, make([]Charge, 0, n), make([]int, 0, n)
 	}
-	b := &decisionWithStatuses{}
+	b := &decisionWithRoom{}
 	b.Decision = Decision{Allowed: true, Refused: -1, Statuses: b.statuses[:n:n]}
-	return &b.Decision
+	return &b.Decision, b.charges[:0:n], b.index[:0:n]
 }
 
 // ErrNoPolicy is returned before the first policy generation is loaded.
@@ -97,9 +101,8 @@ func (s *Service) Decide(ctx context.Context, req Request) (*Decision, error) {
 		return nil, ErrNoPolicy
 	}
 	hits := max(req.Hits, 1)
-	d := newDecision(len(req.Descriptors))
-	charges := make([]Charge, 0, len(req.Descriptors))
-	index := make([]int, 0, len(req.Descriptors)) // index[i] is the status charges[i] decides
+	// index[i] is the status charges[i] decides.
+	d, charges, index := newDecision(len(req.Descriptors))
 	for i, desc := range req.Descriptors {
 		lim, key, ok := l.match(desc)
 		d.Statuses[i] = Status{Limit: lim, Applied: ok, Key: key}
