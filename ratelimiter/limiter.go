@@ -24,7 +24,16 @@ type Limit struct {
 	// Type names what the limit counts by, for the event log: per-ip,
 	// per-key, per-user, per-route, per-tier, per-header, or global.
 	Type string
+
+	// Precomputed by compileLimit so that a decision does no string
+	// building beyond its storage keys.
+	keyPrefix  string   // name|algorithm code
+	entryKeys  []string // the descriptor entry of each of Parts
+	policyHint string   // the RateLimit-Policy header value
 }
+
+// tierEntry is the descriptor entry that carries the caller's tier.
+var tierEntry = policy.DescriptorKey(policy.KeyPart{Dimension: policy.KeyTier})
 
 // Limiter is one policy generation's limits over a store. It is immutable
 // once compiled; the Service swaps whole Limiters atomically.
@@ -69,6 +78,12 @@ func compileLimit(pl *policy.RateLimit) (*Limit, error) {
 	if l.Rule.Limit < 1 || l.Rule.Period < time.Millisecond || (l.Rule.Algorithm == TokenBucket && l.Rule.Rate < 1) {
 		return nil, fmt.Errorf("limit, rate and period must be positive")
 	}
+	l.keyPrefix = l.Name + "|" + l.Rule.Algorithm.code()
+	l.entryKeys = make([]string, len(l.Parts))
+	for i, p := range l.Parts {
+		l.entryKeys[i] = policy.DescriptorKey(p)
+	}
+	l.policyHint = policyHeader(l)
 	return l, nil
 }
 
@@ -139,7 +154,7 @@ func (lim *Limit) applies(d Descriptor) bool {
 		return false
 	}
 	if len(lim.Tiers) > 0 {
-		tier, _ := d.Get(policy.DescriptorKey(policy.KeyPart{Dimension: policy.KeyTier}))
+		tier, _ := d.Get(tierEntry)
 		return slices.Contains(lim.Tiers, tier)
 	}
 	return true
@@ -153,12 +168,13 @@ const maxKeyLen = 200
 // parts. A part with no value means the limit does not apply: a request
 // without the header a limit counts by is not counted by it.
 func (lim *Limit) key(d Descriptor) (string, bool) {
-	var b strings.Builder
-	b.WriteString(lim.Name)
-	b.WriteByte('|')
-	b.WriteString(lim.Rule.Algorithm.code())
-	for _, p := range lim.Parts {
-		v, ok := d.Get(policy.DescriptorKey(p))
+	// Collect the values first so the key is built in one allocation of
+	// its exact size. Limits have few parts; the array stays on the stack.
+	var buf [8]string
+	values := buf[:0]
+	size := len(lim.keyPrefix)
+	for i, p := range lim.Parts {
+		v, ok := d.Get(lim.entryKeys[i])
 		if !ok || v == "" {
 			return "", false
 		}
@@ -166,13 +182,30 @@ func (lim *Limit) key(d Descriptor) (string, bool) {
 			// Header values may be credentials: never store them.
 			v = hashValue(v)
 		}
+		values = append(values, v)
+		size += 1 + len(v)
+	}
+	if size > maxKeyLen {
+		return lim.hashedKey(values), true
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(lim.keyPrefix)
+	for _, v := range values {
 		b.WriteByte('|')
 		b.WriteString(v)
 	}
-	key := b.String()
-	if len(key) > maxKeyLen {
-		sum := sha256.Sum256([]byte(key))
-		key = lim.Name + "|" + lim.Rule.Algorithm.code() + "|#" + hex.EncodeToString(sum[:16])
+	return b.String(), true
+}
+
+// hashedKey is the storage key of values too long to store as they are.
+func (lim *Limit) hashedKey(values []string) string {
+	h := sha256.New()
+	h.Write([]byte(lim.keyPrefix))
+	for _, v := range values {
+		h.Write([]byte{'|'})
+		h.Write([]byte(v))
 	}
-	return key, true
+	sum := h.Sum(nil)
+	return lim.keyPrefix + "|#" + hex.EncodeToString(sum[:16])
 }

@@ -66,37 +66,47 @@ func (s *memoryStore) shardOf(key string) int {
 
 // Apply implements Store.
 func (s *memoryStore) Apply(_ context.Context, charges []Charge) ([]Result, error) {
-	shards := make([]int, len(charges))
-	for i, c := range charges {
-		shards[i] = s.shardOf(c.Key)
+	// Scratch space on the stack for the usual few charges.
+	var shardBuf, lockBuf [8]int
+	var entryBuf [8]*memoryEntry
+	shards, locked, entries := shardBuf[:0], lockBuf[:0], entryBuf[:0]
+	for _, c := range charges {
+		shards = append(shards, s.shardOf(c.Key))
 	}
-	locked := slices.Clone(shards)
+	locked = append(locked, shards...)
 	slices.Sort(locked)
 	locked = slices.Compact(locked)
 	for _, i := range locked {
 		s.shards[i].mu.Lock()
 	}
-	defer func() {
-		for _, i := range locked {
-			s.shards[i].mu.Unlock()
-		}
-	}()
+	defer s.unlock(locked)
+	return s.decide(charges, shards, entries), nil
+}
+
+func (s *memoryStore) unlock(locked []int) {
+	for _, i := range locked {
+		s.shards[i].mu.Unlock()
+	}
+}
+
+// decide decides and, if every enforced charge admits, applies the
+// charges. The shards of their keys are locked.
+func (s *memoryStore) decide(charges []Charge, shards []int, entries []*memoryEntry) []Result {
 	now := s.now().UnixMicro()
 	results := make([]Result, len(charges))
-	entries := make([]*memoryEntry, len(charges))
 	for i, c := range charges {
-		entries[i] = s.entry(shards[i], c, now)
+		entries = append(entries, s.entry(shards[i], c, now))
 		results[i] = entries[i].decide(c, now)
 	}
 	if !admits(charges, results) {
-		return results, nil
+		return results
 	}
 	for i, c := range charges {
 		if results[i].Allowed {
 			entries[i].apply(c, now)
 		}
 	}
-	return results, nil
+	return results
 }
 
 // entry returns the live state of a key, creating it (or resetting an

@@ -1,7 +1,9 @@
 package ratelimiter
 
 import (
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -13,10 +15,28 @@ type Metrics struct {
 	redisErrors prometheus.Counter
 	redisTime   prometheus.Histogram
 
-	// counters caches decisions' children by limit and result: looking a
-	// child up by labels hashes them on every call.
-	counters sync.Map // string → prometheus.Counter
+	// counters caches decisions' children by limit name, one per result:
+	// looking a child up by labels hashes them on every call. The map is
+	// copy-on-write behind the atomic pointer (a new limit name is rare;
+	// a decision only loads), writers serialised by countersMu.
+	counters   atomic.Pointer[map[string]*resultCounters]
+	countersMu sync.Mutex
 }
+
+// result is a decision's result label, an index into resultCounters.
+type result uint8
+
+// The results, in resultLabels' order.
+const (
+	resultAdmitted result = iota
+	resultRefused
+	resultShadowRefused
+	resultNotCharged
+)
+
+var resultLabels = [...]string{"admitted", "refused", "shadow_refused", "not_charged"}
+
+type resultCounters [len(resultLabels)]prometheus.Counter
 
 // The degraded-mode gauge's mode label values.
 var degradedModes = []string{"fail_open", "fail_closed", "grace"}
@@ -51,13 +71,40 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) decision(limit, result string) {
-	key := limit + "\x00" + result
-	c, ok := m.counters.Load(key)
-	if !ok {
-		c, _ = m.counters.LoadOrStore(key, m.decisions.WithLabelValues(limit, result))
+func (m *Metrics) decision(limit string, r result) {
+	if p := m.counters.Load(); p != nil {
+		if c := (*p)[limit]; c != nil && c[r] != nil {
+			c[r].Inc()
+			return
+		}
 	}
-	c.(prometheus.Counter).Inc()
+	m.counter(limit, r).Inc()
+}
+
+// counter adds a limit's counter for a result to the copy-on-write map.
+// Children are created on first use, as WithLabelValues would, so that
+// /metrics shows only the results a limit has had.
+func (m *Metrics) counter(limit string, r result) prometheus.Counter {
+	m.countersMu.Lock()
+	defer m.countersMu.Unlock()
+	var old map[string]*resultCounters
+	if p := m.counters.Load(); p != nil {
+		old = *p
+	}
+	if c := old[limit]; c != nil && c[r] != nil {
+		return c[r]
+	}
+	// Published arrays are never written: copy, then swap in a new map.
+	c := &resultCounters{}
+	if prev := old[limit]; prev != nil {
+		*c = *prev
+	}
+	c[r] = m.decisions.WithLabelValues(limit, resultLabels[r])
+	next := make(map[string]*resultCounters, len(old)+1)
+	maps.Copy(next, old)
+	next[limit] = c
+	m.counters.Store(&next)
+	return c[r]
 }
 
 // setDegraded marks mode (or none, for "") as the one answering.

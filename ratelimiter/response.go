@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -20,29 +21,29 @@ func (d *Decision) Headers() []Header {
 		return nil
 	}
 	r := st.Result
-	h := []Header{
-		{"RateLimit-Limit", fmt.Sprint(r.Limit)},
-		{"RateLimit-Remaining", fmt.Sprint(r.Remaining)},
-		{"RateLimit-Reset", fmt.Sprint(seconds(r.Reset))},
-		{"RateLimit-Policy", policyHeader(st.Limit)},
-	}
+	h := make([]Header, 4, 6)
+	h[0] = Header{"RateLimit-Limit", strconv.FormatInt(r.Limit, 10)}
+	h[1] = Header{"RateLimit-Remaining", strconv.FormatInt(r.Remaining, 10)}
+	h[2] = Header{"RateLimit-Reset", strconv.FormatInt(seconds(r.Reset), 10)}
+	h[3] = Header{"RateLimit-Policy", st.Limit.policyHint}
 	if !d.Allowed {
-		h = append(h, Header{"Retry-After", fmt.Sprint(seconds(r.RetryAfter))}, Header{"Content-Type", "application/json"})
+		h = append(h, Header{"Retry-After", strconv.FormatInt(seconds(r.RetryAfter), 10)}, Header{"Content-Type", "application/json"})
 	}
 	return h
 }
 
-func (d *Decision) headerStatus() (Status, bool) {
+func (d *Decision) headerStatus() (*Status, bool) {
 	if !d.Allowed {
-		return d.Statuses[d.Refused], true
+		return &d.Statuses[d.Refused], true
 	}
-	best, found := Status{}, false
-	for _, st := range d.Statuses {
-		if st.Applied && st.Limit.Headers && !st.Limit.Shadow && (!found || st.Result.Remaining < best.Result.Remaining) {
-			best, found = st, true
+	var best *Status
+	for i := range d.Statuses {
+		st := &d.Statuses[i]
+		if st.Applied && st.Limit.Headers && !st.Limit.Shadow && (best == nil || st.Result.Remaining < best.Result.Remaining) {
+			best = st
 		}
 	}
-	return best, found
+	return best, best != nil
 }
 
 // seconds rounds up to whole seconds, at least 1: a client told 0 would

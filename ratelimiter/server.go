@@ -3,6 +3,7 @@ package ratelimiter
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -21,6 +22,9 @@ import (
 type Server struct {
 	rlsv3.UnimplementedRateLimitServiceServer
 	svc *Service
+	// limits holds the current generation's per-limit response protos,
+	// swapped whole (atomic pointer) when the Service's limiter changes.
+	limits atomic.Pointer[limitProtos]
 }
 
 var _ rlsv3.RateLimitServiceServer = (*Server)(nil)
@@ -40,31 +44,108 @@ func (s *Server) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReques
 	if err != nil {
 		return nil, status.Error(codes.Internal, "rate-limit decision failed")
 	}
-	return toResponse(d), nil
+	return toResponse(d, s.protos()), nil
 }
 
 func toRequest(req *rlsv3.RateLimitRequest) Request {
-	r := Request{Hits: int64(req.GetHitsAddend()), Descriptors: make([]Descriptor, len(req.GetDescriptors()))}
-	for i, d := range req.GetDescriptors() {
-		entries := make(Descriptor, len(d.GetEntries()))
+	descs := req.GetDescriptors()
+	n := 0
+	for _, d := range descs {
+		n += len(d.GetEntries())
+	}
+	// One backing array for every descriptor's entries.
+	entries := make([]Entry, n)
+	r := Request{Hits: int64(req.GetHitsAddend()), Descriptors: make([]Descriptor, len(descs))}
+	for i, d := range descs {
+		de := entries[:len(d.GetEntries()):len(d.GetEntries())]
+		entries = entries[len(de):]
 		for j, e := range d.GetEntries() {
-			entries[j] = Entry{Key: e.GetKey(), Value: e.GetValue()}
+			de[j] = Entry{Key: e.GetKey(), Value: e.GetValue()}
 		}
-		r.Descriptors[i] = entries
+		r.Descriptors[i] = de
 	}
 	return r
 }
 
-func toResponse(d *Decision) *rlsv3.RateLimitResponse {
-	resp := &rlsv3.RateLimitResponse{
-		OverallCode: rlsv3.RateLimitResponse_OK,
-		Statuses:    make([]*rlsv3.RateLimitResponse_DescriptorStatus, len(d.Statuses)),
+// limitProtos are the parts of a response that depend only on the limit
+// (CurrentLimit), built once per limiter generation. They are shared by
+// concurrent responses and never modified once built: gRPC only marshals
+// them, which protobuf allows concurrently.
+type limitProtos struct {
+	limiter *Limiter
+	current map[*Limit]*rlsv3.RateLimitResponse_RateLimit
+}
+
+// protos returns the current limiter's protos, building them after a swap.
+func (s *Server) protos() *limitProtos {
+	l := s.svc.Limiter()
+	if p := s.limits.Load(); p != nil && p.limiter == l {
+		return p
 	}
-	for i, st := range d.Statuses {
-		resp.Statuses[i] = descriptorStatus(st, i == d.Refused)
+	p := &limitProtos{limiter: l, current: map[*Limit]*rlsv3.RateLimitResponse_RateLimit{}}
+	if l != nil {
+		for _, lim := range l.limits {
+			p.current[lim] = currentLimit(lim)
+		}
 	}
-	for _, h := range d.Headers() {
-		resp.ResponseHeadersToAdd = append(resp.ResponseHeadersToAdd, &corev3.HeaderValue{Key: h.Name, Value: h.Value})
+	s.limits.Store(p)
+	return p
+}
+
+// currentLimit is a limit as Envoy's CurrentLimit describes it.
+func currentLimit(lim *Limit) *rlsv3.RateLimitResponse_RateLimit {
+	perUnit, secs := lim.Rule.Limit, lim.Rule.Period
+	if lim.Rule.Algorithm == TokenBucket {
+		perUnit = lim.Rule.Rate
+	}
+	return &rlsv3.RateLimitResponse_RateLimit{
+		Name:            lim.Name,
+		RequestsPerUnit: uint32(min(perUnit, 1<<32-1)),
+		Unit:            rlsv3.RateLimitResponse_RateLimit_SECOND,
+		UnitMultiplier:  wrapperspb.UInt32(uint32(max(1, secs/time.Second))),
+	}
+}
+
+// statusBlock is one descriptor status and its reset duration.
+type statusBlock struct {
+	status rlsv3.RateLimitResponse_DescriptorStatus
+	reset  durationpb.Duration
+}
+
+// responseWithRoom is a response and room for a few statuses, allocated
+// together.
+type responseWithRoom struct {
+	resp     rlsv3.RateLimitResponse
+	statuses [smallDecision]*rlsv3.RateLimitResponse_DescriptorStatus
+	blocks   [smallDecision]statusBlock
+}
+
+// newResponse returns an OK response with n empty statuses.
+func newResponse(n int) (*rlsv3.RateLimitResponse, []statusBlock) {
+	if n > smallDecision {
+		resp := &rlsv3.RateLimitResponse{Statuses: make([]*rlsv3.RateLimitResponse_DescriptorStatus, n)}
+		return resp, make([]statusBlock, n)
+	}
+	r := &responseWithRoom{}
+	r.resp.Statuses = r.statuses[:n:n]
+	return &r.resp, r.blocks[:n:n]
+}
+
+// toResponse converts a decision. protos may lack a limit (the decision
+// used a limiter swapped out meanwhile): its CurrentLimit is then built.
+func toResponse(d *Decision, protos *limitProtos) *rlsv3.RateLimitResponse {
+	resp, blocks := newResponse(len(d.Statuses))
+	resp.OverallCode = rlsv3.RateLimitResponse_OK
+	for i := range d.Statuses {
+		resp.Statuses[i] = descriptorStatus(&blocks[i], &d.Statuses[i], i == d.Refused, protos)
+	}
+	if h := d.Headers(); len(h) > 0 {
+		values := make([]corev3.HeaderValue, len(h))
+		resp.ResponseHeadersToAdd = make([]*corev3.HeaderValue, len(h))
+		for i := range h {
+			values[i].Key, values[i].Value = h[i].Name, h[i].Value
+			resp.ResponseHeadersToAdd[i] = &values[i]
+		}
 	}
 	if !d.Allowed {
 		resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
@@ -76,26 +157,24 @@ func toResponse(d *Decision) *rlsv3.RateLimitResponse {
 	return resp
 }
 
-func descriptorStatus(st Status, refused bool) *rlsv3.RateLimitResponse_DescriptorStatus {
-	out := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK}
+// descriptorStatus fills b with the status of one descriptor.
+func descriptorStatus(b *statusBlock, st *Status, refused bool, protos *limitProtos) *rlsv3.RateLimitResponse_DescriptorStatus {
+	out := &b.status
+	out.Code = rlsv3.RateLimitResponse_OK
 	if !st.Applied {
 		return out
 	}
 	if refused {
 		out.Code = rlsv3.RateLimitResponse_OVER_LIMIT
 	}
-	r := st.Result
-	perUnit, secs := st.Limit.Rule.Limit, st.Limit.Rule.Period
-	if st.Limit.Rule.Algorithm == TokenBucket {
-		perUnit = st.Limit.Rule.Rate
+	out.CurrentLimit = protos.current[st.Limit]
+	if out.CurrentLimit == nil {
+		out.CurrentLimit = currentLimit(st.Limit)
 	}
-	out.CurrentLimit = &rlsv3.RateLimitResponse_RateLimit{
-		Name:            st.Limit.Name,
-		RequestsPerUnit: uint32(min(perUnit, 1<<32-1)),
-		Unit:            rlsv3.RateLimitResponse_RateLimit_SECOND,
-		UnitMultiplier:  wrapperspb.UInt32(uint32(max(1, secs/time.Second))),
-	}
-	out.LimitRemaining = uint32(min(max(r.Remaining, 0), 1<<32-1))
-	out.DurationUntilReset = durationpb.New(r.Reset)
+	out.LimitRemaining = uint32(min(max(st.Result.Remaining, 0), 1<<32-1))
+	// As durationpb.New.
+	nanos := st.Result.Reset.Nanoseconds()
+	b.reset.Seconds, b.reset.Nanos = nanos/1e9, int32(nanos%1e9)
+	out.DurationUntilReset = &b.reset
 	return out
 }

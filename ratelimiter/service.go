@@ -66,6 +66,30 @@ type Decision struct {
 	Local bool
 }
 
+// smallDecision is how many statuses a Decision holds without a second
+// allocation; Envoy sends one descriptor per limit on a route, rarely more.
+const smallDecision = 4
+
+// decisionWithRoom is a Decision and room for its statuses and the
+// charges deciding them, allocated together.
+type decisionWithRoom struct {
+	Decision
+	statuses [smallDecision]Status
+	charges  [smallDecision]Charge
+	index    [smallDecision]int
+}
+
+// newDecision returns an admitting decision of n statuses, with empty
+// charges and index slices of capacity n.
+func newDecision(n int) (*Decision, []Charge, []int) {
+	if n > smallDecision {
+		return &Decision{Allowed: true, Refused: -1, Statuses: make([]Status, n)}, make([]Charge, 0, n), make([]int, 0, n)
+	}
+	b := &decisionWithRoom{}
+	b.Decision = Decision{Allowed: true, Refused: -1, Statuses: b.statuses[:n:n]}
+	return &b.Decision, b.charges[:0:n], b.index[:0:n]
+}
+
 // ErrNoPolicy is returned before the first policy generation is loaded.
 var ErrNoPolicy = errors.New("no rate-limit policy loaded yet")
 
@@ -77,9 +101,8 @@ func (s *Service) Decide(ctx context.Context, req Request) (*Decision, error) {
 		return nil, ErrNoPolicy
 	}
 	hits := max(req.Hits, 1)
-	d := &Decision{Allowed: true, Refused: -1, Statuses: make([]Status, len(req.Descriptors))}
-	var charges []Charge
-	var index []int // index[i] is the status charges[i] decides
+	// index[i] is the status charges[i] decides.
+	d, charges, index := newDecision(len(req.Descriptors))
 	for i, desc := range req.Descriptors {
 		lim, key, ok := l.match(desc)
 		d.Statuses[i] = Status{Limit: lim, Applied: ok, Key: key}
@@ -91,10 +114,15 @@ func (s *Service) Decide(ctx context.Context, req Request) (*Decision, error) {
 	if len(charges) == 0 {
 		return d, nil
 	}
-	now := s.now()
-	if l.remote && s.refuseFromCache(d, charges, index, now) {
-		s.record(d, req)
-		return d, nil
+	// Only the over-limit cache of a shared store needs the time; the
+	// memory store reads its own clock once.
+	var now time.Time
+	if l.remote {
+		now = s.now()
+		if s.refuseFromCache(d, charges, index, now) {
+			s.record(d, req)
+			return d, nil
+		}
 	}
 	results, err := l.store.Apply(ctx, charges)
 	if err != nil {
@@ -145,23 +173,24 @@ func (s *Service) refuseFromCache(d *Decision, charges []Charge, index []int, no
 
 // record counts the decision and logs its refusals.
 func (s *Service) record(d *Decision, req Request) {
-	for i, st := range d.Statuses {
+	for i := range d.Statuses {
+		st := &d.Statuses[i]
 		if !st.Applied {
 			continue
 		}
-		var result string
+		var r result
 		switch {
 		case !st.Result.Allowed && st.Limit.Shadow:
-			result = "shadow_refused"
+			r = resultShadowRefused
 		case !st.Result.Allowed:
-			result = "refused"
+			r = resultRefused
 		case d.Allowed:
-			result = "admitted"
+			r = resultAdmitted
 		default:
 			// Decided (or skipped) but not charged: another limit refused.
-			result = "not_charged"
+			r = resultNotCharged
 		}
-		s.metrics.decision(st.Limit.Name, result)
+		s.metrics.decision(st.Limit.Name, r)
 		if !st.Result.Allowed && s.events != nil {
 			s.events.Add(st.Limit, st.Key, req.Descriptors[i], st.Limit.Shadow)
 		}
