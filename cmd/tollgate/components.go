@@ -46,28 +46,34 @@ func parseOnly(s string) ([]string, error) {
 	return out, nil
 }
 
-// buildComponents creates the components selected by --only.
+// builder creates one component.
+type builder func(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) (component, error)
+
+// builders creates each component by its name in componentNames.
+var builders = map[string]builder{
+	"xds": func(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) (component, error) {
+		return xdsComponent(ctx, log, reg, xdsOptions(c)), nil
+	},
+	"authz": func(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) (component, error) {
+		return authzComponent(ctx, c, log, reg), nil
+	},
+	"ratelimit": rateLimitComponent,
+	"accesslog": accessLogComponent,
+}
+
+// buildComponents creates the components selected by --only, in the
+// order of componentNames.
 func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) ([]component, error) {
 	var out []component
-	for _, name := range c.only {
-		switch name {
-		case "xds":
-			out = append(out, xdsComponent(ctx, log, reg, xdsOptions(c)))
-		case "ratelimit":
-			comp, err := rateLimitComponent(ctx, c, log, reg)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, comp)
-		case "accesslog":
-			comp, err := accessLogComponent(ctx, c, log, reg)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, comp)
-		case "authz":
-			out = append(out, authzComponent(ctx, c, log, reg))
+	for _, name := range componentNames {
+		if !slices.Contains(c.only, name) {
+			continue
 		}
+		comp, err := builders[name](ctx, c, log, reg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, comp)
 	}
 	return out, nil
 }

@@ -74,3 +74,14 @@ func TestValidateNotesMissingKeysFileAndUnknownTiers(t *testing.T) {
 		t.Errorf("undeclared tier: exit %d\n%s", code, out.String())
 	}
 }
+
+func TestEveryComponentHasABuilder(t *testing.T) {
+	for _, name := range componentNames {
+		if builders[name] == nil {
+			t.Errorf("component %q has no builder", name)
+		}
+	}
+	if len(builders) != len(componentNames) {
+		t.Errorf("%d builders for %d component names", len(builders), len(componentNames))
+	}
+}
