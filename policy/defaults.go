@@ -13,6 +13,7 @@ const (
 // on a policy known to be valid.
 func applyDefaults(p *Policy) {
 	applyResilienceDefaults(p)
+	applyLimitStageDefaults(p)
 	for _, l := range p.Listeners {
 		if l.Address == "" {
 			l.Address = DefaultListenerAddress

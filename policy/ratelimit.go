@@ -44,6 +44,9 @@ type RateLimit struct {
 	// and from the tiers section; empty means any tier. Filled during
 	// validation, sorted.
 	Tiers []string `yaml:"-"`
+	// Stage is where in Envoy's chain the limit is checked: after_auth
+	// (the default) or before_auth (see LimitStage).
+	Stage LimitStage `yaml:"stage"`
 }
 
 // Condition kinds of RateLimit.When.

@@ -26,6 +26,7 @@ func (v *validator) rateLimits() {
 	for _, name := range sortedKeys(v.p.Tiers) {
 		v.tier(v.p.Tiers[name])
 	}
+	v.limitStages()
 	for _, l := range v.p.RateLimits {
 		slices.Sort(l.Tiers)
 		l.Tiers = slices.Compact(l.Tiers)

@@ -29,10 +29,13 @@ type httpFilter interface {
 
 // httpFilterChain lists the filters in the order Envoy runs them. Order
 // matters: client-supplied identity headers are removed before anything
-// can add or read them; authentication runs before rate limiting, which
-// keys on the identity it establishes. The router is appended last.
+// can add or read them; before_auth limits are checked before
+// authentication, so a flood it would refuse never reaches it;
+// authentication runs before the other limits, which key on the identity
+// it establishes. The router is appended last.
 var httpFilterChain = []httpFilter{
 	identityHeaderFilter{},
+	beforeAuthRateLimitFilter{},
 	extAuthzFilter{},
 	rateLimitFilter{},
 }

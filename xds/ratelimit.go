@@ -38,8 +38,9 @@ const (
 	rateLimitTimeout = 500 * time.Millisecond
 )
 
-// rateLimitFilter is Envoy's rate-limit filter calling Tollgate. It runs
-// after authentication, whose identity headers its descriptors read.
+// rateLimitFilter is Envoy's rate-limit filter calling Tollgate for the
+// after_auth limits. It runs after authentication, whose identity headers
+// its descriptors read.
 // failure_mode_deny is false: if Tollgate cannot be reached the request
 // goes through; Tollgate itself applies the policy's Redis failure mode.
 // The RateLimit-* headers, Retry-After and the JSON 429 body come from
@@ -53,9 +54,15 @@ const rateLimitMetadataNamespace = "envoy.filters.http.ratelimit"
 func (rateLimitFilter) name() string { return rateLimitMetadataNamespace }
 
 func (rateLimitFilter) listenerConfig(p *policy.Policy, l *policy.Listener) (proto.Message, error) {
-	if !usesRateLimits(p.RoutesFor(l.Name)) {
+	if !usesAfterAuthLimits(p, p.RoutesFor(l.Name)) {
 		return nil, nil
 	}
+	return rateLimitFilterConfig(), nil
+}
+
+// rateLimitFilterConfig is the listener configuration both rate-limit
+// filters share.
+func rateLimitFilterConfig() *ratelimitv3.RateLimit {
 	return &ratelimitv3.RateLimit{
 		Domain:          RateLimitDomain,
 		Timeout:         durationpb.New(rateLimitTimeout),
@@ -66,21 +73,34 @@ func (rateLimitFilter) listenerConfig(p *policy.Policy, l *policy.Listener) (pro
 			}},
 			TransportApiVersion: corev3.ApiVersion_V3,
 		},
-	}, nil
+	}
 }
 
-// routeConfig gives each limit a route names one descriptor (see
-// rateLimitActions).
+// routeConfig gives each after_auth limit a route names one descriptor
+// (see rateLimitActions); before_auth limits are beforeAuthRateLimitFilter's.
 func (rateLimitFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error) {
-	limits := p.RateLimitsFor(r)
-	if len(limits) == 0 {
-		return nil, nil
-	}
-	perRoute := &ratelimitv3.RateLimitPerRoute{}
-	for _, l := range limits {
+	return rateLimitPerRoute(p, r, false), nil
+}
+
+// rateLimitPerRoute is the per-route configuration of the route's limits
+// checked before authentication (beforeAuth) or after it, or nil if there
+// are none. Envoy reads it by filter name, so each filter gets only its
+// own stage's limits.
+func rateLimitPerRoute(p *policy.Policy, r *policy.Route, beforeAuth bool) proto.Message {
+	var perRoute *ratelimitv3.RateLimitPerRoute
+	for _, l := range p.RateLimitsFor(r) {
+		if l.BeforeAuth() != beforeAuth {
+			continue
+		}
+		if perRoute == nil {
+			perRoute = &ratelimitv3.RateLimitPerRoute{}
+		}
 		perRoute.RateLimits = append(perRoute.RateLimits, &routev3.RateLimit{Actions: rateLimitActions(r, l)})
 	}
-	return perRoute, nil
+	if perRoute == nil {
+		return nil
+	}
+	return perRoute
 }
 
 // rateLimitActions builds the descriptor Envoy sends for one limit: the
@@ -88,16 +108,20 @@ func (rateLimitFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Mes
 // (present only when the authz filter set them; clients cannot, as every
 // x-tollgate-* header they send is stripped first), and the headers the
 // limit counts by. Tollgate evaluates the limit's condition and key from
-// these entries, so one descriptor shape serves every limit.
+// these entries, so one descriptor shape serves every limit. A
+// before_auth limit gets no identity entries: none is set yet when it is
+// checked, and the policy forbids it to use them.
 func rateLimitActions(r *policy.Route, l *policy.RateLimit) []*routev3.RateLimit_Action {
 	actions := []*routev3.RateLimit_Action{
 		genericKey(policy.DescriptorLimit, l.Name),
 		genericKey(policy.DescriptorRoute, r.Name),
 		{ActionSpecifier: &routev3.RateLimit_Action_RemoteAddress_{RemoteAddress: &routev3.RateLimit_Action_RemoteAddress{}}},
-		requestHeader(policy.AuthStateHeader, policy.DescriptorAuth),
 	}
-	for _, d := range []policy.KeyDimension{policy.KeyClientID, policy.KeyUser, policy.KeyTier} {
-		actions = append(actions, requestHeader(policy.IdentityHeader(d), policy.DescriptorKey(policy.KeyPart{Dimension: d})))
+	if !l.BeforeAuth() {
+		actions = append(actions, requestHeader(policy.AuthStateHeader, policy.DescriptorAuth))
+		for _, d := range []policy.KeyDimension{policy.KeyClientID, policy.KeyUser, policy.KeyTier} {
+			actions = append(actions, requestHeader(policy.IdentityHeader(d), policy.DescriptorKey(policy.KeyPart{Dimension: d})))
+		}
 	}
 	for _, part := range l.Parts {
 		if part.Dimension == policy.KeyHeader {
@@ -119,6 +143,19 @@ func requestHeader(header, key string) *routev3.RateLimit_Action {
 	return &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_RequestHeaders_{
 		RequestHeaders: &routev3.RateLimit_Action_RequestHeaders{HeaderName: header, DescriptorKey: key, SkipIfAbsent: true},
 	}}
+}
+
+// usesAfterAuthLimits reports whether a route names a limit checked after
+// authentication.
+func usesAfterAuthLimits(p *policy.Policy, routes []*policy.Route) bool {
+	for _, r := range routes {
+		for _, l := range p.RateLimitsFor(r) {
+			if !l.BeforeAuth() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func usesRateLimits(routes []*policy.Route) bool {
