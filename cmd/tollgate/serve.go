@@ -56,7 +56,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.policyDir, "policy", "", "policy directory (required)")
-	fs.StringVar(&c.grpcAddr, "grpc-addr", defaultGRPCAddr, "address of the gRPC server Envoy connects to (xDS)")
+	fs.StringVar(&c.grpcAddr, "grpc-addr", defaultGRPCAddr, "address of the gRPC server Envoy connects to (xDS, and ext_authz, rate limiting and access logs unless their --*-address says otherwise)")
 	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "address of the admin HTTP server (/metrics, /healthz, /readyz, /debug/...)")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
