@@ -148,8 +148,9 @@ func keysRevoke(args []string, _, stderr io.Writer) error {
 	return nil
 }
 
+// keysList shows every key, or only the one named by --id (or ID).
 func keysList(args []string, stdout, stderr io.Writer) error {
-	_, file, err := keysFlags("list", args, stderr, func(*flag.FlagSet) {})
+	id, file, err := keysFlags("list", args, stderr, func(*flag.FlagSet) {})
 	if err != nil {
 		return err
 	}
@@ -165,6 +166,9 @@ func keysList(args []string, stdout, stderr io.Writer) error {
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tSTATUS\tTIER\tSCOPES\tSERVICES\tEXPIRES\tLAST USED")
 	for _, k := range kf.Keys {
+		if id != "" && k.ID != id {
+			continue
+		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Status(now), dash(k.Tier), dash(strings.Join(k.Scopes, ",")),
 			dash(strings.Join(k.Services, ",")), timeOrDash(k.Expires), timeOrDash(ptr(used[k.ID])))
 	}

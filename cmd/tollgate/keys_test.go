@@ -54,6 +54,13 @@ func TestKeysCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "partner-a") || !strings.Contains(out, "revoked") || strings.Contains(out, authz.HashKey(key)) {
 		t.Errorf("list:\n%s", out)
 	}
+	if _, errOut, code := runCmd(t, "keys", "new", "--id", "partner-b", "--file", file); code != 0 {
+		t.Fatalf("keys new partner-b: %s", errOut)
+	}
+	out, _, _ = runCmd(t, "keys", "list", "--id", "partner-b", "--file", file)
+	if !strings.Contains(out, "partner-b") || strings.Contains(out, "partner-a") {
+		t.Errorf("list --id partner-b:\n%s", out)
+	}
 	for _, bad := range [][]string{{"keys", "new", "--id", "Bad_Id", "--file", file}, {"keys", "new", "--id", "x", "--expires", "soon", "--file", file}, {"keys", "revoke", "nobody", "--file", file}, {"keys", "list"}} {
 		if _, _, code := runCmd(t, bad...); code == 0 {
 			t.Errorf("%v succeeded", bad)

@@ -16,7 +16,11 @@ import (
 func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "Usage: tollgate validate DIR") }
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: tollgate validate DIR")
+		fmt.Fprintln(stderr, "Checks a policy directory (and the key and certificate files it names) as serve would load it;")
+		fmt.Fprintln(stderr, "exits 0 when valid, 1 after printing every error as file:line:col: field: message.")
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

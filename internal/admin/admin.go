@@ -22,18 +22,31 @@ type Server struct {
 	mux   *http.ServeMux
 	ready func() error
 	log   *slog.Logger
+	// paths are the endpoints served, listed by the index page.
+	paths []string
 }
 
 // New returns an admin server exposing the metrics of g. ready reports nil
 // once the process can serve (the first policy is loaded).
 func New(g prometheus.Gatherer, ready func() error, log *slog.Logger) *Server {
-	s := &Server{mux: http.NewServeMux(), ready: ready, log: log}
+	s := &Server{mux: http.NewServeMux(), ready: ready, log: log, paths: []string{"/metrics", "/healthz", "/readyz"}}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /{$}", s.index)
 	return s
+}
+
+// index lists the endpoints, so that an operator who opens the admin
+// address finds the rest.
+func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("Tollgate admin endpoints:\n"))
+	for _, p := range s.paths {
+		_, _ = w.Write([]byte("  " + p + "\n"))
+	}
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -47,6 +60,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 // HandleJSON serves the value returned by fn as indented JSON at path. fn
 // must already have redacted any secret.
 func (s *Server) HandleJSON(path string, fn func() any) {
+	s.paths = append(s.paths, path)
 	s.mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)

@@ -83,3 +83,21 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("unknown page = %d, want 404", code)
 	}
 }
+
+func TestIndexListsTheEndpoints(t *testing.T) {
+	s := New(prometheus.NewRegistry(), func() error { return nil }, nil)
+	s.HandleJSON("/debug/config", func() any { return map[string]string{} })
+	base := serve(t, s)
+	status, body, _ := get(t, base+"/")
+	if status != 200 {
+		t.Fatalf("GET / = %d", status)
+	}
+	for _, p := range []string{"/metrics", "/healthz", "/readyz", "/debug/config"} {
+		if !strings.Contains(body, "  "+p+"\n") {
+			t.Errorf("index does not list %s:\n%s", p, body)
+		}
+	}
+	if status, _, _ := get(t, base+"/nope"); status != 404 {
+		t.Errorf("GET /nope = %d, want 404", status)
+	}
+}
