@@ -59,7 +59,8 @@ func hcmListener(name, address string, port int, hcm *hcmv3.HttpConnectionManage
 	}, nil
 }
 
-// httpConnectionManager configures HTTP for a listener at the edge: the
+// httpConnectionManager configures HTTP for a listener at the edge (see
+// also hardenEdge): the
 // client is the connection's peer (use_remote_address), every request gets
 // an x-request-id, and paths are normalized before routing so that
 // "/a/../orders" or "//orders" cannot slip past a route's matcher.
@@ -81,6 +82,7 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
 	}
+	hardenEdge(hcm)
 	forwardClientCert(hcm, l)
 	if err := observe(hcm, p); err != nil {
 		return nil, err

@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"testing"
+)
+
+// edgePolicy has a protected-looking route (/admin, and every path of the
+// host admin.example.com, served by "private") next to a catch-all public
+// one: a request that means the private route but matches the public one
+// would skip whatever the private route enforces (auth, limits).
+const edgePolicy = listenerYAML + `routes:
+  - { name: admin-host, match: { hosts: [admin.example.com] }, to: private }
+  - { name: admin, match: { path_prefix: /admin }, to: private }
+  - { name: public, to: public }
+`
+
+func startEdgeGateway(t *testing.T) *gateway {
+	t.Helper()
+	return startGateway(t, map[string]string{
+		"gateway.yaml": edgePolicy + servicesYAML(t, "private", "public"),
+	}, false, "/", "public")
+}
+
+// spelling is a request for the private route written another way.
+type spelling struct{ name, path, host string }
+
+// expectPrivate checks that each spelling reaches the private service
+// (following the redirects Envoy may answer with), never the public one.
+func expectPrivate(t *testing.T, g *gateway, spellings []spelling) {
+	t.Helper()
+	for _, s := range spellings {
+		t.Run(s.name, func(t *testing.T) {
+			headers := map[string]string{}
+			if s.host != "" {
+				headers["Host"] = s.host
+			}
+			status, r := call("GET", g.base+s.path, headers)
+			if status != 200 || r.Service != "private" {
+				t.Errorf("GET %s (host %q): status %d from %q (path %q), want 200 from private", s.path, s.host, status, r.Service, r.Path)
+			}
+		})
+	}
+}
+
+// A path with dot segments, doubled slashes or encoded slashes still gets
+// the route the policy wrote for it, not the public one next to it.
+func TestEdgePathSpellingsCannotSkipARoute(t *testing.T) {
+	g := startEdgeGateway(t)
+	expectPrivate(t, g, []spelling{
+		{"plain", "/admin/users", ""},
+		{"dot segments", "/public/../admin/users", ""},
+		{"encoded dot segments", "/public/%2e%2e/admin/users", ""},
+		{"double slash", "//admin/users", ""},
+		{"encoded slash", "/public/..%2fadmin/users", ""},
+		{"encoded slash upper case", "/public/..%2Fadmin/users", ""},
+		{"encoded backslash", "/public/..%5Cadmin/users", ""},
+	})
+}

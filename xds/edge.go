@@ -1,0 +1,17 @@
+package xds
+
+import (
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+)
+
+// hardenEdge sets what a connection manager facing the internet needs
+// beyond Envoy's defaults (https://www.envoyproxy.io/docs/envoy/latest/configuration/best_practices/edge),
+// so that a request cannot name one route to the gateway and another to
+// the service behind it.
+func hardenEdge(hcm *hcmv3.HttpConnectionManager) {
+	// "/public/..%2fadmin" matches a /public route, and a service that
+	// decodes %2F before resolving dot segments then serves /admin.
+	// Unescaping %2F and %5C and redirecting makes the client ask for the
+	// normalized path, which is then matched like any other.
+	hcm.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT
+}
