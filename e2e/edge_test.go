@@ -56,3 +56,15 @@ func TestEdgePathSpellingsCannotSkipARoute(t *testing.T) {
 		{"encoded backslash", "/public/..%5Cadmin/users", ""},
 	})
 }
+
+// A path in other letter case gets the route of the same path in policy
+// case: services that ignore case would otherwise serve /admin through the
+// public route.
+func TestEdgePathCaseCannotSkipARoute(t *testing.T) {
+	g := startEdgeGateway(t)
+	expectPrivate(t, g, []spelling{
+		{"upper case", "/ADMIN/users", ""},
+		{"mixed case", "/Admin/users", ""},
+		{"encoded upper case", "/public/..%2FADMIN/users", ""},
+	})
+}
