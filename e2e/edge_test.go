@@ -68,3 +68,15 @@ func TestEdgePathCaseCannotSkipARoute(t *testing.T) {
 		{"encoded upper case", "/public/..%2FADMIN/users", ""},
 	})
 }
+
+// A host written with a trailing dot, in other case or with a port gets
+// the route of the host the policy names.
+func TestEdgeHostSpellingsCannotSkipARoute(t *testing.T) {
+	g := startEdgeGateway(t)
+	expectPrivate(t, g, []spelling{
+		{"plain", "/users", "admin.example.com"},
+		{"trailing dot", "/users", "admin.example.com."},
+		{"trailing dot and port", "/users", "admin.example.com.:80"},
+		{"upper case and port", "/users", "ADMIN.example.com:80"},
+	})
+}

@@ -14,4 +14,7 @@ func hardenEdge(hcm *hcmv3.HttpConnectionManager) {
 	// Unescaping %2F and %5C and redirecting makes the client ask for the
 	// normalized path, which is then matched like any other.
 	hcm.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT
+	// "admin.example.com." is the same name as "admin.example.com" to DNS
+	// and to most services, but not to host matching.
+	hcm.StripTrailingHostDot = true
 }
