@@ -80,3 +80,19 @@ func TestEdgeHostSpellingsCannotSkipARoute(t *testing.T) {
 		{"upper case and port", "/users", "ADMIN.example.com:80"},
 	})
 }
+
+// Header names with underscores are refused: services that read headers
+// CGI-style see x_tollgate_client_id as x-tollgate-client-id, which the
+// identity header filter would not have removed.
+func TestEdgeRefusesUnderscoreHeaders(t *testing.T) {
+	g := startEdgeGateway(t)
+	for _, name := range []string{"x_tollgate_client_id", "X_Tollgate_Auth", "x-tollgate_tier"} {
+		status, body, err := httpDo("GET", g.base+"/users", map[string]string{name: "admin"})
+		if err != nil || status != 400 {
+			t.Errorf("header %s: status %d, err %v, want 400; body %s", name, status, err, body)
+		}
+	}
+	if status, _ := call("GET", g.base+"/users", map[string]string{"x-custom": "v"}); status != 200 {
+		t.Errorf("an ordinary request got %d", status)
+	}
+}

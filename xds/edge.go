@@ -1,6 +1,7 @@
 package xds
 
 import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 )
 
@@ -17,4 +18,10 @@ func hardenEdge(hcm *hcmv3.HttpConnectionManager) {
 	// "admin.example.com." is the same name as "admin.example.com" to DNS
 	// and to most services, but not to host matching.
 	hcm.StripTrailingHostDot = true
+	// CGI-style services (WSGI, PHP, Rack) read both x_tollgate_client_id
+	// and x-tollgate-client-id as HTTP_X_TOLLGATE_CLIENT_ID; only the
+	// second is removed by the identity header filter. Refuse the first.
+	hcm.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{
+		HeadersWithUnderscoresAction: corev3.HttpProtocolOptions_REJECT_REQUEST,
+	}
 }
