@@ -78,6 +78,8 @@ func TestEdgeHostSpellingsCannotSkipARoute(t *testing.T) {
 		{"trailing dot", "/users", "admin.example.com."},
 		{"trailing dot and port", "/users", "admin.example.com.:80"},
 		{"upper case and port", "/users", "ADMIN.example.com:80"},
+		{"empty port", "/users", "admin.example.com:"},
+		{"port not a number", "/users", "admin.example.com:x"},
 	})
 }
 

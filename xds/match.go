@@ -85,7 +85,11 @@ func hostMatcher(hosts []string) *routev3.HeaderMatcher {
 		if hasPort {
 			expr += ":" + port
 		} else {
-			expr += "(:[0-9]+)?"
+			// Whatever follows a colon is the port, even when it is empty
+			// or not a number: services split "admin.example.com:" and
+			// "admin.example.com:x" into that host (Go's SplitHostPort
+			// does), so the gateway must not route them as another host.
+			expr += "(:.*)?"
 		}
 		alternatives = append(alternatives, expr)
 	}
