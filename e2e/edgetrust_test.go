@@ -45,6 +45,7 @@ rate_limits:
 			"x-request-id":            "forged-request-id",
 			"x-forwarded-for":         "203.0.113.7",
 			"x-forwarded-client-cert": "By=spiffe://evil;Subject=\"CN=admin\"",
+			"x-forwarded-proto":       "https",
 		})
 		if status != 200 {
 			t.Fatalf("status %d", status)
@@ -56,6 +57,9 @@ rate_limits:
 		}
 		if r.Headers["x-request-id"] == "forged-request-id" {
 			t.Error("the client's x-request-id reached the service")
+		}
+		if got := r.Headers["x-forwarded-proto"]; got != "http" {
+			t.Errorf("x-forwarded-proto = %q over plain HTTP, want http", got)
 		}
 		if got := r.Headers["x-envoy-external-address"]; got != "127.0.0.1" {
 			t.Errorf("x-envoy-external-address = %q, want the peer 127.0.0.1", got)
