@@ -33,8 +33,10 @@ func buildListener(p *policy.Policy, l *policy.Listener) (*listenerv3.Listener, 
 }
 
 // hcmListener is a listener whose one filter chain runs an HTTP connection
-// manager, over TLS when tls is set.
+// manager, over TLS when tls is set. Every such listener faces clients, so
+// every one gets the edge settings of hardenEdge.
 func hcmListener(name, address string, port int, hcm *hcmv3.HttpConnectionManager, tls *corev3.TransportSocket) (*listenerv3.Listener, error) {
+	hardenEdge(hcm)
 	if len(hcm.HttpFilters) == 0 {
 		router, err := typedHTTPFilter(wellknown.Router, &routerv3.Router{})
 		if err != nil {
@@ -47,8 +49,9 @@ func hcmListener(name, address string, port int, hcm *hcmv3.HttpConnectionManage
 		return nil, fmt.Errorf("encoding the HTTP connection manager: %w", err)
 	}
 	return &listenerv3.Listener{
-		Name:    name,
-		Address: socketAddress(address, port),
+		Name:                          name,
+		Address:                       socketAddress(address, port),
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(edgeConnectionBufferLimit),
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       wellknown.HTTPConnectionManager,
@@ -62,7 +65,8 @@ func hcmListener(name, address string, port int, hcm *hcmv3.HttpConnectionManage
 // httpConnectionManager configures HTTP for a listener at the edge: the
 // client is the connection's peer (use_remote_address), every request gets
 // an x-request-id, and paths are normalized before routing so that
-// "/a/../orders" or "//orders" cannot slip past a route's matcher.
+// "/a/../orders" or "//orders" cannot slip past a route's matcher
+// (hcmListener adds the rest of the edge settings, hardenEdge).
 func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpConnectionManager, error) {
 	filters, err := httpFilters(p, l)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tollgate/tollgate/policy"
 )
@@ -45,14 +46,20 @@ func routeMatch(m *policy.Match) *routev3.RouteMatch {
 
 // pathMatch translates the path form of a match. Load gives a match
 // without one path_prefix "/", and an empty match means the same here.
+//
+// Paths and prefixes match regardless of case: many services route
+// "/ADMIN" as "/admin", and a case-sensitive gateway would send it down a
+// public route next to the protected one. Regular expressions are the
+// policy's own and keep their case (write (?i) for the same).
 func pathMatch(m *policy.Match) *routev3.RouteMatch {
+	anyCase := wrapperspb.Bool(false)
 	switch {
 	case m.Path != "":
-		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: m.Path}}
+		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: m.Path}, CaseSensitive: anyCase}
 	case m.PathRegex != "":
 		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: regex(m.PathRegex)}}
 	case m.PathPrefix != "":
-		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: m.PathPrefix}}
+		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: m.PathPrefix}, CaseSensitive: anyCase}
 	}
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
 }
@@ -78,7 +85,11 @@ func hostMatcher(hosts []string) *routev3.HeaderMatcher {
 		if hasPort {
 			expr += ":" + port
 		} else {
-			expr += "(:[0-9]+)?"
+			// Whatever follows a colon is the port, even when it is empty
+			// or not a number: services split "admin.example.com:" and
+			// "admin.example.com:x" into that host (Go's SplitHostPort
+			// does), so the gateway must not route them as another host.
+			expr += "(:.*)?"
 		}
 		alternatives = append(alternatives, expr)
 	}
