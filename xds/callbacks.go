@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -255,7 +256,7 @@ func (s *Server) recordNACK(node *corev3.Node, p *proxyState, req xdsRequest, se
 		rejected = sent.version
 	}
 	p.lastNACK = &NACK{TypeURL: req.typeURL, Version: rejected, Error: req.err, At: time.Now()}
-	s.metrics.nacks.WithLabelValues(req.typeURL).Inc()
+	s.metrics.nacks.WithLabelValues(typeLabel(req.typeURL)).Inc()
 	s.log.Warn("Envoy rejected configuration", "node", node.GetId(), "group", p.group,
 		"type_url", req.typeURL, "version", rejected, "error", req.err)
 	return rejected
@@ -268,4 +269,13 @@ func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
 	if st, ok := s.streams[key]; ok {
 		st.sent[typeURL] = sent
 	}
+}
+
+// typeLabel is a type URL as a metric label: one of the types Tollgate
+// serves, or "other", so that a client cannot mint label values.
+func typeLabel(typeURL string) string {
+	if slices.Contains(servedTypes, typeURL) {
+		return typeURL
+	}
+	return "other"
 }

@@ -550,3 +550,12 @@ func TestServerRefusesPolicyBrokenForAGroupNotYetConnected(t *testing.T) {
 		t.Fatalf("Update = %v, want an error for group internal", err)
 	}
 }
+
+func TestTypeLabelIsBounded(t *testing.T) {
+	if got := typeLabel(resourcev3.RouteType); got != resourcev3.RouteType {
+		t.Errorf("typeLabel(route) = %q", got)
+	}
+	if got := typeLabel("type.googleapis.com/made.up.by.a.Client"); got != "other" {
+		t.Errorf("typeLabel(unknown) = %q, want other", got)
+	}
+}
