@@ -108,6 +108,29 @@ func TestVersionFollowsContent(t *testing.T) {
 	}
 }
 
+// checkErrors loads dir and checks it fails with exactly the wanted errors
+// in bad.yaml.
+func checkErrors(t *testing.T, dir string, want []string) {
+	t.Helper()
+	p, err := Load(dir)
+	if err == nil {
+		t.Fatalf("accepted an invalid policy: %+v", p)
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error is %T, want Errors: %v", err, err)
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(errs), len(want), err)
+	}
+	file := filepath.Join(dir, "bad.yaml") + ":"
+	for _, w := range want {
+		if !strings.Contains(err.Error(), file+w) {
+			t.Errorf("missing %q in:\n%v", file+w, err)
+		}
+	}
+}
+
 // Each case is a broken policy and the errors it must produce, each as
 // "line:col: text" (the file name is checked separately).
 var invalidCases = []struct {
@@ -150,24 +173,7 @@ var invalidCases = []struct {
 func TestLoadRejectsInvalidPolicyWithPositions(t *testing.T) {
 	for _, tc := range invalidCases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writePolicy(t, map[string]string{"bad.yaml": tc.policy})
-			p, err := Load(dir)
-			if err == nil {
-				t.Fatalf("accepted an invalid policy: %+v", p)
-			}
-			var errs Errors
-			if !errors.As(err, &errs) {
-				t.Fatalf("error is %T, want Errors: %v", err, err)
-			}
-			if len(errs) != len(tc.want) {
-				t.Errorf("got %d errors, want %d:\n%v", len(errs), len(tc.want), err)
-			}
-			file := filepath.Join(dir, "bad.yaml") + ":"
-			for _, want := range tc.want {
-				if !strings.Contains(err.Error(), file+want) {
-					t.Errorf("missing %q in:\n%v", file+want, err)
-				}
-			}
+			checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": tc.policy}), tc.want)
 		})
 	}
 }

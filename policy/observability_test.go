@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,20 +57,7 @@ func TestObservabilityErrorsArePositioned(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writePolicy(t, map[string]string{"bad.yaml": tc.policy})
-			_, err := Load(dir)
-			var errs Errors
-			if !errors.As(err, &errs) {
-				t.Fatalf("error is %T, want Errors: %v", err, err)
-			}
-			if len(errs) != len(tc.want) {
-				t.Errorf("got %d errors, want %d:\n%v", len(errs), len(tc.want), err)
-			}
-			for _, want := range tc.want {
-				if want = filepath.Join(dir, "bad.yaml") + ":" + want; !strings.Contains(err.Error(), want) {
-					t.Errorf("missing %q in:\n%v", want, err)
-				}
-			}
+			checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": tc.policy}), tc.want)
 		})
 	}
 }

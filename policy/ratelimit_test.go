@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,21 +102,7 @@ var invalidRateLimitCases = []struct {
 func TestLoadRejectsInvalidRateLimitsWithPositions(t *testing.T) {
 	for _, tc := range invalidRateLimitCases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writePolicy(t, map[string]string{"bad.yaml": tc.policy})
-			_, err := Load(dir)
-			var errs Errors
-			if !errors.As(err, &errs) {
-				t.Fatalf("error is %T, want Errors: %v", err, err)
-			}
-			if len(errs) != len(tc.want) {
-				t.Errorf("got %d errors, want %d:\n%v", len(errs), len(tc.want), err)
-			}
-			file := filepath.Join(dir, "bad.yaml") + ":"
-			for _, want := range tc.want {
-				if !strings.Contains(err.Error(), file+want) {
-					t.Errorf("missing %q in:\n%v", file+want, err)
-				}
-			}
+			checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": tc.policy}), tc.want)
 		})
 	}
 }
