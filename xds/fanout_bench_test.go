@@ -54,6 +54,16 @@ func fanoutPolicy(rev int) *policy.Policy {
 	return p
 }
 
+// largeFanoutPolicy is largePolicy (10,000 routes in a 1.1 MB route
+// configuration, 1,000 services) served to every fanout group, with rev in
+// route 0's path prefix as in fanoutPolicy.
+func largeFanoutPolicy(rev int) *policy.Policy {
+	p := largePolicy()
+	p.Version = fmt.Sprintf("large-fanout-%d", rev)
+	p.Routes[0].Match.PathPrefix = fmt.Sprintf("/svc-0000/r0/rev%d", rev)
+	return p
+}
+
 // Indexes of the subscribed types, in the order Envoy subscribes over ADS.
 const (
 	fanCluster = iota
@@ -109,6 +119,7 @@ type fanoutClient struct {
 // fanoutFleet is a Tollgate server on loopback and its simulated Envoys.
 type fanoutFleet struct {
 	server  *Server
+	policy  func(rev int) *policy.Policy // the policy served at each rev
 	reg     *prometheus.Registry
 	logs    *syncBuffer
 	addr    string
@@ -120,11 +131,11 @@ type fanoutFleet struct {
 	rev     int
 }
 
-// startFanoutFleet starts a server serving fanoutPolicy(0), with no
-// client yet. Everything stops in tb's cleanup.
-func startFanoutFleet(tb testing.TB, delta bool) *fanoutFleet {
+// startFanoutFleet starts a server serving pol(0), with no client yet.
+// Everything stops in tb's cleanup.
+func startFanoutFleet(tb testing.TB, delta bool, pol func(rev int) *policy.Policy) *fanoutFleet {
 	tb.Helper()
-	f := &fanoutFleet{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, delta: delta, subs: map[string]fanoutSubscription{}}
+	f := &fanoutFleet{policy: pol, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, delta: delta, subs: map[string]fanoutSubscription{}}
 	// Warnings and errors only: a NACK or a failed push shows here.
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -143,7 +154,7 @@ func startFanoutFleet(tb testing.TB, delta bool) *fanoutFleet {
 		g.Stop()
 	})
 
-	p := fanoutPolicy(0)
+	p := pol(0)
 	if err := f.server.Update(p); err != nil {
 		tb.Fatal(err)
 	}
@@ -318,13 +329,13 @@ func (f *fanoutFleet) received(c *fanoutClient, i int, version string) (subscrib
 	return n == 1 && i < fanRoute
 }
 
-// update serves the next rev of fanoutPolicy and waits until every client
+// update serves the next rev of the fleet's policy and waits until every client
 // has received and ACKed the new route version and the server has
 // recorded every ACK. It returns how long that took.
 func (f *fanoutFleet) update(tb testing.TB) time.Duration {
 	tb.Helper()
 	f.rev++
-	p := fanoutPolicy(f.rev)
+	p := f.policy(f.rev)
 	acked := f.routeACKs(tb)
 	r := &fanoutRound{done: make(chan struct{})}
 	r.remaining.Store(int64(len(f.clients)))
@@ -439,23 +450,27 @@ const fanoutBaselineUpdates = 20
 
 // BenchmarkFanout measures how long a one-route change takes to reach
 // every connected Envoy and be ACKed by it, with 10 and with 1,000
-// simulated Envoys over two node groups. A 1,000-client sub-benchmark
-// first measures the same server with its first 10 clients only, and
-// reports its own time as a ratio to that baseline. It fails if any
-// client is sent anything but the changed routes.
+// simulated Envoys over two node groups, and (state of the world only)
+// with 100 and 1,000 Envoys served a 10,000-route policy. A sub-benchmark
+// of more than 10 clients first measures the same server with its first
+// 10 clients only, and reports its own time as a ratio to that baseline.
+// It fails if any client is sent anything but the changed routes.
 func BenchmarkFanout(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		delta   bool
 		clients int
+		policy  func(rev int) *policy.Policy
 	}{
-		{"sotw/10", false, 10},
-		{"sotw/1000", false, 1000},
-		{"delta/10", true, 10},
-		{"delta/1000", true, 1000},
+		{"sotw/10", false, 10, fanoutPolicy},
+		{"sotw/1000", false, 1000, fanoutPolicy},
+		{"delta/10", true, 10, fanoutPolicy},
+		{"delta/1000", true, 1000, fanoutPolicy},
+		{"sotw-10k-routes/100", false, 100, largeFanoutPolicy},
+		{"sotw-10k-routes/1000", false, 1000, largeFanoutPolicy},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			f := startFanoutFleet(b, bc.delta)
+			f := startFanoutFleet(b, bc.delta, bc.policy)
 			const baseClients = 10
 			before := liveBytes()
 			f.connect(b, baseClients)
@@ -503,7 +518,7 @@ func BenchmarkFanout(b *testing.B) {
 func TestFanoutConverges(t *testing.T) {
 	for _, delta := range []bool{false, true} {
 		t.Run(map[bool]string{false: "sotw", true: "delta"}[delta], func(t *testing.T) {
-			f := startFanoutFleet(t, delta)
+			f := startFanoutFleet(t, delta, fanoutPolicy)
 			f.connect(t, 50)
 			before := map[string]string{}
 			for _, c := range f.clients {

@@ -72,7 +72,8 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 		streams: map[streamKey]*streamState{},
 		proxies: map[string]*proxyState{},
 	}
-	s.cache = cachev3.NewSnapshotCache(true, groupHash{}, cacheLog{logger})
+	// Shared so that a response is marshalled once per group, not per Envoy.
+	s.cache = newSharedResponses(cachev3.NewSnapshotCache(true, groupHash{}, cacheLog{logger}), groupHash{})
 	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s})
 	return s
 }
