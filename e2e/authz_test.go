@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tollgate/tollgate/envoy"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -53,6 +56,7 @@ type authGateway struct {
 	dir      string
 	keysFile string
 	tollgate *tollgate
+	envoy    *envoy.Process
 }
 
 // startAuthGateway writes the policy ({{PORT}}, {{JWKS}} and {{JWKS2}}
@@ -70,7 +74,7 @@ func startAuthGateway(t *testing.T, policy string, jwks, jwks2 string, keysFile 
 		t.Fatal(err)
 	}
 	g.tollgate = startTollgateWith(t, g.dir, extra...)
-	startEnvoy(t, g.tollgate.grpcAddr, "default", false)
+	g.envoy = startEnvoy(t, g.tollgate.grpcAddr, "default", false)
 	waitService(t, g.base+probePath, nil, "")
 	return g
 }
@@ -449,18 +453,42 @@ func TestAuthzUnreachable(t *testing.T) {
 		t.Errorf("authz unreachable, fail closed: status %d, want 503", status(d))
 	}
 	// The policy switches to fail open: the same request passes, with no
-	// identity.
+	// identity. The failure mode is listener configuration, so Envoy
+	// replaces the listener; with the drain strategy Tollgate runs Envoy
+	// with (envoy.RecommendedFlags), a kept-alive client is moved to the
+	// new listener by its next request, not minutes later.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	modified := func() int64 {
+		stats, err := g.envoy.Stats(ctx, "listener_manager.listener_modified")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.ParseInt(stats["listener_manager.listener_modified"], 10, 64)
+		return n
+	}
+	before := modified()
 	writeFile(t, filepath.Join(g.dir, "gateway.yaml"), strings.Replace(strings.ReplaceAll(policy, "{{PORT}}", g.base[strings.LastIndex(g.base, ":")+1:]), "MODE", "allow", 1))
-	eventually(t, 10*time.Second, func() error {
+	if err := g.envoy.WaitForStat(ctx, "listener_manager.listener_modified", func(v int64) bool { return v > before }); err != nil {
+		t.Fatalf("Envoy did not replace the listener: %v", err)
+	}
+	// The first request may still finish on the old listener (and its
+	// connection then closes); the second must be on the new one.
+	var got []int
+	for range 2 {
 		r, d := authSend(t, g.base+"/orders", nil)
 		if d != nil {
-			return fmt.Errorf("fail open: status %d", d.status)
+			got = append(got, d.status)
+			continue
 		}
+		got = append(got, 200)
 		if r.Headers["x-tollgate-auth"] != "" {
-			return fmt.Errorf("identity without authorization: %v", r.Headers)
+			t.Errorf("identity without authorization: %v", r.Headers)
 		}
-		return nil
-	})
+	}
+	if got[len(got)-1] != 200 {
+		t.Errorf("after the switch to fail open, a kept-alive client got %v, want 200 by its second request", got)
+	}
 }
 
 // grepLines returns the lines of s containing sub.

@@ -81,6 +81,16 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// RecommendedFlags are the Envoy command-line flags Tollgate expects.
+// When a listener changes (its filters: ext_authz failure mode, rate-limit
+// stages, TLS settings), Envoy drains the old one; with the default
+// gradual strategy a kept-alive client may stay on the old configuration
+// for up to the whole drain time (600s). The immediate strategy asks every
+// such connection to close after its next response (HTTP/1 Connection:
+// close, HTTP/2 GOAWAY), so a change reaches every client on its next
+// request, while long-lived streams still get the drain time to finish.
+var RecommendedFlags = []string{"--drain-strategy", "immediate"}
+
 // Config says how to run one Envoy. The zero value, plus NodeID or not, runs
 // the Envoy found by FindBinary against DefaultXDSAddress.
 type Config struct {
@@ -229,6 +239,7 @@ func (p *Process) launch(c Config) error {
 		"--disable-hot-restart",
 		"--base-id", strconv.FormatUint(uint64(randomUint32()%(1<<20)+1), 10),
 	}
+	args = append(args, RecommendedFlags...)
 	if c.LogFile != "" {
 		args = append(args, "--log-path", c.LogFile)
 	}
