@@ -46,11 +46,14 @@ rate_limits:
 			"x-forwarded-for":         "203.0.113.7",
 			"x-forwarded-client-cert": "By=spiffe://evil;Subject=\"CN=admin\"",
 			"x-forwarded-proto":       "https",
+			"x-real-ip":               "198.51.100.66",
+			"forwarded":               "for=198.51.100.66",
+			"true-client-ip":          "198.51.100.66",
 		})
 		if status != 200 {
 			t.Fatalf("status %d", status)
 		}
-		for _, name := range []string{"x-envoy-internal", "x-envoy-original-path", "x-envoy-force-trace", "x-forwarded-client-cert"} {
+		for _, name := range []string{"x-envoy-internal", "x-envoy-original-path", "x-envoy-force-trace", "x-forwarded-client-cert", "forwarded", "true-client-ip"} {
 			if v, ok := r.Headers[name]; ok {
 				t.Errorf("the service received the client's %s: %q", name, v)
 			}
@@ -60,6 +63,9 @@ rate_limits:
 		}
 		if got := r.Headers["x-forwarded-proto"]; got != "http" {
 			t.Errorf("x-forwarded-proto = %q over plain HTTP, want http", got)
+		}
+		if got := r.Headers["x-real-ip"]; got != "127.0.0.1" {
+			t.Errorf("x-real-ip = %q, want the peer 127.0.0.1, set by the gateway", got)
 		}
 		if got := r.Headers["x-envoy-external-address"]; got != "127.0.0.1" {
 			t.Errorf("x-envoy-external-address = %q, want the peer 127.0.0.1", got)

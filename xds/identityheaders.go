@@ -2,6 +2,7 @@ package xds
 
 import (
 	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
@@ -27,7 +28,7 @@ func (identityHeaderFilter) listenerConfig(p *policy.Policy, _ *policy.Listener)
 			},
 		}},
 	}}
-	for _, h := range p.IdentityHeaders() {
+	for _, h := range append(p.IdentityHeaders(), clientAddressHeaders...) {
 		remove = append(remove, &mutationv3.HeaderMutation{Action: &mutationv3.HeaderMutation_Remove{Remove: h}})
 	}
 	return &headermutationv3.HeaderMutation{
@@ -37,4 +38,24 @@ func (identityHeaderFilter) listenerConfig(p *policy.Policy, _ *policy.Listener)
 
 func (identityHeaderFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Message, error) {
 	return nil, nil
+}
+
+// realIPHeader carries the client's address, as Envoy saw the connection's
+// peer, to services: many frameworks and logs read it. Tollgate sets it on
+// every request (routeClientAddress) after removing the client's own.
+const realIPHeader = "x-real-ip"
+
+// clientAddressHeaders are the other headers services commonly read a
+// client address from. At the edge the peer is the client, so a value a
+// client sends in them is a claim, not a fact: they are removed like the
+// identity headers. X-Forwarded-For is Envoy's to manage (it appends the
+// peer; x-envoy-external-address holds it alone).
+var clientAddressHeaders = []string{realIPHeader, "forwarded", "true-client-ip", "x-client-ip", "cf-connecting-ip", "fastly-client-ip"}
+
+// routeClientAddress sets x-real-ip to the connection's peer address.
+func routeClientAddress() *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: realIPHeader, Value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
 }

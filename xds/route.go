@@ -32,7 +32,7 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.
 		IgnorePortInHostMatching: !slices.ContainsFunc(domains, func(d string) bool { return strings.Contains(d, ":") }),
-		RequestHeadersToAdd:      clientCertHeaders(l),
+		RequestHeadersToAdd:      append(clientCertHeaders(l), routeClientAddress()),
 	}, nil
 }
 
