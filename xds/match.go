@@ -23,6 +23,9 @@ const pathHeader = ":path"
 const authorityHeader = ":authority"
 
 // routeMatch translates a policy match; every condition must hold.
+// policy/match.go makes the same decision over a plain request (for
+// `tollgate check`); a change here must be made there too, and
+// e2e/check_test.go compares the two through a real Envoy.
 func routeMatch(m *policy.Match) *routev3.RouteMatch {
 	rm := pathMatch(m)
 	if h := hostMatcher(m.Hosts); h != nil {
@@ -72,31 +75,11 @@ func pathMatch(m *policy.Match) *routev3.RouteMatch {
 // whatever hosts they name, and each route appears in the configuration
 // once.
 func hostMatcher(hosts []string) *routev3.HeaderMatcher {
-	alternatives := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		if h == "*" {
-			return nil
-		}
-		name, port, hasPort := strings.Cut(h, ":")
-		expr := regexp.QuoteMeta(name)
-		if rest, ok := strings.CutPrefix(name, "*."); ok {
-			expr = `.+\.` + regexp.QuoteMeta(rest)
-		}
-		if hasPort {
-			expr += ":" + port
-		} else {
-			// Whatever follows a colon is the port, even when it is empty
-			// or not a number: services split "admin.example.com:" and
-			// "admin.example.com:x" into that host (Go's SplitHostPort
-			// does), so the gateway must not route them as another host.
-			expr += "(:.*)?"
-		}
-		alternatives = append(alternatives, expr)
-	}
-	if len(alternatives) == 0 {
+	expr := policy.HostPattern(hosts)
+	if expr == "" {
 		return nil
 	}
-	return stringHeaderMatcher(authorityHeader, safeRegex("(?i)^("+strings.Join(alternatives, "|")+")$"))
+	return stringHeaderMatcher(authorityHeader, safeRegex(expr))
 }
 
 // methodMatcher matches the request method: one method exactly, several
@@ -150,15 +133,9 @@ func queryMatcher(v *policy.ValueMatch) *routev3.QueryParameterMatcher {
 // false still requires the parameter), so this inverts a match of the
 // parameter's name against the :path pseudo-header, which carries the query.
 func queryAbsentMatcher(name string) *routev3.HeaderMatcher {
-	m := stringHeaderMatcher(pathHeader, safeRegex(queryParamRegex(name)))
+	m := stringHeaderMatcher(pathHeader, safeRegex(policy.QueryParamPattern(name)))
 	m.InvertMatch = true
 	return m
-}
-
-// queryParamRegex matches a path whose query string has the parameter,
-// with or without a value: "/p?name", "/p?a=1&name=2".
-func queryParamRegex(name string) string {
-	return `^[^?]*\?(.*&)?` + regexp.QuoteMeta(name) + `(=[^&]*)?(&.*)?$`
 }
 
 // stringHeaderMatcher matches a header's value with a string matcher.

@@ -208,7 +208,7 @@ func TestIgnorePortOnlyWithoutPortsInDomains(t *testing.T) {
 // RE2, which Envoy runs, and Go's regexp agree on this syntax, so the
 // absent-query-parameter expression can be checked here.
 func TestQueryParamRegex(t *testing.T) {
-	re := regexp.MustCompile(queryParamRegex("trace"))
+	re := regexp.MustCompile(policy.QueryParamPattern("trace"))
 	for path, has := range map[string]bool{
 		"/s":             false,
 		"/s?trace":       true,

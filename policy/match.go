@@ -1,0 +1,269 @@
+package policy
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// This file is the routing decision Envoy makes with the configuration
+// xds/route.go and xds/match.go give it, over a plain request: which
+// route, if any, handles a request. `tollgate check` explains a request
+// with it, and e2e/check_test.go keeps it in step with a real Envoy. A
+// change to how a matcher is translated must change this file too.
+
+// Request is an HTTP request as it reaches a listener.
+type Request struct {
+	// Listener names the listener; "" means the policy's only listener.
+	Listener string
+	Method   string
+	// Host is the Host header (HTTP/1) or :authority (HTTP/2).
+	Host string
+	// Path is the request target as sent: path and query string.
+	Path string
+	// Headers by name, matched without regard to case; several values of
+	// one header are matched joined with ",", as Envoy does.
+	Headers map[string][]string
+}
+
+// Match returns the route that handles the request, or nil when Envoy
+// answers 404: the listener is unknown, the host is not among the
+// listener's hosts, or no route attached to it matches. Routes are tried
+// in policy order and the first that matches wins. The path is matched as
+// Envoy rewrites it (NormalizePath); a path Envoy refuses matches nothing.
+func (p *Policy) Match(r Request) *Route {
+	l := p.listener(r.Listener)
+	if l == nil {
+		return nil
+	}
+	norm, err := NormalizePath(r.Path)
+	if err != nil {
+		return nil
+	}
+	r.Path = norm.Path
+	r.Host = stripTrailingHostDot(r.Host)
+	if !ListenerAnswers(l, r.Host) {
+		return nil
+	}
+	for _, route := range p.RoutesFor(l.Name) {
+		if route.Match.matches(r) {
+			return route
+		}
+	}
+	return nil
+}
+
+// listener finds a listener by name; "" is the only listener.
+func (p *Policy) listener(name string) *Listener {
+	if name == "" {
+		if len(p.Listeners) == 1 {
+			return p.Listeners[0]
+		}
+		return nil
+	}
+	for _, l := range p.Listeners {
+		if l.Name == name {
+			return l
+		}
+	}
+	return nil
+}
+
+// ListenerAnswers reports whether a request for host reaches the routes
+// of the listener: Envoy's virtual host domain match over the listener's
+// hosts (case-insensitive; "*.example.com" needs a non-empty label before
+// ".example.com"; the request's port is ignored unless a host names a
+// port, and then every host must match with its port).
+func ListenerAnswers(l *Listener, host string) bool {
+	host = strings.ToLower(host)
+	domains := make([]string, 0, len(l.Hosts))
+	for _, h := range l.Hosts {
+		domains = append(domains, strings.ToLower(h))
+	}
+	if len(domains) == 0 {
+		domains = []string{"*"}
+	}
+	if !slices.ContainsFunc(domains, func(d string) bool { return strings.Contains(d, ":") }) {
+		host = hostWithoutPort(host)
+	}
+	for _, d := range domains {
+		if d == "*" || d == host {
+			return true
+		}
+		if suffix, ok := strings.CutPrefix(d, "*"); ok && len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// portStart is where the port of a host begins (its colon), or -1; an
+// IPv6 literal's colons are not a port. Whatever follows the colon counts.
+func portStart(host string) int {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 || strings.LastIndexByte(host, ']') > i {
+		return -1
+	}
+	return i
+}
+
+func hostWithoutPort(host string) string {
+	if i := portStart(host); i >= 0 {
+		return host[:i]
+	}
+	return host
+}
+
+// stripTrailingHostDot removes a trailing dot from the host name, keeping
+// a port, as Envoy's strip_trailing_host_dot does.
+func stripTrailingHostDot(host string) string {
+	if i := portStart(host); i >= 0 {
+		if name, ok := strings.CutSuffix(host[:i], "."); ok {
+			return name + host[i:]
+		}
+		return host
+	}
+	return strings.TrimSuffix(host, ".")
+}
+
+// matches reports whether every condition of the match holds; the
+// request's path is already normalized.
+func (m *Match) matches(r Request) bool {
+	return m.pathMatches(r.Path) &&
+		m.hostMatches(r.Host) &&
+		(len(m.Methods) == 0 || slices.Contains(m.Methods, r.Method)) &&
+		!slices.ContainsFunc(m.Headers, func(v *ValueMatch) bool { return !v.headerMatches(r.Headers) }) &&
+		!slices.ContainsFunc(m.Query, func(v *ValueMatch) bool { return !v.queryMatches(r.Path) })
+}
+
+// pathMatches matches the path without its query string: path and
+// path_prefix ignore ASCII case (xds.pathMatch says why), path_regex must
+// match the whole path.
+func (m *Match) pathMatches(target string) bool {
+	p, _, _ := strings.Cut(target, "?")
+	switch {
+	case m.Path != "":
+		return strings.EqualFold(p, m.Path)
+	case m.PathRegex != "":
+		return fullMatch(m.PathRegex, p)
+	case m.PathPrefix != "":
+		return len(p) >= len(m.PathPrefix) && strings.EqualFold(p[:len(m.PathPrefix)], m.PathPrefix)
+	}
+	return strings.HasPrefix(p, "/")
+}
+
+func (m *Match) hostMatches(host string) bool {
+	expr := HostPattern(m.Hosts)
+	return expr == "" || regexMatches(expr, host)
+}
+
+// headerMatches matches one header condition; present: false means the
+// header is absent.
+func (v *ValueMatch) headerMatches(headers map[string][]string) bool {
+	var values []string
+	found := false
+	for name, vs := range headers {
+		if strings.EqualFold(name, v.Name) {
+			values = append(values, vs...)
+			found = true
+		}
+	}
+	if v.Present != nil {
+		return found == *v.Present
+	}
+	if !found {
+		return false
+	}
+	value := strings.Join(values, ",")
+	if v.Regex != "" {
+		return fullMatch(v.Regex, value)
+	}
+	return value == v.Exact
+}
+
+// queryMatches matches one query condition against the path's query
+// string, as Envoy reads it: parameters split on "&", names and values
+// not decoded, the first occurrence of a name counting. present: false
+// is the inverted :path regex xds.queryAbsentMatcher sends Envoy.
+func (v *ValueMatch) queryMatches(target string) bool {
+	if v.Present != nil && !*v.Present {
+		return !regexMatches(QueryParamPattern(v.Name), target)
+	}
+	value, found := firstQueryValue(target, v.Name)
+	switch {
+	case !found:
+		return false
+	case v.Present != nil:
+		return true
+	case v.Regex != "":
+		return fullMatch(v.Regex, value)
+	}
+	return value == v.Exact
+}
+
+func firstQueryValue(target, name string) (string, bool) {
+	_, query, ok := strings.Cut(target, "?")
+	if !ok {
+		return "", false
+	}
+	query, _, _ = strings.Cut(query, "#")
+	for param := range strings.SplitSeq(query, "&") {
+		k, val, _ := strings.Cut(param, "=")
+		if k == name && param != "" {
+			return val, true
+		}
+	}
+	return "", false
+}
+
+// HostPattern is the RE2 expression a route's hosts condition matches the
+// :authority with, or "" when the route takes every host. The xDS
+// translator sends Envoy this same expression.
+func HostPattern(hosts []string) string {
+	alternatives := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if h == "*" {
+			return ""
+		}
+		name, port, hasPort := strings.Cut(h, ":")
+		expr := regexp.QuoteMeta(name)
+		if rest, ok := strings.CutPrefix(name, "*."); ok {
+			expr = `.+\.` + regexp.QuoteMeta(rest)
+		}
+		if hasPort {
+			expr += ":" + port
+		} else {
+			// Whatever follows a colon is the port, even when it is empty
+			// or not a number: services split "admin.example.com:" and
+			// "admin.example.com:x" into that host (Go's SplitHostPort
+			// does), so the gateway must not route them as another host.
+			expr += "(:.*)?"
+		}
+		alternatives = append(alternatives, expr)
+	}
+	if len(alternatives) == 0 {
+		return ""
+	}
+	return "(?i)^(" + strings.Join(alternatives, "|") + ")$"
+}
+
+// QueryParamPattern is the RE2 expression matching a :path (path and
+// query) whose query string has the parameter, with or without a value:
+// "/p?name", "/p?a=1&name=2". Envoy's query matcher cannot say "absent",
+// so the translator inverts this expression on :path for present: false.
+func QueryParamPattern(name string) string {
+	return `^[^?]*\?(.*&)?` + regexp.QuoteMeta(name) + `(=[^&]*)?(&.*)?$`
+}
+
+// fullMatch reports whether an RE2 expression matches the whole of s, as
+// Envoy's safe_regex matchers do.
+func fullMatch(expr, s string) bool {
+	return regexMatches(`^(?:`+expr+`)$`, s)
+}
+
+// regexMatches compiles expr and matches it; validation has already
+// refused invalid expressions, so one that fails here matches nothing.
+func regexMatches(expr, s string) bool {
+	re, err := regexp.Compile(expr)
+	return err == nil && re.MatchString(s)
+}
