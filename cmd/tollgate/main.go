@@ -14,6 +14,7 @@ const usage = `tollgate: an API gateway control plane for Envoy
 Usage:
   tollgate serve --policy DIR [flags]   serve xDS to Envoy from a policy directory
   tollgate validate DIR                 check a policy directory; print every error
+  tollgate check --policy DIR METHOD URL  which route would handle a request, and why
   tollgate keys new|rotate|revoke|list  manage API keys (the keys file holds hashes only)
   tollgate version                      print the version
 
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
 	case "keys":
 		return keys(args[1:], stdout, stderr)
 	case "version":

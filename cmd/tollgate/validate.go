@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,15 +32,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		err = authz.CheckFiles(p)
 	}
 	if err != nil {
-		var errs policy.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e)
-			}
-			fmt.Fprintf(stderr, "%d error(s); the policy is not valid\n", len(errs))
-		} else {
-			fmt.Fprintln(stderr, "tollgate:", err)
-		}
+		printPolicyErrors(stderr, err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "ok: %d listener(s), %d service(s), %d route(s); version %s\n",
