@@ -49,12 +49,12 @@ func TestMatchFollowsEnvoysRules(t *testing.T) {
 		want                         string // route name, "" for no match
 	}{
 		{"public", "GET", "x", "/exact", nil, "exact"},
-		{"public", "GET", "x", "/EXACT", nil, "exact"},       // path ignores case
-		{"public", "GET", "x", "/exact?a=1", nil, "exact"},   // query is not part of the path
-		{"public", "GET", "x", "/exact/more", nil, ""},       // exact means exact
-		{"public", "GET", "x", "/a/../exact", nil, "exact"},  // dot segments resolved
-		{"public", "GET", "x", "//exact", nil, "exact"},      // slashes merged
-		{"public", "GET", "x", "/%65xact", nil, "exact"},     // unreserved escapes decoded
+		{"public", "GET", "x", "/EXACT", nil, "exact"},      // path ignores case
+		{"public", "GET", "x", "/exact?a=1", nil, "exact"},  // query is not part of the path
+		{"public", "GET", "x", "/exact/more", nil, ""},      // exact means exact
+		{"public", "GET", "x", "/a/../exact", nil, "exact"}, // dot segments resolved
+		{"public", "GET", "x", "//exact", nil, "exact"},     // slashes merged
+		{"public", "GET", "x", "/%65xact", nil, "exact"},    // unreserved escapes decoded
 		{"public", "GET", "x", "/x/%2e%2E/exact", nil, "exact"},
 		{"public", "GET", "x", "/items/42", nil, "regex"},
 		{"public", "GET", "x", "/items/42x", nil, ""}, // full match
