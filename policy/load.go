@@ -137,19 +137,36 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	p.Routes = append(p.Routes, doc.Routes...)
 	p.mergeObservability(doc, errs)
 	p.mergeAuth(doc.Auth, errs)
-	for _, name := range sortedKeys(doc.Services) {
-		svc := doc.Services[name]
-		if svc == nil {
-			svc = &Service{}
+	mergeNamed(p.Services, doc.Services, "service", "services", errs)
+	p.mergeRateLimits(doc, errs)
+}
+
+// named is an element declared under a name in a mapping (services,
+// rate limits, tiers): it knows where it was written and takes its name
+// from its key.
+type named[E any] interface {
+	*E
+	Pos() Pos
+	setName(string)
+}
+
+// mergeNamed adds one document's named elements to those of earlier
+// documents, in name order; a name declared twice is an error at the
+// second declaration. An element written with no body ("orders:") is an
+// empty one, which validation then reports.
+func mergeNamed[E any, P named[E]](into, from map[string]P, kind, section string, errs *Errors) {
+	for _, name := range sortedKeys(from) {
+		e := from[name]
+		if e == nil {
+			e = P(new(E))
 		}
-		svc.Name = name
-		if first, dup := p.Services[name]; dup {
-			errs.addf(svc.Pos(), "services."+name, "service %q is already defined at %s", name, first.Pos())
+		e.setName(name)
+		if first, dup := into[name]; dup {
+			errs.addf(e.Pos(), section+"."+name, "%s %q is already defined at %s", kind, name, first.Pos())
 			continue
 		}
-		p.Services[name] = svc
+		into[name] = e
 	}
-	p.mergeRateLimits(doc, errs)
 }
 
 // validateAfterDecode validates what decoded, so that one run reports

@@ -192,3 +192,5 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // IsIP reports whether the endpoint's host is an IP address literal.
 func (e *Endpoint) IsIP() bool { _, err := netip.ParseAddr(e.Host); return err == nil }
+
+func (s *Service) setName(name string) { s.Name = name }

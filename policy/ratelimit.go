@@ -308,30 +308,8 @@ func (p *Policy) mergeRateLimits(doc *document, errs *Errors) {
 	if p.Tiers == nil {
 		p.Tiers = map[string]*Tier{}
 	}
-	for _, name := range sortedKeys(doc.RateLimits) {
-		l := doc.RateLimits[name]
-		if l == nil {
-			l = &RateLimit{}
-		}
-		l.Name = name
-		if first, dup := p.RateLimits[name]; dup {
-			errs.addf(l.Pos(), "rate_limits."+name, "rate limit %q is already defined at %s", name, first.Pos())
-			continue
-		}
-		p.RateLimits[name] = l
-	}
-	for _, name := range sortedKeys(doc.Tiers) {
-		t := doc.Tiers[name]
-		if t == nil {
-			t = &Tier{}
-		}
-		t.Name = name
-		if first, dup := p.Tiers[name]; dup {
-			errs.addf(t.Pos(), "tiers."+name, "tier %q is already defined at %s", name, first.Pos())
-			continue
-		}
-		p.Tiers[name] = t
-	}
+	mergeNamed(p.RateLimits, doc.RateLimits, "rate limit", "rate_limits", errs)
+	mergeNamed(p.Tiers, doc.Tiers, "tier", "tiers", errs)
 	if s := doc.RateLimitStore; s != nil {
 		if p.RateLimitStore != nil {
 			errs.addf(s.Pos(), "rate_limit_store", "rate_limit_store is already defined at %s", p.RateLimitStore.Pos())
@@ -378,3 +356,7 @@ func IdentityHeader(d KeyDimension) string {
 	}
 	return ""
 }
+
+func (l *RateLimit) setName(name string) { l.Name = name }
+
+func (t *Tier) setName(name string) { t.Name = name }
