@@ -185,15 +185,8 @@ func (f *failoverStore) heartbeatEvery(ctx context.Context, client redis.Univers
 		}
 	}
 	beat()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			beat()
-			f.local.Sweep()
-		}
-	}
+	tick(ctx, every, func() {
+		beat()
+		f.local.Sweep()
+	})
 }

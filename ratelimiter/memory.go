@@ -218,6 +218,12 @@ func (s *memoryStore) Sweep() int {
 
 // sweepEvery runs Sweep periodically until ctx ends.
 func (s *memoryStore) sweepEvery(ctx context.Context, every time.Duration) {
+	tick(ctx, every, func() { s.Sweep() })
+}
+
+// tick calls fn every interval until ctx ends: the background upkeep of
+// stores and caches (sweeps, heartbeats).
+func tick(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -225,7 +231,7 @@ func (s *memoryStore) sweepEvery(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.Sweep()
+			fn()
 		}
 	}
 }

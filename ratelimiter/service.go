@@ -200,14 +200,5 @@ func (s *Service) record(d *Decision, req Request) {
 // Run forgets expired entries of the over-limit cache periodically until
 // ctx ends, so its memory follows the keys currently refused.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.cache.sweep(s.now())
-		}
-	}
+	tick(ctx, 10*time.Second, func() { s.cache.sweep(s.now()) })
 }
