@@ -69,16 +69,34 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-// Another process may take it before the caller binds it; prefer letting the
-// server bind port 0 where it can.
+// handedOut holds the ports FreePort has returned: the kernel may offer a
+// just-released port again at once, and two callers of one process (two
+// listeners of one test policy, say) must never get the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that it has not returned before in this process. Another process may
+// take it before the caller binds it; prefer letting the server bind port
+// 0 where it can.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("envoy: no unused loopback port after 100 tries")
 }
 
 // RecommendedFlags are the Envoy command-line flags Tollgate expects.
