@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -37,32 +36,32 @@ func (h *headerFlags) Set(v string) error {
 }
 
 // check is the operator's dry run of the routing decision (policy.Match).
-func check(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, checkUsage) }
+func check(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check", checkUsage)
 	dir := fs.String("policy", "", "the policy directory")
 	listener := fs.String("listener", "", "the listener the request arrives on")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
 	var headers headerFlags
 	fs.Var(&headers, "H", "a request header 'Name: value' (repeatable)")
-	positional, err := parseInterleaved(fs, args)
+	positional, err := parseArgs(fs, args)
 	if err != nil {
-		return 2
+		return err
 	}
 	if *dir == "" || len(positional) != 2 {
-		fs.Usage()
-		return 2
+		return usagef("want --policy DIR, a METHOD and a URL or path")
 	}
 	p, err := policy.Load(*dir)
 	if err != nil {
-		printPolicyErrors(stderr, err)
-		return 2
+		// Exit 2 for any policy that does not load, a missing one too:
+		// exit 1 means "no route".
+		if err = policyFailure(stderr, err, 2); !errors.As(err, new(exitStatus)) {
+			err = usageError{err}
+		}
+		return err
 	}
 	req, err := checkRequest(p, *listener, positional[0], positional[1], headers)
 	if err != nil {
-		fmt.Fprintln(stderr, "tollgate check:", err)
-		return 2
+		return usageError{err}
 	}
 	res := explain(p, req)
 	if *asJSON {
@@ -73,26 +72,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 		res.print(stdout)
 	}
 	if res.Route == nil {
-		return 1
+		return exitStatus(1)
 	}
-	return 0
-}
-
-// parseInterleaved parses flags wherever they appear among the arguments,
-// so that `check GET /x -H 'a: b'` works as well as flags first.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
+	return nil
 }
 
 // checkRequest builds the request to match from the command line.
@@ -166,16 +148,18 @@ func pickListener(p *policy.Policy, name, port string) (*policy.Listener, error)
 	return nil, fmt.Errorf("the policy has several listeners (%s): name one with --listener", strings.Join(names, ", "))
 }
 
-// printPolicyErrors prints a policy's errors as validate does: one
-// file:line:col: field: message per line.
-func printPolicyErrors(w io.Writer, err error) {
+// policyFailure prints a policy's errors as validate does, one
+// file:line:col: field: message per line, and returns the exit status; an
+// error that is not about the policy's content (a missing directory) is
+// returned for exit to print.
+func policyFailure(w io.Writer, err error, status exitStatus) error {
 	var errs policy.Errors
-	if errors.As(err, &errs) {
-		for _, e := range errs {
-			fmt.Fprintln(w, e)
-		}
-		fmt.Fprintf(w, "%d error(s); the policy is not valid\n", len(errs))
-		return
+	if !errors.As(err, &errs) {
+		return err
 	}
-	fmt.Fprintln(w, "tollgate:", err)
+	for _, e := range errs {
+		fmt.Fprintln(w, e)
+	}
+	fmt.Fprintf(w, "%d error(s); the policy is not valid\n", len(errs))
+	return status
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,79 +11,72 @@ import (
 	"github.com/tollgate/tollgate/authz"
 )
 
-const keysUsage = `Usage:
-  tollgate keys new --id ID --scopes a,b --tier T [--expires 90d] [--services s1,s2] --file KEYSFILE
-  tollgate keys rotate ID [--overlap 24h] --file KEYSFILE
-  tollgate keys revoke ID --file KEYSFILE
-  tollgate keys list --file KEYSFILE
+// keysSynopsis is each subcommand's usage line.
+var keysSynopsis = map[string]string{
+	"new":    "tollgate keys new --id ID --scopes a,b --tier T [--expires 90d] [--services s1,s2] --file KEYSFILE",
+	"rotate": "tollgate keys rotate ID [--overlap 24h] --file KEYSFILE",
+	"revoke": "tollgate keys revoke ID --file KEYSFILE",
+	"list":   "tollgate keys list [ID] --file KEYSFILE",
+}
 
-The keys file holds hashes only. "new" and "rotate" print the key once: store
+const keysAbout = `The keys file holds hashes only. "new" and "rotate" print the key once: store
 it now, Tollgate cannot show it again. A running Tollgate reloads the file.
 `
+
+var keysUsage = "Usage:\n  " + strings.Join([]string{keysSynopsis["new"], keysSynopsis["rotate"], keysSynopsis["revoke"], keysSynopsis["list"]}, "\n  ") +
+	"\n\n" + keysAbout
 
 // keys runs `tollgate keys SUBCOMMAND`.
 func keys(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return 2
+		return exit("keys", usagef("no subcommand: want new, rotate, revoke or list"), stdout, stderr)
 	}
-	var err error
-	switch args[0] {
-	case "new":
-		err = keysNew(args[1:], stdout, stderr)
-	case "rotate":
-		err = keysRotate(args[1:], stdout, stderr)
-	case "revoke":
-		err = keysRevoke(args[1:], stdout, stderr)
-	case "list":
-		err = keysList(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
+	subcommands := map[string]func(args []string, stdout, stderr io.Writer) error{
+		"new": keysNew, "rotate": keysRotate, "revoke": keysRevoke, "list": keysList,
+	}
+	sub, rest := args[0], args[1:]
+	switch f := subcommands[sub]; {
+	case f != nil:
+		return exit("keys "+sub, f(rest, stdout, stderr), stdout, stderr)
+	case sub == "-h" || sub == "--help" || sub == "help":
 		fmt.Fprint(stdout, keysUsage)
 		return 0
 	default:
-		err = fmt.Errorf("unknown subcommand %q\n\n%s", args[0], keysUsage)
+		return exit("keys", usagef("unknown subcommand %q: want new, rotate, revoke or list", sub), stdout, stderr)
 	}
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "tollgate keys:", err)
-		}
-		return 2
-	}
-	return 0
 }
 
-// keysFlags parses a subcommand's flags; a leading non-flag argument is
-// the key id (`revoke ID --file F`).
-func keysFlags(name string, args []string, stderr io.Writer, define func(fs *flag.FlagSet)) (id, file string, err error) {
-	fs := flag.NewFlagSet("keys "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// keysFlags parses a subcommand's flags; the key id is --id or the one
+// argument (`revoke ID --file F`).
+func keysFlags(name string, args []string, define func(fs *flag.FlagSet)) (id, file string, err error) {
+	fs := newFlagSet("keys "+name, "Usage: "+keysSynopsis[name]+"\n\n"+keysAbout)
 	fs.StringVar(&file, "file", "", "the keys file (required)")
 	fs.StringVar(&id, "id", "", "the key id")
 	define(fs)
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseArgs(fs, args)
+	switch {
+	case err != nil:
 		return "", "", err
+	case len(positional) > 1 || (len(positional) == 1 && id != "" && id != positional[0]):
+		return "", "", usagef("one key id, as --id ID or ID, got %q", append([]string{id}, positional...))
+	case file == "":
+		return "", "", usagef("--file KEYSFILE is required")
 	}
-	if file == "" || fs.NArg() > 0 {
-		return "", "", errors.New("--file KEYSFILE is required, and nothing may follow the flags")
+	if len(positional) == 1 {
+		id = positional[0]
 	}
 	return id, file, nil
 }
 
 func keysNew(args []string, stdout, stderr io.Writer) error {
-	var scopes, services, tier, expires string
-	id, file, err := keysFlags("new", args, stderr, func(fs *flag.FlagSet) {
+	var scopes, services, tier string
+	var life time.Duration
+	id, file, err := keysFlags("new", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&scopes, "scopes", "", "comma-separated scopes, such as orders:read,orders:write")
 		fs.StringVar(&tier, "tier", "", "the key's tier (plan), used by rate limits")
 		fs.StringVar(&services, "services", "", "comma-separated services the key may call (default: all)")
-		fs.StringVar(&expires, "expires", "", "lifetime, such as 90d or 12h (default: never)")
+		durationVar(fs, &life, "expires", 0, "lifetime, such as 90d or 12h (default: never)")
 	})
-	if err != nil {
-		return err
-	}
-	life, err := parseLifetime(expires)
 	if err != nil {
 		return err
 	}
@@ -107,8 +98,8 @@ func keysNew(args []string, stdout, stderr io.Writer) error {
 
 func keysRotate(args []string, stdout, stderr io.Writer) error {
 	var overlap time.Duration
-	id, file, err := keysFlags("rotate", args, stderr, func(fs *flag.FlagSet) {
-		fs.DurationVar(&overlap, "overlap", 24*time.Hour, "how long the current secret stays valid beside the new one")
+	id, file, err := keysFlags("rotate", args, func(fs *flag.FlagSet) {
+		durationVar(fs, &overlap, "overlap", 24*time.Hour, "how long the current secret stays valid beside the new one")
 	})
 	if err != nil {
 		return err
@@ -130,7 +121,7 @@ func keysRotate(args []string, stdout, stderr io.Writer) error {
 }
 
 func keysRevoke(args []string, _, stderr io.Writer) error {
-	id, file, err := keysFlags("revoke", args, stderr, func(*flag.FlagSet) {})
+	id, file, err := keysFlags("revoke", args, func(*flag.FlagSet) {})
 	if err != nil {
 		return err
 	}
@@ -150,7 +141,7 @@ func keysRevoke(args []string, _, stderr io.Writer) error {
 
 // keysList shows every key, or only the one named by --id (or ID).
 func keysList(args []string, stdout, stderr io.Writer) error {
-	id, file, err := keysFlags("list", args, stderr, func(*flag.FlagSet) {})
+	id, file, err := keysFlags("list", args, func(*flag.FlagSet) {})
 	if err != nil {
 		return err
 	}
@@ -173,25 +164,6 @@ func keysList(args []string, stdout, stderr io.Writer) error {
 			dash(strings.Join(k.Services, ",")), timeOrDash(k.Expires), timeOrDash(ptr(used[k.ID])))
 	}
 	return w.Flush()
-}
-
-// parseLifetime reads a duration, also in days ("90d").
-func parseLifetime(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("--expires %q: write a number of days (90d) or a duration (12h)", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--expires %q: write a number of days (90d) or a duration (12h)", s)
-	}
-	return d, nil
 }
 
 func splitList(s string) []string {

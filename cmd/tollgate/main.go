@@ -9,16 +9,19 @@ import (
 	"os"
 )
 
-const usage = `tollgate: an API gateway control plane for Envoy
+const usage = `Usage: tollgate COMMAND [flags] [arguments]
 
-Usage:
-  tollgate serve --policy DIR [flags]   serve xDS to Envoy from a policy directory
-  tollgate validate DIR                 check a policy directory; print every error
+tollgate is an API gateway control plane for Envoy.
+
+Commands:
+  tollgate serve --policy DIR [flags]     serve xDS to Envoy from a policy directory
+  tollgate validate DIR                   check a policy directory; print every error
   tollgate check --policy DIR METHOD URL  which route would handle a request, and why
-  tollgate keys new|rotate|revoke|list  manage API keys (the keys file holds hashes only)
-  tollgate version                      print the version
+  tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
+  tollgate version                        print the version
 
-Run "tollgate COMMAND -h" for a command's flags.
+Run "tollgate COMMAND -h" for a command's flags. -h prints usage and exits 0;
+a usage error exits 2, a runtime failure 1.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -28,29 +31,36 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes one command and returns the process exit code.
+// run executes one command and returns the process exit code; exit
+// (cli.go) prints what went wrong, once.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		return exit("", usagef("no command given"), stdout, stderr)
 	}
-	switch args[0] {
+	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
-		return serve(args[1:], stderr)
+		return exit(cmd, serve(rest, stderr), stdout, stderr)
 	case "validate":
-		return validate(args[1:], stdout, stderr)
+		return exit(cmd, validate(rest, stdout, stderr), stdout, stderr)
 	case "check":
-		return check(args[1:], stdout, stderr)
+		return exit(cmd, check(rest, stdout, stderr), stdout, stderr)
 	case "keys":
-		return keys(args[1:], stdout, stderr)
+		return keys(rest, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "tollgate", version)
-		return 0
+		return exit(cmd, printVersion(rest, stdout), stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "tollgate: unknown command %q\n\n%s", args[0], usage)
-		return 2
+		return exit("", usagef("unknown command %q", cmd), stdout, stderr)
 	}
+}
+
+func printVersion(args []string, stdout io.Writer) error {
+	fs := newFlagSet("version", "Usage: tollgate version\n\nPrints the version.\n")
+	if err := noArgs(parseArgs(fs, args)); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "tollgate", version)
+	return nil
 }

@@ -42,12 +42,12 @@ func (f *rateLimitFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.redis, "redis", "", "Redis address host:port (single node); overrides the policy")
 	fs.StringVar(&f.redisAddrs, "redis-addrs", "", "comma-separated Redis addresses: a Cluster, or Sentinels with --redis-master")
 	fs.StringVar(&f.redisMaster, "redis-master", "", "Sentinel master name")
-	fs.DurationVar(&f.redisTimeout, "redis-timeout", 0, "deadline of one decision's Redis round trip (default: the policy's, else 50ms)")
+	durationVar(fs, &f.redisTimeout, "redis-timeout", 0, "deadline of one decision's Redis round trip (default: the policy's, else 50ms)")
 	fs.StringVar(&f.onFailure, "ratelimit-on-failure", "", "when Redis is unreachable: fail_open, fail_closed or grace (default: the policy's, else fail_open)")
-	fs.DurationVar(&f.gracePeriod, "ratelimit-grace-period", 0, "how long grace mode lasts (default: the policy's, else 30s)")
+	durationVar(fs, &f.gracePeriod, "ratelimit-grace-period", 0, "how long grace mode lasts (default: the policy's, else 30s)")
 	fs.StringVar(&f.graceThen, "ratelimit-grace-then", "", "mode after the grace period: fail_open or fail_closed")
 	fs.StringVar(&f.events, "ratelimit-events", "-", "file the over-limit event log is appended to (JSON lines); - for stderr")
-	fs.DurationVar(&f.eventsInterval, "ratelimit-events-interval", 10*time.Second, "over-limit events are aggregated per limit and key over this interval")
+	durationVar(fs, &f.eventsInterval, "ratelimit-events-interval", 10*time.Second, "over-limit events are aggregated per limit and key over this interval")
 }
 
 // check validates the flags once parsed.

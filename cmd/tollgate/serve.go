@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,41 +50,47 @@ type serveConfig struct {
 	keyUsageFlush time.Duration
 }
 
-func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
+const serveUsage = `Usage: tollgate serve --policy DIR [flags]
+
+Serves xDS to Envoy from a policy directory, with the authorization,
+rate-limit and access-log services Envoy calls. The directory must exist;
+its files are reloaded on every change.
+`
+
+// parseServe reads serve's flags; it prints nothing (errors are returned).
+func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	c := &serveConfig{}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", serveUsage)
 	fs.StringVar(&c.policyDir, "policy", "", "policy directory (required)")
 	fs.StringVar(&c.grpcAddr, "grpc-addr", defaultGRPCAddr, "address of the gRPC server Envoy connects to (xDS, and ext_authz, rate limiting and access logs unless their --*-address says otherwise)")
 	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "address of the admin HTTP server (/metrics, /healthz, /readyz, /debug/...)")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
-	fs.DurationVar(&c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
+	durationVar(fs, &c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
 	c.rl.register(fs)
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
-	fs.DurationVar(&c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
+	durationVar(fs, &c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
-	err := fs.Parse(args)
+	err := noArgs(parseArgs(fs, args))
 	if err != nil {
 		return nil, err
 	}
-	if c.policyDir == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return nil, errors.New("--policy DIR is required")
+	if c.policyDir == "" {
+		return nil, usagef("--policy DIR is required")
 	}
 	if c.authzAddr == "" {
 		c.authzAddr = c.grpcAddr
 	}
 	if c.only, err = parseOnly(*only); err != nil {
-		return nil, err
+		return nil, usageError{err}
 	}
 	if err := c.rl.check(); err != nil {
-		return nil, err
+		return nil, usageError{err}
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
-		return nil, fmt.Errorf("--log-format must be json or text, got %q", c.logFormat)
+		return nil, usagef("--log-format must be json or text, got %q", c.logFormat)
 	}
 	return c, nil
 }
@@ -98,22 +103,39 @@ func newLogger(c *serveConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func serve(args []string, stderr io.Writer) int {
+func serve(args []string, stderr io.Writer) error {
 	c, err := parseServe(args, stderr)
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "tollgate serve:", err)
-		}
-		return 2
+		return err
+	}
+	if err := checkPolicyDir(c.policyDir); err != nil {
+		return err
 	}
 	log := newLogger(c, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runServe(ctx, c, log); err != nil {
 		log.Error("tollgate stopped", "error", err)
-		return 1
+		return exitStatus(1)
 	}
-	return 0
+	return nil
+}
+
+// checkPolicyDir fails fast on a policy directory that is not there: it is
+// a wrong --policy far more often than a directory still to come, and
+// serve does not wait for one. (A directory whose files are invalid is
+// different: serve runs, not ready, until they are fixed.)
+func checkPolicyDir(dir string) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("policy directory %s does not exist; serve does not wait for it", dir)
+	case err != nil:
+		return fmt.Errorf("policy directory: %w", err)
+	case !info.IsDir():
+		return fmt.Errorf("policy directory %s is not a directory", dir)
+	}
+	return nil
 }
 
 // runServe wires the control plane: policy reloads feed the xDS server,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
@@ -9,36 +8,35 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
+const validateUsage = `Usage: tollgate validate DIR
+
+Checks a policy directory (and the key and certificate files it names) as
+serve would load it; exits 0 when valid, 1 after printing every error as
+file:line:col: field: message.
+`
+
 // validate checks a policy directory the way serve would load it, for CI
 // pipelines and pre-commit hooks: exit 0 when valid, 1 with every
 // positioned error otherwise.
-func validate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: tollgate validate DIR")
-		fmt.Fprintln(stderr, "Checks a policy directory (and the key and certificate files it names) as serve would load it;")
-		fmt.Fprintln(stderr, "exits 0 when valid, 1 after printing every error as file:line:col: field: message.")
+func validate(args []string, stdout, stderr io.Writer) error {
+	positional, err := parseArgs(newFlagSet("validate", validateUsage), args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if len(positional) != 1 {
+		return usagef("want one policy directory, got %d arguments", len(positional))
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	p, err := policy.Load(fs.Arg(0))
+	p, err := policy.Load(positional[0])
 	if err == nil {
 		err = authz.CheckFiles(p)
 	}
 	if err != nil {
-		printPolicyErrors(stderr, err)
-		return 1
+		return policyFailure(stderr, err, 1)
 	}
 	fmt.Fprintf(stdout, "ok: %d listener(s), %d service(s), %d route(s); version %s\n",
 		len(p.Listeners), len(p.Services), len(p.Routes), p.Version)
 	printNotes(stdout, p)
-	return 0
+	return nil
 }
 
 // printNotes says what is valid but probably not meant: an optional keys
