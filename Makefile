@@ -46,9 +46,24 @@ $(BIN)/%: FORCE
 .PHONY: FORCE
 FORCE:
 
+# make run's ports, all on 127.0.0.1; change any on the command line:
+# `make run GATEWAY_PORT=8081 GRPC_PORT=18100 ADMIN_PORT=18101`. The example
+# policy names the gateway and service ports itself; devstack then serves a
+# copy of it with them moved (examples/gateway stays as it is).
+GATEWAY_PORT     ?= 8080
+GRPC_PORT        ?= 18000
+ADMIN_PORT       ?= 18001
+ENVOY_ADMIN_PORT ?= 9901
+# The demo services: orders, orders-v2, users, users (two instances).
+SERVICE_PORTS    ?= 9001 9002 9003 9004
+
 .PHONY: run
-run: build deps-envoy ## Run the example gateway (Envoy + Tollgate + demo services) on localhost:8080
-	$(BIN)/devstack --tollgate $(BIN)/tollgate --policy examples/gateway
+run: build deps-envoy ## Run the example gateway (Envoy + Tollgate + demo services) on localhost:8080 (or GATEWAY_PORT=...)
+	$(if $(filter-out 4,$(words $(SERVICE_PORTS))),$(error SERVICE_PORTS needs four ports: orders, orders-v2, users, users))
+	$(BIN)/devstack --tollgate $(BIN)/tollgate --policy examples/gateway \
+		--gateway 127.0.0.1:$(GATEWAY_PORT) --grpc-addr 127.0.0.1:$(GRPC_PORT) --admin-addr 127.0.0.1:$(ADMIN_PORT) \
+		--envoy-admin-port $(ENVOY_ADMIN_PORT) \
+		--services orders=127.0.0.1:$(word 1,$(SERVICE_PORTS)),orders-v2=127.0.0.1:$(word 2,$(SERVICE_PORTS)),users=127.0.0.1:$(word 3,$(SERVICE_PORTS)),users=127.0.0.1:$(word 4,$(SERVICE_PORTS))
 
 ##@ Test
 

@@ -96,29 +96,37 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	s := &stack{o: o}
+	served, cleanup, err := servedPolicy(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	s := &stack{o: o, policyDir: served}
 	defer s.stop()
 	if err := s.start(ctx, envoyBin); err != nil {
 		return err
 	}
 	s.waitGateway(ctx)
-	printBanner(os.Stdout, o, s.envoy.AdminURL(), key)
+	printBanner(os.Stdout, o, served, s.envoy.AdminURL(), key)
 	return s.wait(ctx)
 }
 
 // stack is what run started, in start order; stop undoes it in reverse.
 type stack struct {
-	o        options
-	services []*demoservice.Server
-	tollgate *child
-	envoy    *envoy.Process
+	o options
+	// policyDir is what tollgate serves: o.policy, or a copy of it with
+	// its ports moved (ports.go).
+	policyDir string
+	services  []*demoservice.Server
+	tollgate  *child
+	envoy     *envoy.Process
 }
 
 func (s *stack) start(ctx context.Context, envoyBin string) error {
 	if err := s.startServices(); err != nil {
 		return err
 	}
-	tg, err := startChild(s.o.tollgate, []string{"serve", "--policy", s.o.policy,
+	tg, err := startChild(s.o.tollgate, []string{"serve", "--policy", s.policyDir,
 		"--grpc-addr", s.o.grpcAddr, "--admin-addr", s.o.adminAddr}, prefixed("tollgate"))
 	if err != nil {
 		return err
@@ -231,10 +239,14 @@ func report(what string, err error) {
 	}
 }
 
-func printBanner(w io.Writer, o options, envoyAdmin string, key demoKey) {
+func printBanner(w io.Writer, o options, served, envoyAdmin string, key demoKey) {
 	var services []string
 	for _, sv := range o.services {
 		services = append(services, sv.name+" "+sv.addr)
+	}
+	copied := ""
+	if served != o.policy {
+		copied = fmt.Sprintf("  Policy:          %s with its ports moved to the ones above, served from a copy in %s\n", o.policy, served)
 	}
 	fmt.Fprintf(w, `
 Tollgate dev stack is running.
@@ -243,10 +255,10 @@ Tollgate dev stack is running.
 %[6]s  Tollgate admin:  http://%[2]s/   (metrics: http://%[2]s/metrics)
   Envoy admin:     %[3]s/   (config: %[3]s/config_dump, stats: %[3]s/stats)
   Demo services:   %[4]s
-
+%[7]s
 Edit %[5]s/*.yaml and the change is live. Ctrl-C stops everything.
 
-`, localhostURL(o.gatewayAddr), o.adminAddr, envoyAdmin, strings.Join(services, ", "), o.policy, key.bannerLines(localhostURL(o.gatewayAddr)))
+`, localhostURL(o.gatewayAddr), o.adminAddr, envoyAdmin, strings.Join(services, ", "), o.policy, key.bannerLines(localhostURL(o.gatewayAddr)), copied)
 }
 
 // localhostURL turns 127.0.0.1:8080 into localhost:8080, which reads better

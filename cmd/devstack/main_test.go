@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -70,7 +71,7 @@ func TestPrefixWriterPrefixesWholeLines(t *testing.T) {
 func TestBannerNamesEverything(t *testing.T) {
 	o, _ := parseFlags(nil)
 	var out strings.Builder
-	printBanner(&out, o, "http://127.0.0.1:9901", demoKey{File: "examples/gateway/keys/keys.yaml", Plain: "tg_demo_SECRET"})
+	printBanner(&out, o, o.policy, "http://127.0.0.1:9901", demoKey{File: "examples/gateway/keys/keys.yaml", Plain: "tg_demo_SECRET"})
 	for _, want := range []string{"curl -s localhost:8080/orders", "http://127.0.0.1:18001/metrics",
 		"http://127.0.0.1:9901/config_dump", "examples/gateway/*.yaml", "users 127.0.0.1:9004",
 		"curl -s -H 'X-API-Key: tg_demo_SECRET' localhost:8080/orders", "curl -s -X POST -H 'X-API-Key: tg_demo_SECRET' localhost:8080/orders"} {
@@ -122,5 +123,42 @@ func TestDemoKeyForTheExamplePolicy(t *testing.T) {
 	}
 	if lines := again.bannerLines("localhost:8080"); !strings.Contains(lines, "tollgate keys new") || strings.Contains(lines, "tg_") {
 		t.Errorf("second banner: %s", lines)
+	}
+}
+
+// `make run PORT=...` reaches devstack: the Makefile's devstack command,
+// as make would run it, parses into options with every port moved.
+func TestMakeRunPassesItsPortsToDevstack(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	cmd := exec.Command("make", "-n", "--no-print-directory", "run", "GATEWAY_PORT=18081", "GRPC_PORT=18100", "ADMIN_PORT=18101",
+		"ENVOY_ADMIN_PORT=19901", "SERVICE_PORTS=19001 19002 19003 19004", "ENVOY_BIN=/bin/true")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n run: %v\n%s", err, out)
+	}
+	script := strings.ReplaceAll(string(out), "\\\n", " ")
+	var args []string
+	for _, line := range strings.Split(script, "\n") {
+		if fields := strings.Fields(line); len(fields) > 0 && strings.HasSuffix(fields[0], "/devstack") {
+			args = fields[1:]
+		}
+	}
+	if args == nil {
+		t.Fatalf("no devstack command in:\n%s", out)
+	}
+	o, err := parseFlags(args)
+	if err != nil {
+		t.Fatalf("devstack %v: %v", args, err)
+	}
+	var services []string
+	for _, s := range o.services {
+		services = append(services, s.name+"="+s.addr)
+	}
+	if o.gatewayAddr != "127.0.0.1:18081" || o.grpcAddr != "127.0.0.1:18100" || o.adminAddr != "127.0.0.1:18101" || o.envoyAdminPort != 19901 ||
+		strings.Join(services, ",") != "orders=127.0.0.1:19001,orders-v2=127.0.0.1:19002,users=127.0.0.1:19003,users=127.0.0.1:19004" {
+		t.Errorf("make run passes %+v", o)
 	}
 }
