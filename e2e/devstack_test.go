@@ -3,10 +3,12 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -135,5 +137,69 @@ func TestDevstackServesTheExampleOnOtherPorts(t *testing.T) {
 			conn.Close()
 			t.Errorf("%s still accepts connections after devstack stopped", addr)
 		}
+	}
+}
+
+// curl sends one request as a curl process does: a new connection each
+// time, about 75 ms after the previous one (a process start).
+func curl(t *testing.T, method, url string, headers map[string]string) int {
+	t.Helper()
+	time.Sleep(75 * time.Millisecond)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	req, _ := http.NewRequest(method, url, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// The README's quickstart, request by request, as sequential curls: every
+// anonymous request counts against the example's 20 a minute per IP, so
+// after the two anonymous requests before it the anonymous loop sees
+// exactly 18 × 200 and then only 429, however slow the loop; the loop with
+// the demo key sees 25 × 200.
+func TestQuickstartAnonymousRequestsStopAtExactly20AndTheKeyLoopPasses(t *testing.T) {
+	d := startDevstack(t)
+	gw := "http://" + d.gateway
+	waitService(t, gw+"/users/7", nil, "users")
+	key := map[string]string{"X-API-Key": d.demoKey}
+	var anonymous []int
+	for _, step := range []struct {
+		method, path string
+		headers      map[string]string
+		want         int // 0: an anonymous GET /orders, counted below
+	}{
+		{"GET", "/orders", nil, 0},
+		{"GET", "/orders", map[string]string{"x-beta": "true"}, 0},
+		{"GET", "/users/7", map[string]string{"x-user-id": "42"}, 200},
+		{"GET", "/nowhere", nil, 404},
+		{"GET", "/orders", key, 200},
+		{"POST", "/orders", key, 200},
+		{"POST", "/orders", nil, 401},
+	} {
+		code := curl(t, step.method, gw+step.path, step.headers)
+		if step.want == 0 {
+			anonymous = append(anonymous, code)
+		} else if code != step.want {
+			t.Errorf("%s %s: %d, want %d", step.method, step.path, code, step.want)
+		}
+	}
+	var withKey []int
+	for range 25 {
+		anonymous = append(anonymous, curl(t, "GET", gw+"/orders", nil))
+	}
+	for range 25 {
+		withKey = append(withKey, curl(t, "GET", gw+"/orders", key))
+	}
+	if want := slices.Concat(slices.Repeat([]int{200}, 20), slices.Repeat([]int{429}, 7)); !slices.Equal(anonymous, want) {
+		t.Errorf("anonymous GET /orders: %v, want 20 × 200 then 429", anonymous)
+	}
+	if want := slices.Repeat([]int{200}, 25); !slices.Equal(withKey, want) {
+		t.Errorf("loop with the demo key: %v, want 25 × 200", withKey)
 	}
 }

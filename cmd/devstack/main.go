@@ -251,7 +251,7 @@ func printBanner(w io.Writer, o options, served, envoyAdmin string, key demoKey)
 	fmt.Fprintf(w, `
 Tollgate dev stack is running.
 
-  Send requests:   curl -s %[1]s/orders                  (anonymous: 20 at once, then 10/s per IP)
+  Send requests:   curl -s %[1]s/orders                  (anonymous: 20 a minute per IP, then 429)
 %[6]s  Tollgate admin:  http://%[2]s/   (metrics: http://%[2]s/metrics)
   Envoy admin:     %[3]s/   (config: %[3]s/config_dump, stats: %[3]s/stats)
   Demo services:   %[4]s

@@ -23,7 +23,7 @@ func TestCheckNamesTheRouteAndWhy(t *testing.T) {
 		"to:        orders (weight 90, 90%), orders-v2 (weight 10, 10%)",
 		"timeouts:  timeout 15s; retries: none",
 		"auth:      accept anonymous, api_key",
-		"per-ip-anonymous: after_auth, key client_ip, token_bucket 10/1s, burst 20, when anonymous",
+		"per-ip-anonymous: after_auth, key client_ip, sliding_window 20 per 1m0s, when anonymous",
 		"gold-per-client: after_auth, key client_id, token_bucket 100/1s, burst 200, when tier:gold",
 		"orders-total: after_auth, key route, token_bucket 500/1s, burst 1000, shadow (never refuses)",
 	} {
