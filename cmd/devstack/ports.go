@@ -35,8 +35,8 @@ type edit struct {
 // portEdits lists what to change in p so that it listens on the gateway
 // address's port and sends each service devstack runs to the demo
 // instances it runs: a service whose endpoints are not those instances
-// and has as many gets them, in order. A policy with no listener on the
-// gateway port gets its only listener moved there.
+// and has as many gets them, in order. A policy's only listener moves to
+// the gateway's port.
 func portEdits(p *policy.Policy, gateway string, services []service) ([]edit, error) {
 	var edits []edit
 	_, portText, err := net.SplitHostPort(gateway)
@@ -47,10 +47,9 @@ func portEdits(p *policy.Policy, gateway string, services []service) ([]edit, er
 	if err != nil {
 		return nil, fmt.Errorf("--gateway: port %q", portText)
 	}
-	if !slices.ContainsFunc(p.Listeners, func(l *policy.Listener) bool { return l.Port == port }) {
-		if len(p.Listeners) != 1 {
-			return nil, fmt.Errorf("no listener of the policy is on the gateway's port %d, and devstack moves only a policy's one listener; it has %d", port, len(p.Listeners))
-		}
+	// With several listeners, which one is the gateway is not ours to
+	// guess: waitGateway warns when nothing answers.
+	if len(p.Listeners) == 1 && p.Listeners[0].Port != port {
 		l := p.Listeners[0]
 		edits = append(edits, edit{l.At("port"), strconv.Itoa(l.Port), portText})
 	}
@@ -116,15 +115,17 @@ type policyCopy struct {
 // ctx ends. cleanup removes the copy.
 func servedPolicy(ctx context.Context, o options) (dir string, cleanup func(), err error) {
 	noop := func() {}
-	p, err := policy.Load(o.policy)
-	if err != nil {
+	if p, err := policy.Load(o.policy); err == nil {
+		edits, err := portEdits(p, o.gatewayAddr, o.services)
+		if err != nil || len(edits) == 0 {
+			return o.policy, noop, err
+		}
+	} else if defaultPorts(o) {
 		// Left for tollgate serve to report, positioned in the original.
 		return o.policy, noop, nil
 	}
-	edits, err := portEdits(p, o.gatewayAddr, o.services)
-	if err != nil || len(edits) == 0 {
-		return o.policy, noop, err
-	}
+	// Other ports and a policy that does not load yet: the copy starts
+	// verbatim and moves the ports once the policy is fixed.
 	tmp, err := os.MkdirTemp("", "devstack-policy-")
 	if err != nil {
 		return "", noop, err
@@ -136,7 +137,9 @@ func servedPolicy(ctx context.Context, o options) (dir string, cleanup func(), e
 	}
 	log := slog.New(slog.NewTextHandler(prefixed("devstack"), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		err := watch.Dirs(ctx, c.src, nil, 200*time.Millisecond, 10*time.Second, log, func() {
 			if err := c.render(); err != nil {
 				log.Warn("copying the policy", "error", err)
@@ -146,7 +149,15 @@ func servedPolicy(ctx context.Context, o options) (dir string, cleanup func(), e
 			log.Warn("watching the policy", "error", err)
 		}
 	}()
-	return tmp, func() { cancel(); os.RemoveAll(tmp) }, nil
+	return tmp, func() { cancel(); <-done; os.RemoveAll(tmp) }, nil
+}
+
+// defaultPorts reports whether o runs the gateway and the demo services
+// where devstack does by default, which is where the example policy has
+// them.
+func defaultPorts(o options) bool {
+	def, _ := parseFlags(nil)
+	return o.gatewayAddr == def.gatewayAddr && slices.Equal(o.services, def.services)
 }
 
 // render brings the copy up to date with src: policy files rewritten

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/policy"
 )
@@ -93,5 +94,36 @@ func TestDefaultPortsServeTheExampleItself(t *testing.T) {
 	defer cleanup()
 	if err != nil || dir != o.policy {
 		t.Errorf("served %q, %v; want the policy itself", dir, err)
+	}
+}
+
+// On other ports, a policy that does not load yet is copied as it is (for
+// tollgate to report) and gets its ports moved once it is fixed.
+func TestPolicyCopyMovesThePortsOnceThePolicyIsFixed(t *testing.T) {
+	src := copyExample(t)
+	good, _ := os.ReadFile(filepath.Join(src, "gateway.yaml"))
+	if err := os.WriteFile(filepath.Join(src, "gateway.yaml"), append(good, "bogus: 1\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseFlags([]string{"--policy", src, "--gateway", "127.0.0.1:18081"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, cleanup, err := servedPolicy(t.Context(), o)
+	defer cleanup()
+	if err != nil || dir == src {
+		t.Fatalf("served %q, %v; want a copy", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "gateway.yaml"), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		p, err := policy.Load(dir)
+		if err == nil && p.Listeners[0].Port == 18081 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy did not follow the fix: %v", err)
+		}
 	}
 }
