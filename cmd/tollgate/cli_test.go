@@ -64,6 +64,9 @@ func TestEveryCommandFollowsTheCommandLineConvention(t *testing.T) {
 		{[]string{"keys"}, usageError, "keys"},
 		{[]string{"keys", "frob"}, usageError, "keys"},
 		{[]string{"keys", "list"}, usageError, "keys list"},
+		{[]string{"keys", "new", "--file", keysFile}, usageError, "keys new"},
+		{[]string{"keys", "rotate", "--file", keysFile}, usageError, "keys rotate"},
+		{[]string{"keys", "revoke", "a", "b", "--file", keysFile}, usageError, "keys revoke"},
 		{[]string{"keys", "new", "--id", "x", "--expires", "soon", "--file", keysFile}, usageError, "keys new"},
 		{[]string{"keys", "rotate", "k", "--overlap", "soon", "--file", keysFile}, usageError, "keys rotate"},
 

@@ -58,7 +58,7 @@ func keysFlags(name string, args []string, define func(fs *flag.FlagSet)) (id, f
 	case err != nil:
 		return "", "", err
 	case len(positional) > 1 || (len(positional) == 1 && id != "" && id != positional[0]):
-		return "", "", usagef("one key id, as --id ID or ID, got %q", append([]string{id}, positional...))
+		return "", "", usagef("one key id at most, as ID or --id ID")
 	case file == "":
 		return "", "", usagef("--file KEYSFILE is required")
 	}
@@ -79,6 +79,9 @@ func keysNew(args []string, stdout, stderr io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	if id == "" {
+		return usagef("--id ID is required")
 	}
 	kf, err := authz.ReadKeysFile(file)
 	if err != nil {
@@ -104,6 +107,9 @@ func keysRotate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if id == "" {
+		return usagef("the key ID is required")
+	}
 	kf, err := authz.ReadKeysFile(file)
 	if err != nil {
 		return err
@@ -124,6 +130,9 @@ func keysRevoke(args []string, _, stderr io.Writer) error {
 	id, file, err := keysFlags("revoke", args, func(*flag.FlagSet) {})
 	if err != nil {
 		return err
+	}
+	if id == "" {
+		return usagef("the key ID is required")
 	}
 	kf, err := authz.ReadKeysFile(file)
 	if err != nil {
