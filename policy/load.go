@@ -32,6 +32,7 @@ type document struct {
 	AccessLog      *AccessLog            `yaml:"access_log"`
 	Tracing        *Tracing              `yaml:"tracing"`
 	Auth           *Auth                 `yaml:"auth"`
+	ReloadGuard    *ReloadGuard          `yaml:"reload_guard"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -139,6 +140,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	p.mergeAuth(doc.Auth, errs)
 	mergeNamed(p.Services, doc.Services, "service", "services", errs)
 	p.mergeRateLimits(doc, errs)
+	p.mergeReloadGuard(doc.ReloadGuard, errs)
 }
 
 // named is an element declared under a name in a mapping (services,

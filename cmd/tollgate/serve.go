@@ -147,6 +147,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	grpcServer := newGRPCServer()
 	adm := admin.New(reg, ready(rl), log)
+	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
 	for _, comp := range comps {
 		comp.register(grpcServer, adm)
@@ -202,6 +203,9 @@ func stopGRPC(s *grpc.Server, grace time.Duration) {
 	}
 }
 
+// ready is /readyz's answer: ready (200) exactly when a generation is being
+// served — one that loaded, passed the reload guard (so it has a listener
+// unless the policy allows none) and compiled in every component.
 func ready(rl *reloader.Reloader) func() error {
 	return func() error {
 		if rl.Current() == nil {

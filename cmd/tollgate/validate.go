@@ -31,6 +31,11 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = authz.CheckFiles(p)
 	}
+	if err == nil {
+		// serve refuses a policy without listeners even as its first
+		// generation; the route guard needs a serving one to compare with.
+		err = policy.CheckReload(nil, p)
+	}
 	if err != nil {
 		printPolicyErrors(stderr, err)
 		return 1
