@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/authz"
 )
 
 // getLoop sends GETs to url one after another, as a steady client does,
@@ -126,5 +128,83 @@ func TestEmptyPolicyFileIsRefusedWithoutDroppingRequests(t *testing.T) {
 	waitService(t, g.base+"/more", nil, "orders")
 	if got := g.tollgate.metric(t, "tollgate_policy_serving_routes"); got != strconv.Itoa(2) {
 		t.Errorf("serving_routes after the fix = %q, want 2", got)
+	}
+}
+
+const restartPolicy = `
+listeners:
+  - { name: public, address: 127.0.0.1, port: {{PORT}} }
+services:
+  api: { endpoints: [UPSTREAM] }
+auth:
+  api_keys: { file: keys/keys.yaml }
+rate_limits:
+  per-client: { key: [client_id], fixed_window: { limit: 5, window: 1h } }
+routes:
+  - { name: health, match: { path: /health }, to: api, auth: { public: true } }
+  - { name: orders, match: { path_prefix: /orders }, to: api, auth: { accept: [api_key] }, rate_limits: [per-client] }
+`
+
+// servingVersion is the version /readyz names.
+func servingVersion(t *testing.T, tg *tollgate) string {
+	t.Helper()
+	_, body, _ := httpGet(tg.adminURL("/readyz"), nil)
+	v, _, _ := strings.Cut(strings.SplitAfter(string(body), "serving policy version ")[1], " ")
+	return v
+}
+
+func TestRestartWithABrokenPolicyServesTheLastGoodGeneration(t *testing.T) {
+	kf := &authz.KeysFile{}
+	key, err := authz.AddKey(kf, authz.NewKeyOptions{ID: "partner"}, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	policy := strings.Replace(restartPolicy, "UPSTREAM", upstream(t, "api", 1, nil)[0], 1)
+	g := startAuthGateway(t, policy, "", "", kf, "/health", "--state-dir", stateDir)
+	orders, withKey := g.base+"/orders", map[string]string{"X-API-Key": key}
+	if _, d := authSend(t, orders, nil); status(d) != 401 {
+		t.Fatalf("before the restart, /orders without a key answered %d, want 401", status(d))
+	}
+	before := servingVersion(t, g.tollgate)
+
+	g.tollgate.stop()
+	policyFile := filepath.Join(g.dir, "gateway.yaml")
+	good, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, policyFile, string(good)+"  - { name: broken, match: { path_prefix: /broken }, to: nowhere }\n")
+	tg := startTollgateAt(t, g.dir, g.tollgate.grpcAddr, "--state-dir", stateDir)
+
+	if v := servingVersion(t, tg); v != before {
+		t.Errorf("after the restart serving version %q, want the last good %q (Envoy must get no new push)", v, before)
+	}
+	if !strings.Contains(tg.log.String(), "serving the last good generation") || !strings.Contains(tg.log.String(), `unknown service \"nowhere\"`) {
+		t.Errorf("the log does not say the last good generation serves and why:\n%s", tg.log)
+	}
+	if got := tg.metric(t, "tollgate_policy_last_reload_successful"); got != "0" {
+		t.Errorf("last_reload_successful = %q, want 0 while the directory is broken", got)
+	}
+	eventually(t, 15*time.Second, func() error {
+		if _, d := authSend(t, orders, nil); status(d) != 401 {
+			return fmt.Errorf("/orders without a key answered %d, want 401", status(d))
+		}
+		return nil
+	})
+	var got []string
+	for range 7 {
+		_, d := authSend(t, orders, withKey)
+		got = append(got, strconv.Itoa(status(d)))
+	}
+	if want := "200 200 200 200 200 429 429"; strings.Join(got, " ") != want {
+		t.Errorf("/orders with a key after the restart answered %s, want %s (the limit of 5 enforced)", strings.Join(got, " "), want)
+	}
+
+	// Fixing the policy applies it.
+	writeFile(t, policyFile, string(good)+"  - { name: fixed, match: { path_prefix: /fixed }, to: api, auth: { public: true } }\n")
+	waitService(t, g.base+"/fixed", nil, "api")
+	if got := tg.metric(t, "tollgate_policy_last_reload_successful"); got != "1" {
+		t.Errorf("last_reload_successful after the fix = %q, want 1", got)
 	}
 }

@@ -67,11 +67,17 @@ func Load(dir string) (*Policy, error) {
 
 // LoadFiles is Load for an explicit list of files, merged in the order given.
 func LoadFiles(files []string) (*Policy, error) {
-	p := &Policy{Files: files, Services: map[string]*Service{}}
+	return load(files, newFileReads(nil))
+}
+
+// load builds a policy from files, reading them and the files they name
+// through reads.
+func load(files []string, reads *fileReads) (*Policy, error) {
+	p := &Policy{Files: files, Services: map[string]*Service{}, reads: reads}
 	var errs Errors
 	hash := sha256.New()
 	for _, file := range files {
-		data, err := os.ReadFile(file)
+		data, err := reads.readFile(file)
 		if err != nil {
 			errs.add(Pos{File: file}, "", err.Error())
 			continue

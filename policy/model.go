@@ -38,6 +38,9 @@ type Policy struct {
 	// ReloadGuard says which destructive edits are made on purpose; see
 	// reloadguard.go. Defaults make it non-nil.
 	ReloadGuard *ReloadGuard
+
+	// reads are the files the policy was built from; see inputs.go.
+	reads *fileReads
 }
 
 // Listener is a port Envoy accepts client traffic on.

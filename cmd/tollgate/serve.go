@@ -49,6 +49,9 @@ type serveConfig struct {
 	authzAddr string
 	// keyUsageFlush is how often API keys' last-used times are written.
 	keyUsageFlush time.Duration
+	// stateDir keeps the last good generation across restarts; "" keeps
+	// none. See stateDirFlag.
+	stateDir string
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -66,6 +69,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
 	fs.DurationVar(&c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
+	fs.StringVar(&c.stateDir, "state-dir", "", "directory where the last good policy generation is kept, so that a restart with an invalid policy serves it; never inside --policy; an explicit empty value keeps none (default: "+stateDirDefaultHelp+")")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := fs.Parse(args)
 	if err != nil {
@@ -77,6 +81,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	}
 	if c.authzAddr == "" {
 		c.authzAddr = c.grpcAddr
+	}
+	if !flagSet(fs, "state-dir") {
+		c.stateDir = defaultStateDir()
 	}
 	if c.only, err = parseOnly(*only); err != nil {
 		return nil, err
@@ -135,6 +142,9 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		stages = append(stages, comp.stage)
 	}
 	rl := reloader.New(c.policyDir, log, reg, stages...)
+	if err := useState(rl, c, log); err != nil {
+		return err
+	}
 
 	grpcLis, err := net.Listen("tcp", c.grpcAddr)
 	if err != nil {

@@ -29,6 +29,10 @@ type Stage func(p *policy.Policy) (commit func(), err error)
 type Generation struct {
 	Policy   *policy.Policy
 	LoadedAt time.Time
+	// RestoredFrom is the state file the generation was read from when
+	// the policy directory was refused at startup; "" when it came from
+	// the directory.
+	RestoredFrom string
 }
 
 // rejection is the last refused load: when, and why.
@@ -51,6 +55,15 @@ type Reloader struct {
 	// lastErr is the last load's rejection, nil when it was applied.
 	lastErr atomic.Pointer[rejection]
 
+	// state, when set, keeps the last good generation across restarts;
+	// saved is the generation read from it (once, under mu), savedVersion
+	// the version the file holds.
+	state        *State
+	stateRead    bool
+	saved        *policy.Policy
+	savedAt      time.Time
+	savedVersion string
+
 	m *metrics
 }
 
@@ -59,6 +72,11 @@ type Reloader struct {
 func New(dir string, log *slog.Logger, reg prometheus.Registerer, stages ...Stage) *Reloader {
 	return &Reloader{dir: dir, log: log, stages: stages, m: newMetrics(reg)}
 }
+
+// UseState makes the reloader save every applied generation to s and,
+// while no generation serves (at startup), serve the saved one when the
+// policy directory is refused. Call it before the first Reload.
+func (r *Reloader) UseState(s *State) { r.state = s }
 
 // Current is the generation being served, or nil before the first valid load.
 func (r *Reloader) Current() *Generation { return r.current.Load() }
@@ -80,6 +98,9 @@ func (r *Reloader) Status() string {
 		p := g.Policy
 		fmt.Fprintf(&b, "serving policy version %s (%d listeners, %d routes) since %s\n",
 			p.Version, len(p.Listeners), len(p.Routes), g.LoadedAt.UTC().Format(time.RFC3339))
+		if g.RestoredFrom != "" {
+			fmt.Fprintf(&b, "the policy directory was refused at startup: serving the last good generation from %s\n", g.RestoredFrom)
+		}
 	}
 	if e := r.lastErr.Load(); e != nil {
 		fmt.Fprintf(&b, "last reload refused at %s: %s\n", e.at.UTC().Format(time.RFC3339), e.err)
@@ -97,6 +118,7 @@ func (r *Reloader) Reload() error {
 	p, err := policy.Load(r.dir)
 	if err != nil {
 		r.reject(reasonInvalid, err)
+		r.restore()
 		return err
 	}
 	cur := r.current.Load()
@@ -104,24 +126,31 @@ func (r *Reloader) Reload() error {
 		r.m.reloads.WithLabelValues("unchanged").Inc()
 		return nil
 	}
-	if err := r.admit(cur, p); err != nil {
+	if err := r.admit(r.lastGood(cur), p); err != nil {
+		r.restore()
 		return err
 	}
 	r.lastErr.Store(nil)
-	r.serve(p)
+	r.serve(&Generation{Policy: p, LoadedAt: time.Now()})
 	r.m.reloads.WithLabelValues("applied").Inc()
 	r.m.lastResult.Set(1)
 	r.log.Info("policy applied", "version", p.Version, "listeners", len(p.Listeners), "services", len(p.Services), "routes", len(p.Routes))
+	r.save(p)
 	return nil
 }
 
-// admit runs the reload guard against the serving generation, then every
-// stage; a refusal is recorded and returned.
-func (r *Reloader) admit(cur *Generation, p *policy.Policy) error {
-	var serving *policy.Policy
+// lastGood is the generation a new one is compared with: the serving one,
+// or before any serves, the one saved by the previous process.
+func (r *Reloader) lastGood(cur *Generation) *policy.Policy {
 	if cur != nil {
-		serving = cur.Policy
+		return cur.Policy
 	}
+	return r.savedGeneration()
+}
+
+// admit runs the reload guard against the last good generation, then
+// every stage; a refusal is recorded and returned.
+func (r *Reloader) admit(serving, p *policy.Policy) error {
 	if err := policy.CheckReload(serving, p); err != nil {
 		var ge *policy.GuardError
 		errors.As(err, &ge)
@@ -135,10 +164,12 @@ func (r *Reloader) admit(cur *Generation, p *policy.Policy) error {
 	return nil
 }
 
-// serve publishes p, already committed in every stage, as the current
+// serve publishes g, already committed in every stage, as the current
 // generation.
-func (r *Reloader) serve(p *policy.Policy) {
-	r.current.Store(&Generation{Policy: p, LoadedAt: time.Now()})
+func (r *Reloader) serve(g *Generation) {
+	p := g.Policy
+	r.current.Store(g)
+	r.saved = nil // only needed while nothing served
 	r.m.lastReload.SetToCurrentTime()
 	r.m.listeners.Set(float64(len(p.Listeners)))
 	r.m.routes.Set(float64(len(p.Routes)))
