@@ -186,6 +186,9 @@ func TestRestartWithABrokenPolicyServesTheLastGoodGeneration(t *testing.T) {
 	if got := tg.metric(t, "tollgate_policy_last_reload_successful"); got != "0" {
 		t.Errorf("last_reload_successful = %q, want 0 while the directory is broken", got)
 	}
+	if _, body, _ := httpGet(tg.adminURL("/debug/config"), nil); !strings.Contains(string(body), `"restored_from": "`+stateDir) {
+		t.Errorf("/debug/config does not name the state file the generation came from:\n%s", body)
+	}
 	eventually(t, 15*time.Second, func() error {
 		if _, d := authSend(t, orders, nil); status(d) != 401 {
 			return fmt.Errorf("/orders without a key answered %d, want 401", status(d))

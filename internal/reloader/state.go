@@ -99,7 +99,20 @@ func (s *State) Save(p *policy.Policy) error {
 	if len(data) > MaxStateBytes {
 		return fmt.Errorf("the generation takes %d bytes, more than the %d a saved generation may", len(data), MaxStateBytes)
 	}
+	removeStaleTemps(s.path)
 	return writeAtomic(s.path, data)
+}
+
+// removeStaleTemps removes the temporary files a crash mid-write left
+// beside path. Only old ones: a fresh one may be another instance's
+// write in progress.
+func removeStaleTemps(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, f := range stale {
+		if fi, err := os.Stat(f); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			_ = os.Remove(f)
+		}
+	}
 }
 
 // writeAtomic replaces path with data: a private temporary file in the

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // newStateReloader is a reloader of dir keeping its state in stateDir,
@@ -125,5 +126,34 @@ func TestStateDirectoryInsideThePolicyDirectoryIsRefused(t *testing.T) {
 	}
 	if _, err := NewState(filepath.Join(filepath.Dir(dir), filepath.Base(dir)+"-state"), dir); err != nil {
 		t.Errorf("a sibling directory was refused: %v", err)
+	}
+}
+
+func TestSavingRemovesTemporaryFilesACrashLeft(t *testing.T) {
+	dir, stateDir := t.TempDir(), t.TempDir()
+	st, err := NewState(stateDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(stateDir, "."+filepath.Base(st.Path())+".tmp-123")
+	fresh := old + "4"
+	for _, f := range []string{old, fresh} {
+		if err := os.WriteFile(f, []byte(`{"format":1`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, good)
+	rl, _ := newStateReloader(t, dir, stateDir)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); err == nil {
+		t.Error("an hour-old temporary file was left")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a fresh temporary file (another instance's write) was removed")
 	}
 }
