@@ -16,10 +16,11 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// MaxStateBytes bounds a saved generation. A policy with its keys and
-// certificates is far smaller; a larger one is not saved (and a larger
-// file is not read), so a runaway file never fills the disk or the heap.
-const MaxStateBytes = 64 << 20
+// maxStateBytes bounds a saved generation (64 MiB; a variable for tests).
+// A policy with its keys and certificates is far smaller; a larger one is
+// not saved (and a larger file is not read), so a runaway file never
+// fills the disk or the heap.
+var maxStateBytes = 64 << 20
 
 // stateFormat is the version of the saved bundle's layout.
 const stateFormat = 1
@@ -96,8 +97,8 @@ func (s *State) Save(p *policy.Policy) error {
 	if err != nil {
 		return err
 	}
-	if len(data) > MaxStateBytes {
-		return fmt.Errorf("the generation takes %d bytes, more than the %d a saved generation may", len(data), MaxStateBytes)
+	if len(data) > maxStateBytes {
+		return fmt.Errorf("the generation takes %d bytes, more than the %d a saved generation may", len(data), maxStateBytes)
 	}
 	removeStaleTemps(s.path)
 	return writeAtomic(s.path, data)
@@ -158,12 +159,12 @@ func (s *State) Load() (*policy.Policy, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxStateBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, int64(maxStateBytes)+1))
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if len(data) > MaxStateBytes {
-		return nil, time.Time{}, fmt.Errorf("%s is larger than %d bytes", s.path, MaxStateBytes)
+	if len(data) > maxStateBytes {
+		return nil, time.Time{}, fmt.Errorf("%s is larger than %d bytes", s.path, maxStateBytes)
 	}
 	var b bundle
 	if err := json.Unmarshal(data, &b); err != nil {

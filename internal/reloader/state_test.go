@@ -102,11 +102,15 @@ func TestUnusableSavedGenerationLeavesTollgateNotReady(t *testing.T) {
 		"another policy's":      otherSaved,
 		"a changed input":       []byte(strings.Replace(string(saved), `"version":"`, `"version":"0`, 1)),
 		"not a generation":      []byte("{}"),
-		"larger than the limit": append(saved, make([]byte, MaxStateBytes)...),
+		"larger than the limit": append(saved, ' '),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := os.WriteFile(st.Path(), content, 0o600); err != nil {
 				t.Fatal(err)
+			}
+			if name == "larger than the limit" {
+				defer func(n int) { maxStateBytes = n }(maxStateBytes)
+				maxStateBytes = len(saved)
 			}
 			write(t, dir, "")
 			rl, rec := newStateReloader(t, dir, stateDir)
