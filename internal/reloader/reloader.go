@@ -123,6 +123,10 @@ func (r *Reloader) Reload() error {
 	}
 	cur := r.current.Load()
 	if cur != nil && cur.Policy.Version == p.Version {
+		// The directory holds what serves again (a refused edit was
+		// reverted, say): no refusal is pending any more.
+		r.lastErr.Store(nil)
+		r.m.lastResult.Set(1)
 		r.m.reloads.WithLabelValues("unchanged").Inc()
 		return nil
 	}

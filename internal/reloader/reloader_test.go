@@ -230,3 +230,24 @@ func sampleValue(t *testing.T, reg *prometheus.Registry, sample string) float64 
 	}
 	return -1
 }
+
+func TestRevertingARefusedEditClearsTheRefusal(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, good)
+	rl, reg := newReloader(t, dir)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "")
+	if err := rl.Reload(); err == nil {
+		t.Fatal("an empty policy was applied")
+	}
+	write(t, dir, good)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if rl.LastError() != "" || sampleValue(t, reg, "tollgate_policy_last_reload_successful") != 1 {
+		t.Errorf("after reverting a refused edit: LastError %q, last_reload_successful %v; want none pending",
+			rl.LastError(), sampleValue(t, reg, "tollgate_policy_last_reload_successful"))
+	}
+}
