@@ -16,7 +16,7 @@ func startTollgateUnready(t *testing.T, policyDir string) *tollgate {
 	t.Helper()
 	tg := &tollgate{grpcAddr: freeAddr(t), adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
 	tg.cmd = exec.Command(tollgateBin, "serve", "--policy", policyDir,
-		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text")
+		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text", "--state-dir", t.TempDir())
 	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
 	if err := tg.cmd.Start(); err != nil {
 		t.Fatal(err)

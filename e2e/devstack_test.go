@@ -63,7 +63,9 @@ func startDevstack(t *testing.T) *devstack {
 	d.cmd = exec.Command(bin, "--tollgate", tollgateBin, "--policy", d.policy, "--quiet", "--wait", "20s",
 		"--gateway", d.gateway, "--grpc-addr", freeAddr(t), "--admin-addr", d.admin,
 		"--envoy-admin-port", envoyAdminPort, "--services", strings.Join(services, ","))
-	d.cmd.Env = append(os.Environ(), "ENVOY_BIN="+envoyBin)
+	// devstack's Tollgate keeps its last good generation under
+	// $XDG_STATE_HOME: a test's own, so nothing is left in the user's home.
+	d.cmd.Env = append(os.Environ(), "ENVOY_BIN="+envoyBin, "XDG_STATE_HOME="+t.TempDir(), "STATE_DIRECTORY=")
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,8 +120,14 @@ func startTollgateAt(t testing.TB, policyDir, grpcAddr string, extra ...string) 
 		grpcAddr = freeAddr(t)
 	}
 	tg := &tollgate{grpcAddr: grpcAddr, adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
-	args := append([]string{"serve", "--policy", policyDir,
-		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text"}, extra...)
+	args := []string{"serve", "--policy", policyDir,
+		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text"}
+	if !slices.Contains(extra, "--state-dir") {
+		// Each Tollgate keeps its last good generation apart, so that no
+		// test restores another's (nor the user's, by default in ~).
+		args = append(args, "--state-dir", t.TempDir())
+	}
+	args = append(args, extra...)
 	tg.cmd = exec.Command(tollgateBin, args...)
 	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
 	if err := tg.cmd.Start(); err != nil {

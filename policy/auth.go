@@ -2,10 +2,8 @@ package policy
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,18 +188,18 @@ func (p *Policy) readAuthFiles(hash io.Writer, errs *Errors) {
 		return
 	}
 	if k := p.Auth.APIKeys; k != nil && k.File != "" {
-		if full := auxPath(k.Source, k.File); k.Optional && missing(full) && !readAsPolicy(k.Source, full) {
+		if full := auxPath(k.Source, k.File); k.Optional && p.reads.missing(full) && !readAsPolicy(k.Source, full) {
 			// Absent is a state of its own in the version, so that
 			// creating the file reloads.
 			k.Path = full
-			fmt.Fprintf(hash, "aux\x00%s\x00absent\x00", full)
+			fmt.Fprintf(hash, "aux\x00%s\x00absent\x00", k.File)
 		} else {
-			k.Path, k.Data = readAuxFile(k.Source, "file", k.File, "auth.api_keys.file", hash, errs)
+			k.Path, k.Data = p.readAuxFile(k.Source, "file", k.File, "auth.api_keys.file", hash, errs)
 		}
 	}
 	for i, j := range p.Auth.JWT {
 		if j.JWKSFile != "" {
-			j.JWKSPath, j.JWKSData = readAuxFile(j.Source, "jwks_file", j.JWKSFile, fmt.Sprintf("auth.jwt[%d].jwks_file", i), hash, errs)
+			j.JWKSPath, j.JWKSData = p.readAuxFile(j.Source, "jwks_file", j.JWKSFile, fmt.Sprintf("auth.jwt[%d].jwks_file", i), hash, errs)
 		}
 	}
 }
@@ -220,26 +218,23 @@ func readAsPolicy(s Source, full string) bool {
 	return filepath.Dir(full) == filepath.Dir(s.Pos().File) && IsPolicyFile(full)
 }
 
-// missing reports whether nothing is at path (other errors, such as
-// permissions, are left for the read to report).
-func missing(path string) bool {
-	_, err := os.Stat(path)
-	return errors.Is(err, fs.ErrNotExist)
-}
-
-func readAuxFile(s Source, field, name, path string, hash io.Writer, errs *Errors) (string, []byte) {
+// readAuxFile reads a file the auth section names and adds it to the
+// version by the name written in the policy (never the directory it
+// resolves to, so that replicas in other directories get the same
+// version) and its content.
+func (p *Policy) readAuxFile(s Source, field, name, path string, hash io.Writer, errs *Errors) (string, []byte) {
 	full := auxPath(s, name)
 	if readAsPolicy(s, full) {
 		errs.addf(s.At(field), path, "%q would be read as a policy file: put it in a subdirectory, such as keys/%s", name, filepath.Base(name))
 		return full, nil
 	}
-	data, err := os.ReadFile(full)
+	data, err := p.reads.readFile(full)
 	if err != nil {
 		errs.addf(s.At(field), path, "cannot read %s: %v", name, unwrapPathError(err))
 		return full, nil
 	}
 	sum := sha256.Sum256(data)
-	fmt.Fprintf(hash, "aux\x00%s\x00%x\x00", full, sum)
+	fmt.Fprintf(hash, "aux\x00%s\x00%x\x00", name, sum)
 	return full, data
 }
 

@@ -14,6 +14,7 @@ const (
 func applyDefaults(p *Policy) {
 	applyResilienceDefaults(p)
 	applyLimitStageDefaults(p)
+	applyReloadGuardDefaults(p)
 	for _, l := range p.Listeners {
 		if l.Address == "" {
 			l.Address = DefaultListenerAddress

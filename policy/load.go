@@ -32,6 +32,7 @@ type document struct {
 	AccessLog      *AccessLog            `yaml:"access_log"`
 	Tracing        *Tracing              `yaml:"tracing"`
 	Auth           *Auth                 `yaml:"auth"`
+	ReloadGuard    *ReloadGuard          `yaml:"reload_guard"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -66,11 +67,17 @@ func Load(dir string) (*Policy, error) {
 
 // LoadFiles is Load for an explicit list of files, merged in the order given.
 func LoadFiles(files []string) (*Policy, error) {
-	p := &Policy{Files: files, Services: map[string]*Service{}}
+	return load(files, newFileReads(nil))
+}
+
+// load builds a policy from files, reading them and the files they name
+// through reads.
+func load(files []string, reads *fileReads) (*Policy, error) {
+	p := &Policy{Files: files, Services: map[string]*Service{}, reads: reads}
 	var errs Errors
 	hash := sha256.New()
 	for _, file := range files {
-		data, err := os.ReadFile(file)
+		data, err := reads.readFile(file)
 		if err != nil {
 			errs.add(Pos{File: file}, "", err.Error())
 			continue
@@ -139,6 +146,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	p.mergeAuth(doc.Auth, errs)
 	mergeNamed(p.Services, doc.Services, "service", "services", errs)
 	p.mergeRateLimits(doc, errs)
+	p.mergeReloadGuard(doc.ReloadGuard, errs)
 }
 
 // named is an element declared under a name in a mapping (services,

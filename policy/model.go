@@ -35,6 +35,12 @@ type Policy struct {
 	Tracing   *Tracing
 	// Auth is the top-level auth section (credentials); nil when absent.
 	Auth *Auth
+	// ReloadGuard says which destructive edits are made on purpose; see
+	// reloadguard.go. Defaults make it non-nil.
+	ReloadGuard *ReloadGuard
+
+	// reads are the files the policy was built from; see inputs.go.
+	reads *fileReads
 }
 
 // Listener is a port Envoy accepts client traffic on.

@@ -25,6 +25,7 @@ func validate(p *Policy, errs *Errors) {
 	v.rateLimits()
 	v.observability()
 	v.auth()
+	v.reloadGuard()
 }
 
 type validator struct {

@@ -156,7 +156,7 @@ func (v *validator) caBundle(s Source, field, file, path string) []byte {
 // error: it is the wrong file.
 func (v *validator) readFile(s Source, field, file, path string) ([]byte, bool) {
 	full := resolvePath(s.At(field), file)
-	data, err := os.ReadFile(full)
+	data, err := v.p.reads.readFile(full)
 	if err != nil {
 		v.errorf(s.At(field), path+"."+field, "cannot read %s: %s", file, pathErrorReason(err))
 		return nil, false

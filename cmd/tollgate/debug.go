@@ -19,6 +19,9 @@ type configView struct {
 	Routes    []routeRow    `json:"routes"`
 	AccessLog *accessLogRow `json:"access_log,omitempty"`
 	Tracing   *tracingRow   `json:"tracing,omitempty"`
+	// RestoredFrom is the state file the generation came from when the
+	// policy directory was refused at startup.
+	RestoredFrom string `json:"restored_from,omitempty"`
 }
 
 type listenerRow struct {
@@ -48,7 +51,7 @@ func debugConfig(rl *reloader.Reloader) configView {
 		return configView{LastError: rl.LastError()}
 	}
 	p := g.Policy
-	v := configView{Version: p.Version, LoadedAt: g.LoadedAt, Files: p.Files, LastError: rl.LastError()}
+	v := configView{Version: p.Version, LoadedAt: g.LoadedAt, Files: p.Files, LastError: rl.LastError(), RestoredFrom: g.RestoredFrom}
 	v.AccessLog, v.Tracing = observabilityView(p)
 	for _, l := range p.Listeners {
 		v.Listeners = append(v.Listeners, listenerRow{l.Name, l.Address, l.Port, l.Hosts, listenerTLSRow(l.TLS)})

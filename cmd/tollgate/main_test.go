@@ -18,6 +18,17 @@ func TestValidateExampleIsValid(t *testing.T) {
 	}
 }
 
+func TestValidateRefusesAPolicyWithoutListenersAsServeDoes(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", dir}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "reload_guard: { allow_no_listeners: true }") {
+		t.Errorf("validate of an empty file: exit %d, %q; want 1 saying how to allow no listeners", code, errOut.String())
+	}
+}
+
 func TestValidateReportsEveryErrorWithItsPosition(t *testing.T) {
 	dir := t.TempDir()
 	bad := "listeners: [{ name: public, port: 8080 }]\nroutes:\n  - { name: a, to: missing }\n  - { name: b, to: a, prot: 1 }\n"

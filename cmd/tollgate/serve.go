@@ -48,6 +48,9 @@ type serveConfig struct {
 	authzAddr string
 	// keyUsageFlush is how often API keys' last-used times are written.
 	keyUsageFlush time.Duration
+	// stateDir keeps the last good generation across restarts; "" keeps
+	// none. See stateDirFlag.
+	stateDir string
 }
 
 const serveUsage = `Usage: tollgate serve --policy DIR [flags]
@@ -72,6 +75,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
 	durationVar(fs, &c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
+	fs.StringVar(&c.stateDir, "state-dir", "", "directory where the last good policy generation is kept, so that a restart with an invalid policy serves it; never inside --policy; an explicit empty value keeps none (default: "+stateDirDefaultHelp+")")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := noArgs(parseArgs(fs, args))
 	if err != nil {
@@ -82,6 +86,9 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	}
 	if c.authzAddr == "" {
 		c.authzAddr = c.grpcAddr
+	}
+	if !flagSet(fs, "state-dir") {
+		c.stateDir = defaultStateDir()
 	}
 	if c.only, err = parseOnly(*only); err != nil {
 		return nil, usageError{err}
@@ -157,6 +164,9 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		stages = append(stages, comp.stage)
 	}
 	rl := reloader.New(c.policyDir, log, reg, stages...)
+	if err := useState(rl, c, log); err != nil {
+		return err
+	}
 
 	grpcLis, err := net.Listen("tcp", c.grpcAddr)
 	if err != nil {
@@ -169,6 +179,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	grpcServer := newGRPCServer()
 	adm := admin.New(reg, ready(rl), log)
+	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
 	for _, comp := range comps {
 		comp.register(grpcServer, adm)
@@ -224,6 +235,9 @@ func stopGRPC(s *grpc.Server, grace time.Duration) {
 	}
 }
 
+// ready is /readyz's answer: ready (200) exactly when a generation is being
+// served — one that loaded, passed the reload guard (so it has a listener
+// unless the policy allows none) and compiled in every component.
 func ready(rl *reloader.Reloader) func() error {
 	return func() error {
 		if rl.Current() == nil {

@@ -34,3 +34,19 @@ func TestServeDefaultsAreLoopbackAndAccessLogFollowsGRPC(t *testing.T) {
 		t.Errorf("--only accesslog: %v", err)
 	}
 }
+
+func TestStateDirDefaultsToTheUsersStateDirectoryAndEmptyDisablesIt(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", "")
+	t.Setenv("XDG_STATE_HOME", "/home/u/.state")
+	c, err := parseServe([]string{"--policy", "dir"}, io.Discard)
+	if err != nil || c.stateDir != "/home/u/.state/tollgate" {
+		t.Errorf("default state dir %q (%v), want $XDG_STATE_HOME/tollgate", c.stateDir, err)
+	}
+	t.Setenv("STATE_DIRECTORY", "/var/lib/tollgate:/var/lib/other")
+	if c, _ := parseServe([]string{"--policy", "dir"}, io.Discard); c.stateDir != "/var/lib/tollgate" {
+		t.Errorf("under systemd's StateDirectory= the state dir is %q, want /var/lib/tollgate", c.stateDir)
+	}
+	if c, _ := parseServe([]string{"--policy", "dir", "--state-dir", ""}, io.Discard); c.stateDir != "" {
+		t.Errorf("--state-dir '' gave %q, want none", c.stateDir)
+	}
+}

@@ -30,6 +30,11 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	if err == nil {
 		err = authz.CheckFiles(p)
 	}
+	if err == nil {
+		// serve refuses a policy without listeners even as its first
+		// generation; the route guard needs a serving one to compare with.
+		err = policy.CheckReload(nil, p)
+	}
 	if err != nil {
 		return policyFailure(stderr, err, 1)
 	}

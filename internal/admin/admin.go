@@ -21,7 +21,9 @@ import (
 type Server struct {
 	mux   *http.ServeMux
 	ready func() error
-	log   *slog.Logger
+	// detail, if set, adds lines to /readyz's body whatever the answer.
+	detail func() string
+	log    *slog.Logger
 	// paths are the endpoints served, listed by the index page.
 	paths []string
 }
@@ -49,12 +51,20 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
+// ReadyDetail adds the lines fn returns to every /readyz answer, so that
+// an operator sees what is serving and what was refused, not only a status.
+func (s *Server) ReadyDetail(fn func() string) { s.detail = fn }
+
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	detail := ""
+	if s.detail != nil {
+		detail = s.detail()
+	}
 	if err := s.ready(); err != nil {
-		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, "not ready: "+err.Error()+"\n"+detail, http.StatusServiceUnavailable)
 		return
 	}
-	_, _ = w.Write([]byte("ready\n"))
+	_, _ = w.Write([]byte("ready\n" + detail))
 }
 
 // HandleJSON serves the value returned by fn as indented JSON at path. fn

@@ -6,7 +6,9 @@ package reloader
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,11 +29,22 @@ type Stage func(p *policy.Policy) (commit func(), err error)
 type Generation struct {
 	Policy   *policy.Policy
 	LoadedAt time.Time
+	// RestoredFrom is the state file the generation was read from when
+	// the policy directory was refused at startup; "" when it came from
+	// the directory.
+	RestoredFrom string
+}
+
+// rejection is the last refused load: when, and why.
+type rejection struct {
+	at  time.Time
+	err string
 }
 
 // Reloader loads the policy directory on demand. Reload calls are
-// serialised by a mutex; the current generation is published through an
-// atomic pointer so readers (admin endpoints) never block a reload.
+// serialised by a mutex; the current generation and the last rejection
+// are published through atomic pointers so readers (admin endpoints) never
+// block a reload.
 type Reloader struct {
 	dir    string
 	log    *slog.Logger
@@ -39,39 +52,31 @@ type Reloader struct {
 
 	mu      sync.Mutex // serialises Reload
 	current atomic.Pointer[Generation]
-	lastErr atomic.Pointer[string]
+	// lastErr is the last load's rejection, nil when it was applied.
+	lastErr atomic.Pointer[rejection]
 
-	reloads    *prometheus.CounterVec
-	lastResult prometheus.Gauge
-	lastReload prometheus.Gauge
+	// state, when set, keeps the last good generation across restarts;
+	// saved is the generation read from it (once, under mu), savedVersion
+	// the version the file holds.
+	state        *State
+	stateRead    bool
+	saved        *policy.Policy
+	savedAt      time.Time
+	savedVersion string
+
+	m *metrics
 }
 
 // New returns a Reloader for dir that compiles each valid generation with
 // every stage, then commits them in order.
 func New(dir string, log *slog.Logger, reg prometheus.Registerer, stages ...Stage) *Reloader {
-	r := &Reloader{
-		dir:    dir,
-		log:    log,
-		stages: stages,
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_policy_reloads_total",
-			Help: "Policy loads by result: applied, unchanged or rejected.",
-		}, []string{"result"}),
-		lastResult: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_policy_last_reload_successful",
-			Help: "1 if the last policy load was valid, 0 if it was rejected and an older policy is serving.",
-		}),
-		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_policy_last_applied_timestamp_seconds",
-			Help: "When the serving policy generation was applied.",
-		}),
-	}
-	for _, result := range []string{"applied", "unchanged", "rejected"} {
-		r.reloads.WithLabelValues(result)
-	}
-	reg.MustRegister(r.reloads, r.lastResult, r.lastReload)
-	return r
+	return &Reloader{dir: dir, log: log, stages: stages, m: newMetrics(reg)}
 }
+
+// UseState makes the reloader save every applied generation to s and,
+// while no generation serves (at startup), serve the saved one when the
+// policy directory is refused. Call it before the first Reload.
+func (r *Reloader) UseState(s *State) { r.state = s }
 
 // Current is the generation being served, or nil before the first valid load.
 func (r *Reloader) Current() *Generation { return r.current.Load() }
@@ -80,37 +85,98 @@ func (r *Reloader) Current() *Generation { return r.current.Load() }
 // was good.
 func (r *Reloader) LastError() string {
 	if e := r.lastErr.Load(); e != nil {
-		return *e
+		return e.err
 	}
 	return ""
 }
 
-// Reload loads the directory and, if it is valid and differs from what is
-// serving, applies it. On error the previous generation keeps serving and
-// every positioned error is logged.
+// Status describes, in a few lines for /readyz, what is serving and
+// whether the last load was refused.
+func (r *Reloader) Status() string {
+	var b strings.Builder
+	if g := r.current.Load(); g != nil {
+		p := g.Policy
+		fmt.Fprintf(&b, "serving policy version %s (%d listeners, %d routes) since %s\n",
+			p.Version, len(p.Listeners), len(p.Routes), g.LoadedAt.UTC().Format(time.RFC3339))
+		if g.RestoredFrom != "" {
+			fmt.Fprintf(&b, "the policy directory was refused at startup: serving the last good generation from %s\n", g.RestoredFrom)
+		}
+	}
+	if e := r.lastErr.Load(); e != nil {
+		fmt.Fprintf(&b, "last reload refused at %s: %s\n", e.at.UTC().Format(time.RFC3339), e.err)
+	}
+	return b.String()
+}
+
+// Reload loads the directory and, if it is valid, passes the reload guard
+// (policy.CheckReload) and differs from what is serving, applies it. On
+// error the previous generation keeps serving and every positioned error
+// is logged.
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, err := policy.Load(r.dir)
-	if err == nil {
-		if cur := r.current.Load(); cur != nil && cur.Policy.Version == p.Version {
-			r.reloads.WithLabelValues("unchanged").Inc()
-			return nil
-		}
-		err = r.apply(p)
-	}
 	if err != nil {
-		r.reject(err)
+		r.reject(reasonInvalid, err)
+		r.restore()
 		return err
 	}
-	empty := ""
-	r.lastErr.Store(&empty)
-	r.current.Store(&Generation{Policy: p, LoadedAt: time.Now()})
-	r.reloads.WithLabelValues("applied").Inc()
-	r.lastResult.Set(1)
-	r.lastReload.SetToCurrentTime()
+	cur := r.current.Load()
+	if cur != nil && cur.Policy.Version == p.Version {
+		// The directory holds what serves again (a refused edit was
+		// reverted, say): no refusal is pending any more.
+		r.lastErr.Store(nil)
+		r.m.lastResult.Set(1)
+		r.m.reloads.WithLabelValues("unchanged").Inc()
+		return nil
+	}
+	if err := r.admit(r.lastGood(cur), p); err != nil {
+		r.restore()
+		return err
+	}
+	r.lastErr.Store(nil)
+	r.serve(&Generation{Policy: p, LoadedAt: time.Now()})
+	r.m.reloads.WithLabelValues("applied").Inc()
+	r.m.lastResult.Set(1)
 	r.log.Info("policy applied", "version", p.Version, "listeners", len(p.Listeners), "services", len(p.Services), "routes", len(p.Routes))
+	r.save(p)
 	return nil
+}
+
+// lastGood is the generation a new one is compared with: the serving one,
+// or before any serves, the one saved by the previous process.
+func (r *Reloader) lastGood(cur *Generation) *policy.Policy {
+	if cur != nil {
+		return cur.Policy
+	}
+	return r.savedGeneration()
+}
+
+// admit runs the reload guard against the last good generation, then
+// every stage; a refusal is recorded and returned.
+func (r *Reloader) admit(serving, p *policy.Policy) error {
+	if err := policy.CheckReload(serving, p); err != nil {
+		var ge *policy.GuardError
+		errors.As(err, &ge)
+		r.reject(ge.Reason, err)
+		return err
+	}
+	if err := r.apply(p); err != nil {
+		r.reject(reasonComponent, err)
+		return err
+	}
+	return nil
+}
+
+// serve publishes g, already committed in every stage, as the current
+// generation.
+func (r *Reloader) serve(g *Generation) {
+	p := g.Policy
+	r.current.Store(g)
+	r.saved = nil // only needed while nothing served
+	r.m.lastReload.SetToCurrentTime()
+	r.m.listeners.Set(float64(len(p.Listeners)))
+	r.m.routes.Set(float64(len(p.Routes)))
 }
 
 func (r *Reloader) apply(p *policy.Policy) error {
@@ -128,21 +194,22 @@ func (r *Reloader) apply(p *policy.Policy) error {
 	return nil
 }
 
-func (r *Reloader) reject(err error) {
+func (r *Reloader) reject(reason string, err error) {
 	msg := err.Error()
-	r.lastErr.Store(&msg)
-	r.reloads.WithLabelValues("rejected").Inc()
-	r.lastResult.Set(0)
+	r.lastErr.Store(&rejection{at: time.Now(), err: msg})
+	r.m.reloads.WithLabelValues("rejected").Inc()
+	r.m.rejections.WithLabelValues(reason).Inc()
+	r.m.lastResult.Set(0)
 	serving := "none"
 	if cur := r.current.Load(); cur != nil {
 		serving = cur.Policy.Version
 	}
 	var errs policy.Errors
 	if !errors.As(err, &errs) {
-		r.log.Error("policy rejected; the previous policy keeps serving", "dir", r.dir, "serving_version", serving, "error", msg)
+		r.log.Error("policy rejected; the previous policy keeps serving", "dir", r.dir, "reason", reason, "serving_version", serving, "error", msg)
 		return
 	}
 	for _, e := range errs {
-		r.log.Error("policy rejected; the previous policy keeps serving", "dir", r.dir, "serving_version", serving, "error", e.Error())
+		r.log.Error("policy rejected; the previous policy keeps serving", "dir", r.dir, "reason", reason, "serving_version", serving, "error", e.Error())
 	}
 }

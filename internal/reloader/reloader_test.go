@@ -124,3 +124,130 @@ func counter(t *testing.T, reg *prometheus.Registry, result string) float64 {
 	}
 	return -1
 }
+
+// fourRoutes is good with four routes, enough for the route guard.
+const fourRoutes = "listeners: [{ name: l, port: 8080 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\n" +
+	"routes: [{ name: r1, to: a }, { name: r2, to: a }, { name: r3, to: a }, { name: r4, to: a }]\n"
+
+func TestEmptyPolicyIsRefusedAndTheLastGoodKeepsServing(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, fourRoutes)
+	rec := &recorder{}
+	rl, reg := newReloader(t, dir, rec.stage)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	first := rl.Current().Policy.Version
+
+	write(t, dir, "")
+	err := rl.Reload()
+	if err == nil || !strings.Contains(err.Error(), "allow_no_listeners: true") {
+		t.Fatalf("an empty policy gave %v, want a refusal saying how to apply it on purpose", err)
+	}
+	if got := rl.Current().Policy.Version; got != first || len(rec.committed) != 1 {
+		t.Errorf("serving %s (committed %v) after an empty policy, want only %s", got, rec.committed, first)
+	}
+	for sample, want := range map[string]float64{
+		`tollgate_policy_reload_rejections_total{reason="no_listeners"}`: 1,
+		`tollgate_policy_reloads_total{result="rejected"}`:               1,
+		`tollgate_policy_last_reload_successful`:                         0,
+		`tollgate_policy_serving_listeners`:                              1,
+		`tollgate_policy_serving_routes`:                                 4,
+	} {
+		if got := sampleValue(t, reg, sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+	if s := rl.Status(); !strings.Contains(s, "serving policy version "+first+" (1 listeners, 4 routes)") || !strings.Contains(s, "last reload refused at") {
+		t.Errorf("Status does not say what serves and that the last reload was refused:\n%s", s)
+	}
+
+	write(t, dir, fourRoutes+"# edited\n")
+	if err := rl.Reload(); err != nil || rl.Status() != strings.SplitAfter(rl.Status(), "\n")[0] {
+		t.Errorf("a good edit after a refusal: %v; status %q must no longer name the refusal", err, rl.Status())
+	}
+}
+
+func TestRemovingMostRoutesIsRefusedUnlessThePolicySaysSo(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, fourRoutes)
+	rec := &recorder{}
+	rl, reg := newReloader(t, dir, rec.stage)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, good)
+	if err := rl.Reload(); err == nil || !strings.Contains(err.Error(), "max_removed_routes_percent: 100") {
+		t.Fatalf("removing 4 of 4 routes gave %v, want a refusal", err)
+	}
+	if got := sampleValue(t, reg, `tollgate_policy_reload_rejections_total{reason="routes_removed"}`); got != 1 {
+		t.Errorf("routes_removed rejections = %v, want 1", got)
+	}
+	write(t, dir, good+"reload_guard: { max_removed_routes_percent: 100 }\n")
+	if err := rl.Reload(); err != nil {
+		t.Fatalf("removing routes on purpose: %v", err)
+	}
+	if got := sampleValue(t, reg, `tollgate_policy_serving_routes`); got != 1 || len(rec.committed) != 2 {
+		t.Errorf("serving_routes = %v, committed %v: the edit made on purpose must apply", got, rec.committed)
+	}
+}
+
+func TestEmptyFirstPolicyIsNotReady(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "")
+	rl, _ := newReloader(t, dir)
+	if err := rl.Reload(); err == nil || rl.Current() != nil {
+		t.Fatalf("an empty first policy was applied (err %v)", err)
+	}
+}
+
+// sampleValue reads one sample, written as in the exposition format
+// (`name{label="value"}`), from reg; -1 when absent.
+func sampleValue(t *testing.T, reg *prometheus.Registry, sample string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			if ls := m.GetLabel(); len(ls) > 0 {
+				var parts []string
+				for _, l := range ls {
+					parts = append(parts, l.GetName()+`="`+l.GetValue()+`"`)
+				}
+				name += "{" + strings.Join(parts, ",") + "}"
+			}
+			if name != sample {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+func TestRevertingARefusedEditClearsTheRefusal(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, good)
+	rl, reg := newReloader(t, dir)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "")
+	if err := rl.Reload(); err == nil {
+		t.Fatal("an empty policy was applied")
+	}
+	write(t, dir, good)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if rl.LastError() != "" || sampleValue(t, reg, "tollgate_policy_last_reload_successful") != 1 {
+		t.Errorf("after reverting a refused edit: LastError %q, last_reload_successful %v; want none pending",
+			rl.LastError(), sampleValue(t, reg, "tollgate_policy_last_reload_successful"))
+	}
+}
