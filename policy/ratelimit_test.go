@@ -96,6 +96,11 @@ var invalidRateLimitCases = []struct {
 		`4:10: rate_limit_store.grace: grace only applies with on_failure: grace`,
 		`4:18: rate_limit_store.grace.then: unknown mode "grace"`,
 	}},
+	{"credential header as key", "rate_limits:\n  a: { key: [header:X-API-Key], token_bucket: { rate: 1/s } }\n  b: { key: [client_ip, header:authorization], token_bucket: { rate: 1/s } }\n  c: { key: [header:x-key], token_bucket: { rate: 1/s } }\n  d: { key: [header:x-tenant], token_bucket: { rate: 1/s } }\nauth: { api_keys: { file: keys/k.yaml, header: X-Key, optional: true } }\n", []string{
+		`2:13: rate_limits.a.key[0]: header:x-api-key carries a credential`,
+		`3:13: rate_limits.b.key[1]: header:authorization carries a credential`,
+		`4:13: rate_limits.c.key[0]: header:x-key carries a credential`,
+	}},
 	{"on_failure without redis", "rate_limit_store: { on_failure: fail_closed }\n", []string{`1:33: rate_limit_store.on_failure: on_failure applies to a Redis store`}},
 }
 

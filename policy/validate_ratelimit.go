@@ -56,6 +56,10 @@ func (v *validator) rateLimit(l *RateLimit) {
 			v.errorf(l.At("key"), fmt.Sprintf("%s.key[%d]", path, i), "%q is listed twice", k)
 			continue
 		}
+		if part.Dimension == KeyHeader && slices.Contains(v.credentialHeaders(), part.Header) {
+			v.errorf(l.At("key"), fmt.Sprintf("%s.key[%d]", path, i), "%s carries a credential: authorization removes it before limits count, so the limit would never apply (and a secret must not name a counter); use client_id, which counts per API key id or JWT subject", part)
+			continue
+		}
 		seen[part] = true
 		l.Parts = append(l.Parts, part)
 	}
@@ -77,6 +81,18 @@ func (v *validator) rateLimit(l *RateLimit) {
 	if w := l.FixedWindow; w != nil {
 		v.window(w, path+".fixed_window", maxCount)
 	}
+}
+
+// credentialHeaders are the lower-case headers the authz service reads a
+// credential from, whether or not the policy configures that credential:
+// Tollgate strips them before a service (or the rate limiter after
+// authorization) sees the request.
+func (v *validator) credentialHeaders() []string {
+	out := []string{"authorization", strings.ToLower(DefaultAPIKeyHeader)}
+	if a := v.p.Auth; a != nil && a.APIKeys != nil && a.APIKeys.Header != "" {
+		out = append(out, strings.ToLower(a.APIKeys.Header))
+	}
+	return out
 }
 
 func (v *validator) when(l *RateLimit, path string) {
