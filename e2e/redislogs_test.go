@@ -32,7 +32,7 @@ rate_limits:
   per-ip: { key: [client_ip], fixed_window: { limit: 1000000, window: 1h } }
 `,
 	})
-	tg := startTollgateWith(t, dir, "--only", "ratelimit", "--redis", redis.Addr, "--redis-timeout", "100ms", "--log-format", "json")
+	tg := startTollgateWith(t, dir, "--only", "ratelimit", "--redis", redis.Addr, "--redis-timeout", "1s", "--log-format", "json")
 	conn, err := grpc.NewClient(tg.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

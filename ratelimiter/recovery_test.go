@@ -106,9 +106,11 @@ func TestFirstProbeAfterRedisRestartRecovers(t *testing.T) {
 	srv := startRedis(t)
 	clock := newClock()
 	logs := &lockedBuffer{}
-	client := NewRedisClient(RedisOptions{Addrs: []string{srv.Addr}, Timeout: 100 * time.Millisecond})
+	// A refused dial fails at once; the deadline only has to be long
+	// enough that a loaded machine never misses it while Redis is up.
+	client := NewRedisClient(RedisOptions{Addrs: []string{srv.Addr}, Timeout: 2 * time.Second})
 	t.Cleanup(func() { client.Close() })
-	fs := newFailoverStore(NewRedisStore(client, 100*time.Millisecond, nil, nil), FailoverOptions{
+	fs := newFailoverStore(NewRedisStore(client, 2*time.Second, nil, nil), FailoverOptions{
 		Mode: FailClosed, Log: slog.New(slog.NewJSONHandler(logs, nil)), Now: clock.Now,
 	})
 	charge := []Charge{{Key: "k", Rule: Rule{Algorithm: FixedWindow, Limit: 1000, Period: time.Hour}, Hits: 1}}
