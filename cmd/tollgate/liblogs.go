@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"google.golang.org/grpc/grpclog"
 
@@ -31,32 +32,44 @@ type grpcLogger struct{ log *slog.Logger }
 
 var _ grpclog.LoggerV2 = grpcLogger{}
 
-func (g grpcLogger) out(level slog.Level, msg string) {
-	g.log.Log(context.Background(), level, msg)
+// out formats and logs one gRPC entry, unless level is off (gRPC logs
+// connection events at info often: they are not formatted for nothing).
+// format is "" for Print-style arguments and "\n" for Println-style.
+func (g grpcLogger) out(level slog.Level, format string, args []any) {
+	ctx := context.Background()
+	if !g.log.Enabled(ctx, level) {
+		return
+	}
+	var msg string
+	switch format {
+	case "":
+		msg = fmt.Sprint(args...)
+	case "\n":
+		msg = strings.TrimSuffix(fmt.Sprintln(args...), "\n")
+	default:
+		msg = fmt.Sprintf(format, args...)
+	}
+	g.log.Log(ctx, level, msg)
 }
 
-func (g grpcLogger) Info(args ...any)               { g.out(slog.LevelDebug, fmt.Sprint(args...)) }
-func (g grpcLogger) Infoln(args ...any)             { g.out(slog.LevelDebug, sprintln(args)) }
-func (g grpcLogger) Infof(f string, args ...any)    { g.out(slog.LevelDebug, fmt.Sprintf(f, args...)) }
-func (g grpcLogger) Warning(args ...any)            { g.out(slog.LevelDebug, fmt.Sprint(args...)) }
-func (g grpcLogger) Warningln(args ...any)          { g.out(slog.LevelDebug, sprintln(args)) }
-func (g grpcLogger) Warningf(f string, args ...any) { g.out(slog.LevelDebug, fmt.Sprintf(f, args...)) }
-func (g grpcLogger) Error(args ...any)              { g.out(slog.LevelError, fmt.Sprint(args...)) }
-func (g grpcLogger) Errorln(args ...any)            { g.out(slog.LevelError, sprintln(args)) }
-func (g grpcLogger) Errorf(f string, args ...any)   { g.out(slog.LevelError, fmt.Sprintf(f, args...)) }
-func (g grpcLogger) Fatal(args ...any)              { g.fatal(fmt.Sprint(args...)) }
-func (g grpcLogger) Fatalln(args ...any)            { g.fatal(sprintln(args)) }
-func (g grpcLogger) Fatalf(f string, args ...any)   { g.fatal(fmt.Sprintf(f, args...)) }
-func (g grpcLogger) V(l int) bool                   { return l <= 0 }
+func (g grpcLogger) Info(args ...any)               { g.out(slog.LevelDebug, "", args) }
+func (g grpcLogger) Infoln(args ...any)             { g.out(slog.LevelDebug, "\n", args) }
+func (g grpcLogger) Infof(f string, args ...any)    { g.out(slog.LevelDebug, f, args) }
+func (g grpcLogger) Warning(args ...any)            { g.out(slog.LevelDebug, "", args) }
+func (g grpcLogger) Warningln(args ...any)          { g.out(slog.LevelDebug, "\n", args) }
+func (g grpcLogger) Warningf(f string, args ...any) { g.out(slog.LevelDebug, f, args) }
+func (g grpcLogger) Error(args ...any)              { g.out(slog.LevelError, "", args) }
+func (g grpcLogger) Errorln(args ...any)            { g.out(slog.LevelError, "\n", args) }
+func (g grpcLogger) Errorf(f string, args ...any)   { g.out(slog.LevelError, f, args) }
+func (g grpcLogger) Fatal(args ...any)              { g.fatal("", args) }
+func (g grpcLogger) Fatalln(args ...any)            { g.fatal("\n", args) }
+func (g grpcLogger) Fatalf(f string, args ...any)   { g.fatal(f, args) }
+
+// V reports whether gRPC's verbose logs (V(1) and up) are on: never.
+func (g grpcLogger) V(l int) bool { return l <= 0 }
 
 // fatal logs and exits, as gRPC's LoggerV2 contract requires.
-func (g grpcLogger) fatal(msg string) {
-	g.out(slog.LevelError, msg)
+func (g grpcLogger) fatal(format string, args []any) {
+	g.out(slog.LevelError, format, args)
 	os.Exit(1)
-}
-
-// sprintln is fmt.Sprintln without the newline a log entry has no use for.
-func sprintln(args []any) string {
-	s := fmt.Sprintln(args...)
-	return s[:len(s)-1]
 }
