@@ -31,7 +31,7 @@ auth:
       algorithms: [RS256, ES256]
       leeway: 5s
       max_stale: 1m
-      refresh_interval: 1h
+      refresh_interval: 30s
       roles_claim: realm_access.roles
       tier_claim: plan
       required_claims: [sub]

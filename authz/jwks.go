@@ -74,11 +74,22 @@ func parseKeySet(data []byte) (*keySet, error) {
 	return ks, nil
 }
 
-// jwksState is what a source has: the last good key set and when it was
-// last fetched successfully.
+// jwksState is what a source has: the last good key set, when it was
+// last fetched successfully, and whether the latest fetch failed.
 type jwksState struct {
 	keys      *keySet
 	fetchedAt time.Time
+	// failing is set by a failed fetch and cleared by the next good one.
+	// Keys age a whole refresh interval between healthy fetches, so age
+	// alone says nothing about an outage: only a failing source can be
+	// stale.
+	failing bool
+}
+
+// staleAt reports whether the keys count as stale at now: the source is
+// failing and its last good fetch is older than maxStale.
+func (st *jwksState) staleAt(now time.Time, maxStale time.Duration) bool {
+	return st.failing && now.Sub(st.fetchedAt) > maxStale
 }
 
 // jwksSource keeps a provider's key set fresh: from a file (static), or
@@ -227,7 +238,11 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 func (s *jwksSource) failed(err error) {
 	s.metrics.jwksFetch(s.issuer, "error")
 	st := s.current()
-	if st == nil || time.Since(st.fetchedAt) > s.maxStale {
+	if st != nil && !st.failing {
+		st = &jwksState{keys: st.keys, fetchedAt: st.fetchedAt, failing: true}
+		s.state.Store(st)
+	}
+	if st == nil || st.staleAt(time.Now(), s.maxStale) {
 		s.metrics.jwksStale(s.issuer, true)
 		s.log.Error("JWKS unavailable beyond max_stale; the provider's outage mode applies", "issuer", s.issuer, "uri", s.uri, "max_stale", s.maxStale, "error", err)
 		return

@@ -105,3 +105,28 @@ func TestJWKSRotationStaleAndOutage(t *testing.T) {
 	f.now = time.Now()
 	waitFor(t, "recovery", func() bool { f.now = time.Now(); return ok(newTok).Allowed() })
 }
+
+// Keys age between two healthy fetches (a refresh interval, plus the
+// fetch itself): age alone must never put a provider in outage, or valid
+// tokens fail while the IdP is up. Only a failed fetch starts the
+// max_stale clock's consequences.
+func TestJWKSAgeWithoutFailedFetchIsNotAnOutage(t *testing.T) {
+	idp := newJWKSServer(t)
+	f := newFixture(t, idp.URL)
+	idp.set(f.rsa)
+	tok := f.rsa.Sign(authtest.Standard(testIssuer, "orders-api", "alice", "orders:read"))
+	ok := func() *Decision { return f.check("read", "/orders", bearer(tok)) }
+	waitFor(t, "the key to verify", func() bool { return ok().Allowed() })
+
+	// The keys are older than max_stale (1m) and no fetch has failed.
+	f.now = time.Now().Add(2 * time.Minute)
+	if d := ok(); !d.Allowed() {
+		t.Fatalf("old keys from a healthy IdP refused a good token: %d %s", d.Status, d.Reason)
+	}
+
+	// A failed fetch makes the same age an outage.
+	idp.down.Store(true)
+	calls := idp.calls.Load()
+	f.e.rules.Load().providers[testIssuer].source.refetch()
+	waitFor(t, "a failed fetch", func() bool { return idp.calls.Load() > calls && ok().Status == 503 })
+}

@@ -74,12 +74,13 @@ type tokenFailure struct {
 }
 
 // stale reports the outage failure of a provider whose key set is
-// missing, or older than max_stale while its outage mode is deny.
+// missing, or failing to refresh and older than max_stale while its
+// outage mode is deny.
 func (p *provider) stale(st *jwksState, now time.Time) *tokenFailure {
 	if st == nil {
 		return &tokenFailure{reason: "jwks_unavailable", outage: true}
 	}
-	if !p.source.static() && now.Sub(st.fetchedAt) > p.maxStale && p.outage == policy.OutageDeny {
+	if !p.source.static() && st.staleAt(now, p.maxStale) && p.outage == policy.OutageDeny {
 		return &tokenFailure{reason: "jwks_stale", outage: true}
 	}
 	return nil

@@ -102,8 +102,9 @@ type JWTProvider struct {
 	Leeway Duration `yaml:"leeway"`
 	// RefreshInterval between JWKS fetches. Default 5m.
 	RefreshInterval Duration `yaml:"refresh_interval"`
-	// MaxStale is how long the last good key set keeps serving while the
-	// JWKS URL fails. Default 1h. Then Outage applies.
+	// MaxStale is how long (since the last good fetch) the last good key
+	// set keeps serving while the JWKS URL fails. Default 1h; it must be
+	// longer than RefreshInterval. Then Outage applies.
 	MaxStale Duration   `yaml:"max_stale"`
 	Outage   OutageMode `yaml:"outage"` // default deny
 	// ScopesClaim and RolesClaim name the claims (dotted paths for nested

@@ -104,6 +104,20 @@ auth:
     - { issuer: a, jwks_uri: "https://y" }
 routes: [{ name: r, to: api }]
 `, []string{`6:17: auth.failure_mode: unknown failure mode "maybe"`, `8:51: auth.jwt[0].outage: unknown outage mode "panic"`, `8:76: auth.jwt[0].refresh_interval: must be positive`, `9:17: auth.jwt[1].issuer: issuer "a" is already defined`}},
+	{"max_stale not longer than refresh_interval", `
+auth:
+  jwt:
+    - { issuer: a, jwks_uri: "https://x", refresh_interval: 20s, max_stale: 5s }
+    - { issuer: b, jwks_uri: "https://y", refresh_interval: 2h }
+    - { issuer: c, jwks_uri: "https://z", max_stale: 0s }
+    - { issuer: d, jwks_uri: "https://w", refresh_interval: 1m, max_stale: 1m }
+    - { issuer: e, jwks_uri: "https://v", refresh_interval: 1m, max_stale: 61s }
+routes: [{ name: r, to: api }]
+`, []string{
+		`7:77: auth.jwt[0].max_stale: max_stale (5s) must be longer than refresh_interval (20s)`,
+		`8:61: auth.jwt[1].refresh_interval: max_stale (default 1h0m0s) must be longer than refresh_interval (2h0m0s)`,
+		`9:54: auth.jwt[2].max_stale: max_stale (0s) must be longer than refresh_interval (default 5m0s)`,
+		`10:76: auth.jwt[3].max_stale: max_stale (1m0s) must be longer than refresh_interval (1m0s)`}},
 	{"claim headers", `
 auth:
   jwt: [{ issuer: a, jwks_uri: "https://x", claims_to_headers: { sub: x-tollgate-user, email: Authorization, name: "bad header" } }]

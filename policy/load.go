@@ -12,9 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -112,7 +110,8 @@ func parseFile(file string, data []byte, errs *Errors) []*document {
 			return docs
 		}
 		if err != nil {
-			errs.add(syntaxErrorPos(file, err), "", strings.TrimPrefix(err.Error(), "yaml: "))
+			pos, msg := locateSyntaxError(file, data, err)
+			errs.add(pos, "", msg)
 			return docs
 		}
 		if len(root.Content) == 0 {
@@ -123,18 +122,6 @@ func parseFile(file string, data []byte, errs *Errors) []*document {
 		d.decode(root.Content[0], reflectValue(doc), "")
 		docs = append(docs, doc)
 	}
-}
-
-var lineRE = regexp.MustCompile(`line (\d+)`)
-
-// syntaxErrorPos finds the line a YAML syntax error names; the parser
-// reports no column.
-func syntaxErrorPos(file string, err error) Pos {
-	pos := Pos{File: file, Line: 1, Col: 1}
-	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
-		pos.Line, _ = strconv.Atoi(m[1])
-	}
-	return pos
 }
 
 // merge adds one document to the policy; a service declared twice is an

@@ -162,7 +162,7 @@ var invalidCases = []struct {
 		`4:27: routes.r.listeners: unknown listener "m"`,
 		`4:50: routes.r.match.methods: unknown method "get"`,
 	}},
-	{"syntax error", "listeners: [\n", []string{`1:1: line 1: did not find expected node content`}},
+	{"syntax error", "listeners: [\n", []string{`2:1: did not find expected node content at the end of the file`}},
 	{"empty service", "services:\n  a:\n", []string{`2:5: services.a.endpoints: a service needs at least one endpoint`}},
 	{"decoding and validation errors together", "listeners:\n  - { name: l, port: x }\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: b }\n", []string{
 		`2:22: listeners[0].port: expected an integer, found "x"`,

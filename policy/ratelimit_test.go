@@ -96,6 +96,15 @@ var invalidRateLimitCases = []struct {
 		`4:10: rate_limit_store.grace: grace only applies with on_failure: grace`,
 		`4:18: rate_limit_store.grace.then: unknown mode "grace"`,
 	}},
+	{"credential header as key", "rate_limits:\n  a: { key: [header:X-API-Key], token_bucket: { rate: 1/s } }\n  b: { key: [client_ip, header:authorization], token_bucket: { rate: 1/s } }\n  c: { key: [header:x-key], token_bucket: { rate: 1/s } }\n  d: { key: [header:x-tenant], token_bucket: { rate: 1/s } }\nauth: { api_keys: { file: keys/k.yaml, header: X-Key, optional: true } }\n", []string{
+		`2:13: rate_limits.a.key[0]: header:x-api-key carries a credential`,
+		`3:13: rate_limits.b.key[1]: header:authorization carries a credential`,
+		`4:13: rate_limits.c.key[0]: header:x-key carries a credential`,
+	}},
+	{"too many parts and limits", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a, rate_limits: [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32] }\nrate_limits:\n  l0: { key: [client_ip, header:a, header:b, header:c, header:d, header:e, header:f, header:g, header:h], token_bucket: { rate: 1/s } }\n  l1: { token_bucket: { rate: 1/s } }\n  l2: { token_bucket: { rate: 1/s } }\n  l3: { token_bucket: { rate: 1/s } }\n  l4: { token_bucket: { rate: 1/s } }\n  l5: { token_bucket: { rate: 1/s } }\n  l6: { token_bucket: { rate: 1/s } }\n  l7: { token_bucket: { rate: 1/s } }\n  l8: { token_bucket: { rate: 1/s } }\n  l9: { token_bucket: { rate: 1/s } }\n  l10: { token_bucket: { rate: 1/s } }\n  l11: { token_bucket: { rate: 1/s } }\n  l12: { token_bucket: { rate: 1/s } }\n  l13: { token_bucket: { rate: 1/s } }\n  l14: { token_bucket: { rate: 1/s } }\n  l15: { token_bucket: { rate: 1/s } }\n  l16: { token_bucket: { rate: 1/s } }\n  l17: { token_bucket: { rate: 1/s } }\n  l18: { token_bucket: { rate: 1/s } }\n  l19: { token_bucket: { rate: 1/s } }\n  l20: { token_bucket: { rate: 1/s } }\n  l21: { token_bucket: { rate: 1/s } }\n  l22: { token_bucket: { rate: 1/s } }\n  l23: { token_bucket: { rate: 1/s } }\n  l24: { token_bucket: { rate: 1/s } }\n  l25: { token_bucket: { rate: 1/s } }\n  l26: { token_bucket: { rate: 1/s } }\n  l27: { token_bucket: { rate: 1/s } }\n  l28: { token_bucket: { rate: 1/s } }\n  l29: { token_bucket: { rate: 1/s } }\n  l30: { token_bucket: { rate: 1/s } }\n  l31: { token_bucket: { rate: 1/s } }\n  l32: { token_bucket: { rate: 1/s } }\n", []string{
+		`4:36: routes[0].rate_limits: a route names at most 32 rate limits, got 33`,
+		`6:14: rate_limits.l0.key: a key has at most 8 parts, got 9`,
+	}},
 	{"on_failure without redis", "rate_limit_store: { on_failure: fail_closed }\n", []string{`1:33: rate_limit_store.on_failure: on_failure applies to a Redis store`}},
 }
 

@@ -88,6 +88,7 @@ func (v *validator) jwtProvider(j *JWTProvider, path string) {
 			v.errorf(j.At(f.name), path+"."+f.name, "must be positive")
 		}
 	}
+	v.jwksStaleness(j, path)
 	if j.Outage != "" && !slices.Contains(outageModes, j.Outage) {
 		v.errorf(j.At("outage"), path+".outage", "unknown outage mode %q; expected deny or serve_stale", j.Outage)
 	}
@@ -99,6 +100,32 @@ func (v *validator) jwtProvider(j *JWTProvider, path string) {
 			v.errorf(j.At("required_claims"), path+".required_claims", "a required claim needs a name")
 		}
 	}
+}
+
+// jwksStaleness refuses a max_stale not longer than refresh_interval. Keys
+// age up to a full refresh interval between two healthy fetches, so such
+// a provider could not tolerate a single failed fetch: the first one
+// would put it in outage at once. (authz counts staleness only once a
+// fetch has failed, so a healthy IdP never refuses tokens whatever the
+// values; this rule keeps max_stale meaningful.) The defaults apply
+// later, so unset fields are compared by their default values.
+func (v *validator) jwksStaleness(j *JWTProvider, path string) {
+	refresh, maxStale := j.RefreshInterval.D(), j.MaxStale.D()
+	refreshText, staleText := refresh.String(), maxStale.String()
+	if !j.Has("refresh_interval") {
+		refresh, refreshText = DefaultJWKSRefresh, "default "+DefaultJWKSRefresh.String()
+	}
+	if !j.Has("max_stale") {
+		maxStale, staleText = DefaultJWKSMaxStale, "default "+DefaultJWKSMaxStale.String()
+	}
+	if refresh <= 0 || maxStale < 0 || maxStale > refresh || j.JWKSFile != "" {
+		return
+	}
+	field := "max_stale"
+	if !j.Has(field) {
+		field = "refresh_interval"
+	}
+	v.errorf(j.At(field), path+"."+field, "max_stale (%s) must be longer than refresh_interval (%s): keys are a full interval old when the next fetch runs, so a single failed fetch would refuse every token", staleText, refreshText)
 }
 
 // reservedHeaders may never carry a claim: they route, authenticate or

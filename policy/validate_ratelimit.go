@@ -16,6 +16,18 @@ const (
 	maxCount              = 1_000_000_000
 )
 
+// Bounds on what one rate-limit call carries. Envoy sends one descriptor
+// per limit a route names, holding a fixed handful of entries plus one per
+// header in the limit's key; the rate-limit service refuses calls far
+// beyond these (ratelimiter.MaxDescriptors), so a policy must stay within
+// them for every call it causes to be decided.
+const (
+	// MaxRouteRateLimits is how many limits one route may name.
+	MaxRouteRateLimits = 32
+	// MaxKeyParts is how many parts one limit's key may have.
+	MaxKeyParts = 8
+)
+
 // rateLimits validates the rate_limits, tiers and rate_limit_store
 // sections and the routes' references to limits. It fills each limit's
 // Parts and Tiers.
@@ -45,6 +57,9 @@ func (v *validator) rateLimit(l *RateLimit) {
 		v.errorf(l.Pos(), path, "%q is not a valid limit name: use lower-case letters, digits, '.', '_' and '-' (at most 63)", l.Name)
 	}
 	v.when(l, path)
+	if len(l.Key) > MaxKeyParts {
+		v.errorf(l.At("key"), path+".key", "a key has at most %d parts, got %d", MaxKeyParts, len(l.Key))
+	}
 	seen := map[KeyPart]bool{}
 	for i, k := range l.Key {
 		part, err := ParseKeyPart(k)
@@ -54,6 +69,10 @@ func (v *validator) rateLimit(l *RateLimit) {
 		}
 		if seen[part] {
 			v.errorf(l.At("key"), fmt.Sprintf("%s.key[%d]", path, i), "%q is listed twice", k)
+			continue
+		}
+		if part.Dimension == KeyHeader && slices.Contains(v.credentialHeaders(), part.Header) {
+			v.errorf(l.At("key"), fmt.Sprintf("%s.key[%d]", path, i), "%s carries a credential: authorization removes it before limits count, so the limit would never apply (and a secret must not name a counter); use client_id, which counts per API key id or JWT subject", part)
 			continue
 		}
 		seen[part] = true
@@ -77,6 +96,18 @@ func (v *validator) rateLimit(l *RateLimit) {
 	if w := l.FixedWindow; w != nil {
 		v.window(w, path+".fixed_window", maxCount)
 	}
+}
+
+// credentialHeaders are the lower-case headers the authz service reads a
+// credential from, whether or not the policy configures that credential:
+// Tollgate strips them before a service (or the rate limiter after
+// authorization) sees the request.
+func (v *validator) credentialHeaders() []string {
+	out := []string{"authorization", strings.ToLower(DefaultAPIKeyHeader)}
+	if a := v.p.Auth; a != nil && a.APIKeys != nil && a.APIKeys.Header != "" {
+		out = append(out, strings.ToLower(a.APIKeys.Header))
+	}
+	return out
 }
 
 func (v *validator) when(l *RateLimit, path string) {
@@ -149,6 +180,9 @@ func (v *validator) tier(t *Tier) {
 }
 
 func (v *validator) routeRateLimits(r *Route, path string) {
+	if len(r.RateLimits) > MaxRouteRateLimits {
+		v.errorf(r.At("rate_limits"), path, "a route names at most %d rate limits, got %d", MaxRouteRateLimits, len(r.RateLimits))
+	}
 	seen := map[string]bool{}
 	for j, name := range r.RateLimits {
 		switch {

@@ -40,6 +40,14 @@ type FailoverOptions struct {
 // its failure mode while it does not. State (degraded since, next probe)
 // is guarded by mu; the instance count is an atomic, written by the
 // heartbeat loop.
+//
+// Only a call admitted in the current state may change it: each call
+// takes the state's epoch when it starts, and its outcome moves the state
+// only if the epoch is unchanged when it ends. While degraded, the only
+// calls admitted are the probes, so recovery needs a probe's success; a
+// call that was in flight when Redis failed cannot end the degraded mode
+// by succeeding late, nor can one from before a recovery start another
+// outage by failing late. One outage is one transition each way.
 type failoverStore struct {
 	shared Store
 	local  *memoryStore
@@ -49,6 +57,7 @@ type failoverStore struct {
 
 	mu        sync.Mutex
 	degraded  bool
+	epoch     uint64 // counts state changes
 	since     time.Time
 	mode      Mode // the mode answering while degraded
 	nextProbe time.Time
@@ -76,31 +85,33 @@ func newFailoverStore(shared Store, o FailoverOptions) *failoverStore {
 // Apply implements Store.
 func (f *failoverStore) Apply(ctx context.Context, charges []Charge) ([]Result, error) {
 	now := f.opts.Now()
-	if mode, skip := f.skipShared(now); skip {
+	mode, skip, epoch := f.skipShared(now)
+	if skip {
 		return f.fallback(ctx, mode, charges)
 	}
 	results, err := f.shared.Apply(ctx, charges)
 	if err == nil {
-		f.recovered()
+		f.recovered(epoch)
 		return results, nil
 	}
-	return f.fallback(ctx, f.failed(now, err), charges)
+	return f.fallback(ctx, f.failed(now, epoch, err), charges)
 }
 
 // skipShared says whether to go straight to the failure mode: degraded and
-// not yet time to probe again.
-func (f *failoverStore) skipShared(now time.Time) (Mode, bool) {
+// not yet time to probe again. It returns the epoch a call to the shared
+// store was admitted in.
+func (f *failoverStore) skipShared(now time.Time) (Mode, bool, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.degraded {
-		return "", false
+		return "", false, f.epoch
 	}
 	mode := f.currentMode(now)
 	if now.Before(f.nextProbe) {
-		return mode, true
+		return mode, true, f.epoch
 	}
 	f.nextProbe = now.Add(probeEvery)
-	return mode, false
+	return mode, false, f.epoch
 }
 
 // currentMode is the mode answering now; grace ends after its period. mu
@@ -118,27 +129,36 @@ func (f *failoverStore) currentMode(now time.Time) Mode {
 	return mode
 }
 
-// failed enters degraded mode (logged once) and returns the mode to use.
-func (f *failoverStore) failed(now time.Time, err error) Mode {
+// failed enters degraded mode (logged once) when the failed call was
+// admitted while healthy, and returns the mode that answers it.
+func (f *failoverStore) failed(now time.Time, epoch uint64, err error) Mode {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.degraded && epoch != f.epoch {
+		// Admitted before a recovery: stale news, answered by the
+		// configured mode without changing the state.
+		return f.opts.Mode
+	}
 	if !f.degraded {
 		f.degraded, f.since, f.mode = true, now, ""
+		f.epoch++
 		f.nextProbe = now.Add(probeEvery)
 		f.opts.Log.Error("rate limiting entering degraded mode: Redis unreachable", "error", err, "on_failure", string(f.opts.Mode), "instances", f.instances.Load())
 	}
 	return f.currentMode(now)
 }
 
-// recovered leaves degraded mode (logged once).
-func (f *failoverStore) recovered() {
+// recovered leaves degraded mode (logged once) when the successful call
+// was a probe, admitted while degraded.
+func (f *failoverStore) recovered(epoch uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.degraded {
+	if !f.degraded || epoch != f.epoch {
 		return
 	}
 	f.opts.Log.Info("rate limiting recovered: Redis answers again", "degraded_for", f.opts.Now().Sub(f.since).Round(time.Millisecond).String())
 	f.degraded, f.mode = false, ""
+	f.epoch++
 	f.opts.Metrics.setDegraded("")
 }
 

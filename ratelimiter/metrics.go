@@ -14,6 +14,8 @@ type Metrics struct {
 	degraded    *prometheus.GaugeVec
 	redisErrors prometheus.Counter
 	redisTime   prometheus.Histogram
+	// invalidCalls counts calls refused unanswered, by reason.
+	invalidCalls *prometheus.CounterVec
 
 	// counters caches decisions' children by limit name, one per result:
 	// looking a child up by labels hashes them on every call. The map is
@@ -61,12 +63,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time of one rate-limit decision's Redis round trip.",
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25},
 		}),
+		invalidCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_ratelimit_invalid_calls_total",
+			Help: "Rate-limit calls refused with InvalidArgument, undecided, by reason: too_many_descriptors, too_many_entries. Envoy never sends such calls.",
+		}, []string{"reason"}),
 	}
 	for _, mode := range degradedModes {
 		m.degraded.WithLabelValues(mode)
 	}
+	for _, reason := range callSizeReasons {
+		m.invalidCalls.WithLabelValues(reason)
+	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.degraded, m.redisErrors, m.redisTime)
+		reg.MustRegister(m.decisions, m.degraded, m.redisErrors, m.redisTime, m.invalidCalls)
 	}
 	return m
 }

@@ -68,6 +68,7 @@ func NewRedisClient(o RedisOptions) redis.UniversalClient {
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
 		DisableIdentity:       true,
+		Dialer:                dialRedis,
 	}
 	if o.Cluster || (o.SentinelMaster == "" && len(o.Addrs) > 1) {
 		return redis.NewClusterClient(opts.Cluster())

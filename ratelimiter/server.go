@@ -37,6 +37,10 @@ func (s *Server) Register(g *grpc.Server) { rlsv3.RegisterRateLimitServiceServer
 
 // ShouldRateLimit implements the rate-limit service.
 func (s *Server) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitRequest) (*rlsv3.RateLimitResponse, error) {
+	if reason, msg := checkCallSize(req.GetDescriptors()); reason != "" {
+		s.svc.metrics.invalidCalls.WithLabelValues(reason).Inc()
+		return nil, status.Error(codes.InvalidArgument, msg)
+	}
 	d, err := s.svc.Decide(ctx, toRequest(req))
 	if errors.Is(err, ErrNoPolicy) {
 		return nil, status.Error(codes.Unavailable, err.Error())

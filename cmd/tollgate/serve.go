@@ -119,6 +119,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(c, stderr)
+	routeLibraryLogs(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runServe(ctx, c, log); err != nil {
