@@ -96,8 +96,12 @@ rate_limits:
 // A client's W3C traceparent keeps its trace id (the gateway joins the
 // client's trace, as W3C participants do).
 func TestForgedClientHeadersNeverReachAService(t *testing.T) {
+	cdn := freeAddr(t)
 	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "api") + "routes:\n  - { name: api, to: api }\n",
+		// A listener only a CDN reaches keeps the headers the CDN sets.
+		"cdn.yaml": fmt.Sprintf("listeners:\n  - { name: cdn, address: 127.0.0.1, port: %s, keep_client_headers: [CF-Connecting-IP, x-forwarded-host] }\n",
+			cdn[strings.LastIndex(cdn, ":")+1:]),
 	}, false, "/", "api")
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	forged := map[string]string{
@@ -159,5 +163,16 @@ func TestForgedClientHeadersNeverReachAService(t *testing.T) {
 				t.Errorf("the service received the client's %s: %q", name, got)
 			}
 		}
+	}
+
+	waitService(t, "http://"+cdn+"/x", nil, "api")
+	status, r = call("GET", "http://"+cdn+"/x", map[string]string{
+		"cf-connecting-ip": "203.0.113.9", "x-forwarded-host": "api.example.com", "x-forwarded-port": "443", "x-forwarded-for": "6.6.6.6",
+	})
+	if status != 200 || r.Headers["cf-connecting-ip"] != "203.0.113.9" || r.Headers["x-forwarded-host"] != "api.example.com" {
+		t.Errorf("keep_client_headers: status %d, headers %v, want cf-connecting-ip and x-forwarded-host kept", status, r.Headers)
+	}
+	if _, ok := r.Headers["x-forwarded-port"]; ok || r.Headers["x-forwarded-for"] != "127.0.0.1" {
+		t.Errorf("keep_client_headers kept more than it lists: %v", r.Headers)
 	}
 }
