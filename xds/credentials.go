@@ -1,9 +1,17 @@
 package xds
 
 import (
+	"fmt"
+
+	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
+	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	matchingv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
+	skipv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/matcher/action/v3"
 	luav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/lua/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tollgate/tollgate/policy"
 )
@@ -26,19 +34,82 @@ import (
 
 // credentialFilter runs last before the router, on every route. Its
 // configuration is the same for every policy, so it never changes a
-// listener.
+// listener. The Lua script runs only for requests that may carry what it
+// removes (credentialMatcher); Envoy skips it for the others, which cost
+// two regular expression matches.
 type credentialFilter struct{}
 
 func (credentialFilter) name() string { return "tollgate.credentials" }
 
 func (credentialFilter) listenerConfig(*policy.Policy, *policy.Listener) (proto.Message, error) {
-	return &luav3.Lua{DefaultSourceCode: &corev3.DataSource{
+	lua, err := anypb.New(&luav3.Lua{DefaultSourceCode: &corev3.DataSource{
 		Specifier: &corev3.DataSource_InlineString{InlineString: stripCredentialsLua},
-	}}, nil
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the credential script: %w", err)
+	}
+	matcher, err := credentialMatcher()
+	if err != nil {
+		return nil, err
+	}
+	return &matchingv3.ExtensionWithMatcher{
+		XdsMatcher:      matcher,
+		ExtensionConfig: &corev3.TypedExtensionConfig{Name: "strip_credentials", TypedConfig: lua},
+	}, nil
 }
 
 func (credentialFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Message, error) {
 	return nil, nil
+}
+
+// credentialMatcher skips the script unless the path has a query string
+// naming "api" or holding a percent-escape (the only ways a parameter
+// name can decode to api_key), or Authorization is of the ApiKey scheme.
+// Envoy's matchers compare whole values.
+func credentialMatcher() (*xdsmatcherv3.Matcher, error) {
+	path, err := headerRegex(":path", `.*\?.*(api|%).*`)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := headerRegex("authorization", `(?i)\s*apikey\s.*`)
+	if err != nil {
+		return nil, err
+	}
+	skip, err := anypb.New(&skipv3.SkipFilter{})
+	if err != nil {
+		return nil, err
+	}
+	mayCarry := &xdsmatcherv3.Matcher_MatcherList_Predicate{MatchType: &xdsmatcherv3.Matcher_MatcherList_Predicate_OrMatcher{
+		OrMatcher: &xdsmatcherv3.Matcher_MatcherList_Predicate_PredicateList{Predicate: []*xdsmatcherv3.Matcher_MatcherList_Predicate{path, auth}},
+	}}
+	return &xdsmatcherv3.Matcher{MatcherType: &xdsmatcherv3.Matcher_MatcherList_{MatcherList: &xdsmatcherv3.Matcher_MatcherList{
+		Matchers: []*xdsmatcherv3.Matcher_MatcherList_FieldMatcher{{
+			Predicate: &xdsmatcherv3.Matcher_MatcherList_Predicate{MatchType: &xdsmatcherv3.Matcher_MatcherList_Predicate_NotMatcher{NotMatcher: mayCarry}},
+			OnMatch: &xdsmatcherv3.Matcher_OnMatch{OnMatch: &xdsmatcherv3.Matcher_OnMatch_Action{
+				Action: &xdscorev3.TypedExtensionConfig{Name: "skip", TypedConfig: skip},
+			}},
+		}},
+	}}}, nil
+}
+
+// headerRegex is a matcher predicate: a request header's value matches
+// an RE2 expression as a whole.
+func headerRegex(header, regex string) (*xdsmatcherv3.Matcher_MatcherList_Predicate, error) {
+	input, err := anypb.New(&matcherv3.HttpRequestHeaderMatchInput{HeaderName: header})
+	if err != nil {
+		return nil, err
+	}
+	return &xdsmatcherv3.Matcher_MatcherList_Predicate{MatchType: &xdsmatcherv3.Matcher_MatcherList_Predicate_SinglePredicate_{
+		SinglePredicate: &xdsmatcherv3.Matcher_MatcherList_Predicate_SinglePredicate{
+			Input: &xdscorev3.TypedExtensionConfig{Name: header, TypedConfig: input},
+			Matcher: &xdsmatcherv3.Matcher_MatcherList_Predicate_SinglePredicate_ValueMatch{ValueMatch: &xdsmatcherv3.StringMatcher{
+				MatchPattern: &xdsmatcherv3.StringMatcher_SafeRegex{SafeRegex: &xdsmatcherv3.RegexMatcher{
+					EngineType: &xdsmatcherv3.RegexMatcher_GoogleRe2{GoogleRe2: &xdsmatcherv3.RegexMatcher_GoogleRE2{}},
+					Regex:      regex,
+				}},
+			}},
+		},
+	}}, nil
 }
 
 // stripCredentialsLua removes an Authorization header of the ApiKey
