@@ -29,7 +29,8 @@ auth:
   jwt:
     - { issuer: https://idp.test, jwks_uri: "{{JWKS}}", audiences: [api] }
 routes:
-  - { name: public, match: { path_prefix: /public }, to: api, auth: { public: true } }
+  - { name: public, match: { path_prefix: /public/ }, to: api, auth: { public: true } }
+  - { name: public-forward, match: { path_prefix: /public-forward }, to: api, auth: { public: true, forward_token: true } }
   - { name: key, match: { path_prefix: /key }, to: api, auth: { accept: [api_key] } }
   - { name: jwt, match: { path_prefix: /jwt }, to: api, auth: { accept: [jwt] } }
   - { name: mixed, match: { path_prefix: /mixed }, to: api, auth: { accept: [anonymous, api_key, jwt] } }
@@ -41,8 +42,19 @@ routes:
 // credentialPlacement is one way a client sends a credential.
 type credentialPlacement struct {
 	name    string
-	query   string // appended to the path
-	headers map[string]string
+	query   string      // appended to the path
+	headers [][2]string // name, value; a name may repeat
+	// bearer: Authorization is the bearer token alone, which a
+	// forward_token route receives.
+	bearer bool
+}
+
+func hdr(kv ...string) [][2]string {
+	var out [][2]string
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, [2]string{kv[i], kv[i+1]})
+	}
+	return out
 }
 
 // No credential Tollgate reads reaches a service: for every kind of route
@@ -64,38 +76,41 @@ func TestNoCredentialReachesAService(t *testing.T) {
 	g := startAuthGateway(t, policy, idp.URL, "", kf, "/health")
 
 	placements := []credentialPlacement{
-		{name: "key header", headers: map[string]string{"X-API-Key": key}},
-		{name: "key header, lower case", headers: map[string]string{"x-api-key": key}},
-		{name: "ApiKey authorization", headers: map[string]string{"Authorization": "ApiKey " + key}},
-		{name: "apikey authorization, lower case", headers: map[string]string{"authorization": "apikey " + key}},
+		{name: "key header", headers: hdr("X-API-Key", key)},
+		{name: "key header, lower case", headers: hdr("x-api-key", key)},
+		{name: "ApiKey authorization", headers: hdr("Authorization", "ApiKey "+key)},
+		{name: "apikey authorization, lower case", headers: hdr("authorization", "apikey "+key)},
+		{name: "bearer and ApiKey authorization", headers: hdr("Authorization", "Bearer "+token, "Authorization", "ApiKey "+key)},
 		{name: "key in query", query: "?q=a%26b&api_key=" + key + "&z=1"},
 		{name: "key in query, repeated", query: "?api_key=" + key + "&api_key=" + key},
 		// Not read by Tollgate, but decoded to api_key by most services.
 		{name: "key in query, name escaped", query: "?%61pi%5Fkey=" + key},
-		{name: "bearer token", headers: map[string]string{"Authorization": "Bearer " + token}},
-		{name: "key header and bearer token", headers: map[string]string{"X-API-Key": key, "Authorization": "Bearer " + token}},
-		{name: "key in query and header", query: "?api_key=" + key, headers: map[string]string{"X-API-Key": key}},
+		{name: "bearer token", headers: hdr("Authorization", "Bearer "+token), bearer: true},
+		{name: "key header and bearer token", headers: hdr("X-API-Key", key, "Authorization", "Bearer "+token), bearer: true},
+		{name: "key in query and header", query: "?api_key=" + key, headers: hdr("X-API-Key", key)},
 	}
 	// want is the status of each route for each placement (200 unless
 	// listed). A route refuses a credential it does not accept, and a key
 	// in the query where allow_query is off, with 401.
+	// Two Authorization headers reach Tollgate joined ("Bearer t,ApiKey
+	// k"): not a valid token.
 	refused := map[string][]string{
-		"key":     {"key in query", "key in query, repeated", "key in query, name escaped", "bearer token", "key in query and header"},
-		"jwt":     {"key header", "key header, lower case", "ApiKey authorization", "apikey authorization, lower case", "key in query", "key in query, repeated", "key in query, name escaped", "key in query and header"},
-		"mixed":   {"key in query", "key in query, repeated", "key in query and header"},
-		"query":   {"key in query, name escaped", "bearer token"},
-		"forward": {"key in query", "key in query, repeated", "key in query, name escaped", "key in query and header"},
+		"key":     {"key in query", "key in query, repeated", "key in query, name escaped", "bearer token", "bearer and ApiKey authorization", "key in query and header"},
+		"jwt":     {"key header", "key header, lower case", "ApiKey authorization", "apikey authorization, lower case", "bearer and ApiKey authorization", "key in query", "key in query, repeated", "key in query, name escaped", "key in query and header"},
+		"mixed":   {"key in query", "key in query, repeated", "bearer and ApiKey authorization", "key in query and header"},
+		"query":   {"key in query, name escaped", "bearer token", "bearer and ApiKey authorization"},
+		"forward": {"key in query", "key in query, repeated", "key in query, name escaped", "bearer and ApiKey authorization", "key in query and header"},
 	}
 	secrets := map[string]string{"API key": key, "API key secret": key[len(key)-32:], "token": token, "token signature": token[strings.LastIndexByte(token, '.')+1:]}
 	sent := 0
-	for _, route := range []string{"public", "key", "jwt", "mixed", "query", "forward"} {
+	for _, route := range []string{"public", "public-forward", "key", "jwt", "mixed", "query", "forward"} {
 		for _, pl := range placements {
 			name := route + "/" + pl.name
 			want := 200
 			if slices.Contains(refused[route], pl.name) {
 				want = 401
 			}
-			status, body := rawSend(t, g.base+"/"+route+"/x"+pl.query, pl.headers)
+			status, body := sendPairs(t, g.base+"/"+route+"/x"+pl.query, pl.headers)
 			sent++
 			if status != want {
 				t.Errorf("%s: status %d, want %d: %s", name, status, want, body)
@@ -108,7 +123,7 @@ func TestNoCredentialReachesAService(t *testing.T) {
 				continue
 			}
 			forwarded := body
-			if route == "forward" && strings.HasPrefix(pl.headers["Authorization"], "Bearer ") {
+			if strings.HasSuffix(route, "forward") && pl.bearer {
 				// The route asked for the token: it must arrive, and only in
 				// Authorization.
 				r := decodeEcho(t, body)
@@ -155,12 +170,23 @@ func TestNoCredentialReachesAService(t *testing.T) {
 // rawSend makes one request and returns its status and body.
 func rawSend(t *testing.T, url string, headers map[string]string) (int, string) {
 	t.Helper()
+	var pairs [][2]string
+	for k, v := range headers {
+		pairs = append(pairs, [2]string{k, v})
+	}
+	return sendPairs(t, url, pairs)
+}
+
+// sendPairs makes one request with headers as written (lower-case names
+// stay lower-case; a repeated name is sent twice).
+func sendPairs(t *testing.T, url string, headers [][2]string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range headers {
-		req.Header[k] = []string{v} // as written: lower-case names stay lower-case
+	for _, h := range headers {
+		req.Header[h[0]] = append(req.Header[h[0]], h[1])
 	}
 	status, body, err := doRequest(req)
 	if err != nil {

@@ -64,14 +64,15 @@ func (credentialFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Messag
 
 // credentialMatcher skips the script unless the path has a query string
 // naming "api" or holding a percent-escape (the only ways a parameter
-// name can decode to api_key), or Authorization is of the ApiKey scheme.
+// name can decode to api_key), or an Authorization value is of the ApiKey
+// scheme (Envoy joins repeated Authorization headers with commas).
 // Envoy's matchers compare whole values.
 func credentialMatcher() (*xdsmatcherv3.Matcher, error) {
 	path, err := headerRegex(":path", `.*\?.*(api|%).*`)
 	if err != nil {
 		return nil, err
 	}
-	auth, err := headerRegex("authorization", `(?i)\s*apikey\s.*`)
+	auth, err := headerRegex("authorization", `(?i)(.*,)?\s*apikey\s.*`)
 	if err != nil {
 		return nil, err
 	}
@@ -112,16 +113,19 @@ func headerRegex(header, regex string) (*xdsmatcherv3.Matcher_MatcherList_Predic
 	}}, nil
 }
 
-// stripCredentialsLua removes an Authorization header of the ApiKey
-// scheme (whose value Tollgate reads as a key: authz cutScheme), and
-// every query parameter whose name, percent-decoded, is api_key, keeping
-// the rest of the path byte for byte. It costs a string search on
-// requests without a query string.
+// stripCredentialsLua removes the Authorization header whole when one of
+// its values is of the ApiKey scheme (which Tollgate reads as a key:
+// authz cutScheme), also beside a bearer token on a forward_token route,
+// and every query parameter whose name, percent-decoded, is api_key,
+// keeping the rest of the path byte for byte.
 const stripCredentialsLua = `function envoy_on_request(handle)
   local headers = handle:headers()
-  local auth = headers:get("authorization")
-  if auth ~= nil and string.find(string.lower(auth), "^%s*apikey%s") then
-    headers:remove("authorization")
+  for i = 0, headers:getNumValues("authorization") - 1 do
+    local auth = "," .. string.lower(headers:getAtIndex("authorization", i))
+    if string.find(auth, ",%s*apikey%s") then
+      headers:remove("authorization")
+      break
+    end
   end
   local path = headers:get(":path")
   local q = path and string.find(path, "?", 1, true)
