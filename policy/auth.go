@@ -156,7 +156,7 @@ type RouteAuth struct {
 	// section, Authorization never reaches a service, so a token the
 	// gateway verified cannot be replayed by whatever reads it behind.
 	// An API key in Authorization (the ApiKey scheme) is removed either
-	// way (CredentialHeaders).
+	// way (xds/credentials.go).
 	ForwardToken bool `yaml:"forward_token"`
 }
 
