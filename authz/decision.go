@@ -111,10 +111,10 @@ type Decision struct {
 	// even on a denial; never a secret.
 	Client string
 	// RemoveHeaders are request headers not to forward upstream (the API
-	// key) when allowed.
+	// key) when allowed. Envoy removes every credential anyway, after
+	// the filters that read them (xds/credentials.go); removing the key
+	// here keeps it from the rate-limit filter too.
 	RemoveHeaders []string
-	// RemoveQuery are query parameters not to forward (a key sent there).
-	RemoveQuery []string
 }
 
 // Allowed reports whether the request may proceed.

@@ -64,7 +64,10 @@ type ruleset struct {
 	keys      *keyStore // nil without auth.api_keys
 	keysPath  string
 	keyHeader string // lower-case
-	providers map[string]*provider
+	// keyHeaderName is the key header as the policy writes it, for
+	// messages to clients.
+	keyHeaderName string
+	providers     map[string]*provider
 	// providerList is providers in policy order, for cache lookups.
 	providerList []*provider
 	sources      map[string]*jwksSource
@@ -108,7 +111,7 @@ func (rs *ruleset) compileKeys(a *policy.Auth, p *policy.Policy) error {
 	rs.keys, rs.keysPath, rs.keysLoaded = compileKeys(kf), k.Path, len(kf.Keys)
 	rs.keysMissing = k.Missing()
 	rs.tierWarnings = UndeclaredTiers(p, kf)
-	rs.keyHeader = strings.ToLower(k.Header)
+	rs.keyHeader, rs.keyHeaderName = strings.ToLower(k.Header), k.Header
 	return nil
 }
 

@@ -107,19 +107,18 @@ func (k *storedKey) allows(services []string) bool {
 
 // apiKeyFrom finds an API key in a request: the configured header, then
 // `Authorization: ApiKey KEY`, then (where the route allows it) the
-// api_key query parameter; fromQuery says it came from there.
-func apiKeyFrom(req *Request, header string, allowQuery bool) (key string, fromQuery bool) {
+// api_key query parameter.
+func apiKeyFrom(req *Request, header string, allowQuery bool) string {
 	if v := req.Headers[header]; v != "" {
-		return strings.TrimSpace(v), false
+		return strings.TrimSpace(v)
 	}
 	if v, ok := cutScheme(req.Headers["authorization"], "apikey"); ok {
-		return v, false
+		return v
 	}
 	if allowQuery {
-		v := queryParam(req.Path, policy.DefaultAPIKeyQueryParam)
-		return v, v != ""
+		return queryParam(req.Path, policy.DefaultAPIKeyQueryParam)
 	}
-	return "", false
+	return ""
 }
 
 // cutScheme returns the credentials of an Authorization header value of
@@ -129,6 +128,19 @@ func cutScheme(v, scheme string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(v[len(scheme)+1:]), true
+}
+
+// hasQueryValue reports whether a query parameter of a path has a
+// non-empty value, in any of its occurrences.
+func hasQueryValue(path, name string) bool {
+	_, query, _ := strings.Cut(path, "?")
+	query, _, _ = strings.Cut(query, "#")
+	for _, kv := range strings.Split(query, "&") {
+		if k, v, _ := strings.Cut(kv, "="); k == name && v != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // queryParam returns the first value of a query parameter of a path,

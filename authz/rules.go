@@ -70,9 +70,15 @@ func (r *routeRule) accepts(kind string) bool { return slices.Contains(r.accept,
 // where anonymous calls are allowed: a broken client should learn so.
 func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *Usage) *Decision {
 	bearer, hasBearer := cutScheme(req.Headers["authorization"], "bearer")
-	key, fromQuery := "", false
+	key := ""
 	if rs.keys != nil {
-		key, fromQuery = apiKeyFrom(req, rs.keyHeader, rule.allowQuery)
+		if !rule.allowQuery && hasQueryValue(req.Path, policy.DefaultAPIKeyQueryParam) {
+			// Envoy removes the parameter on every route (xds/credentials.go),
+			// so the request would go on without the key the client meant
+			// to send, perhaps as anonymous: say so instead.
+			return rule.unauthorized("unauthorized", "this route does not take an API key from the query string: send it in the "+rs.keyHeaderName+" header", "key_in_query")
+		}
+		key = apiKeyFrom(req, rs.keyHeader, rule.allowQuery)
 	}
 	var d *Decision
 	switch {
@@ -80,10 +86,6 @@ func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *U
 		d = rs.checkToken(rule, bearer, now)
 	case key != "" && rule.accepts(policy.CredAPIKey):
 		d = rs.checkKey(rule, key, now, usage)
-		if fromQuery && d.Allowed() {
-			// Keep the key out of the service's URLs and logs.
-			d.RemoveQuery = []string{policy.DefaultAPIKeyQueryParam}
-		}
 	case req.Principal != "" && rule.accepts(policy.CredClientCert):
 		d = rule.authorize(certIdentity(req.Principal))
 	case hasBearer || key != "":

@@ -86,9 +86,6 @@ func responseFrom(d *Decision, requestID string) *authv3.CheckResponse {
 // any the client sent) and the same identity as dynamic metadata.
 func okResponse(d *Decision) *authv3.CheckResponse {
 	id := d.Identity
-	if len(d.RemoveQuery) > 0 {
-		return buildOK(d) // depends on the request, not only the identity
-	}
 	if r := id.response.Load(); r != nil {
 		return r // shared and never mutated: gRPC only reads it
 	}
@@ -108,9 +105,8 @@ func buildOK(d *Decision) *authv3.CheckResponse {
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(codes.OK)},
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
-			Headers:                 headers,
-			HeadersToRemove:         d.RemoveHeaders,
-			QueryParametersToRemove: d.RemoveQuery,
+			Headers:         headers,
+			HeadersToRemove: d.RemoveHeaders,
 		}},
 		DynamicMetadata: metadata(id),
 	}

@@ -65,13 +65,4 @@ func TestAdapterAllowSetsHeadersAndMetadata(t *testing.T) {
 	if again, _ := s.Check(context.Background(), req); again != resp {
 		t.Error("the answer for a known identity was rebuilt instead of reused")
 	}
-
-	// A key from the query string (where allowed) is removed from it.
-	q := checkRequest(nil)
-	q.Attributes.ContextExtensions[RouteContextKey] = "query"
-	q.Attributes.Request.Http.Path = "/q?api_key=" + f.keys["partner"]
-	resp, _ = s.Check(context.Background(), q)
-	if !slices.Equal(resp.GetOkResponse().GetQueryParametersToRemove(), []string{"api_key"}) {
-		t.Errorf("query key kept: %v", resp)
-	}
 }

@@ -489,6 +489,13 @@ func TestAuthzUnreachable(t *testing.T) {
 	if got[len(got)-1] != 200 {
 		t.Errorf("after the switch to fail open, a kept-alive client got %v, want 200 by its second request", got)
 	}
+	// Failing open lets requests through unchecked, never with their
+	// credentials: Envoy removes them without Tollgate's answer.
+	secret := "tg_partner_" + strings.Repeat("q", 32)
+	status, body := rawSend(t, g.base+"/orders?api_key="+secret, map[string]string{"X-API-Key": secret, "Authorization": "ApiKey " + secret})
+	if status != 200 || strings.Contains(body, secret) {
+		t.Errorf("fail open with credentials: status %d, the service received: %s", status, body)
+	}
 }
 
 // grepLines returns the lines of s containing sub.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -86,4 +87,92 @@ rate_limits:
 			t.Error("10 requests with 10 forged X-Forwarded-For addresses were never refused by a limit of 8 per client_ip")
 		}
 	})
+}
+
+// Headers through which a proxy tells a service where a request came
+// from, how it was addressed or which trace it belongs to are the
+// gateway's to set: a client's forged value never reaches the service as
+// sent. The address headers carry the peer alone; the others are removed.
+// A client's W3C traceparent keeps its trace id (the gateway joins the
+// client's trace, as W3C participants do).
+func TestForgedClientHeadersNeverReachAService(t *testing.T) {
+	cdn := freeAddr(t)
+	g := startGateway(t, map[string]string{
+		"gateway.yaml": listenerYAML + servicesYAML(t, "api") + "routes:\n  - { name: api, to: api }\n",
+		// A listener only a CDN reaches keeps the headers the CDN sets.
+		"cdn.yaml": fmt.Sprintf("listeners:\n  - { name: cdn, address: 127.0.0.1, port: %s, keep_client_headers: [CF-Connecting-IP, x-forwarded-host] }\n",
+			cdn[strings.LastIndex(cdn, ":")+1:]),
+	}, false, "/", "api")
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	forged := map[string]string{
+		"x-forwarded-for":           "6.6.6.6",
+		"x-forwarded-host":          "admin.internal",
+		"x-forwarded-port":          "443",
+		"x-forwarded-prefix":        "/admin",
+		"x-forwarded-proto":         "https",
+		"x-forwarded-scheme":        "https",
+		"x-forwarded-ssl":           "on",
+		"x-forwarded-server":        "admin.internal",
+		"x-forwarded-uri":           "/admin",
+		"x-original-url":            "/admin",
+		"x-rewrite-url":             "/admin",
+		"x-original-uri":            "/admin",
+		"x-http-method-override":    "DELETE",
+		"x-method-override":         "DELETE",
+		"x-envoy-peer-metadata":     "ChkKDkFQUF9DT05UQUlORVJTEgcaBWFkbWlu",
+		"x-envoy-peer-metadata-id":  "sidecar~10.0.0.1~admin.default~default.svc.cluster.local",
+		"x-envoy-external-address":  "6.6.6.6",
+		"x-envoy-anything":          "forged",
+		"x-b3-traceid":              "80f198ee56343ba864fe8b2a57d3eff7",
+		"x-b3-spanid":               "e457b5a2e4d86bd1",
+		"x-b3-parentspanid":         "05e3ac9a4f6e3b90",
+		"x-b3-sampled":              "1",
+		"x-b3-flags":                "1",
+		"b3":                        "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1",
+		"x-real-ip":                 "6.6.6.6",
+		"client-ip":                 "6.6.6.6",
+		"x-cluster-client-ip":       "6.6.6.6",
+		"traceparent":               "00-" + traceID + "-00f067aa0ba902b7-01",
+		"x-custom-application-data": "kept",
+	}
+	status, r := call("GET", g.base+"/x", forged)
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	for name, v := range forged {
+		got, ok := r.Headers[name]
+		switch name {
+		case "x-forwarded-for", "x-real-ip", "x-envoy-external-address":
+			if got != "127.0.0.1" {
+				t.Errorf("%s = %q, want the peer 127.0.0.1 alone", name, got)
+			}
+		case "x-forwarded-proto":
+			if got != "http" {
+				t.Errorf("%s = %q, want http: the scheme the gateway accepted", name, got)
+			}
+		case "traceparent":
+			if !strings.Contains(got, traceID) || got == v {
+				t.Errorf("traceparent = %q, want the client's trace %s with the gateway's span", got, traceID)
+			}
+		case "x-custom-application-data":
+			if got != v {
+				t.Errorf("an application header was lost: %q", got)
+			}
+		default:
+			if ok {
+				t.Errorf("the service received the client's %s: %q", name, got)
+			}
+		}
+	}
+
+	waitService(t, "http://"+cdn+"/x", nil, "api")
+	status, r = call("GET", "http://"+cdn+"/x", map[string]string{
+		"cf-connecting-ip": "203.0.113.9", "x-forwarded-host": "api.example.com", "x-forwarded-port": "443", "x-forwarded-for": "6.6.6.6",
+	})
+	if status != 200 || r.Headers["cf-connecting-ip"] != "203.0.113.9" || r.Headers["x-forwarded-host"] != "api.example.com" {
+		t.Errorf("keep_client_headers: status %d, headers %v, want cf-connecting-ip and x-forwarded-host kept", status, r.Headers)
+	}
+	if _, ok := r.Headers["x-forwarded-port"]; ok || r.Headers["x-forwarded-for"] != "127.0.0.1" {
+		t.Errorf("keep_client_headers kept more than it lists: %v", r.Headers)
+	}
 }

@@ -149,6 +149,32 @@ type RouteAuth struct {
 	Roles []string `yaml:"roles"`
 	// AllowQuery overrides auth.api_keys.allow_query for this route.
 	AllowQuery *bool `yaml:"allow_query"`
+	// ForwardToken keeps the Authorization header for the route's
+	// service, which then sees the caller's bearer token (or its own
+	// scheme, such as Basic). Default false: in a policy with an auth
+	// section, Authorization never reaches a service, so a token the
+	// gateway verified cannot be replayed by whatever reads it behind.
+	// An API key in Authorization (the ApiKey scheme) is removed either
+	// way (xds/credentials.go).
+	ForwardToken bool `yaml:"forward_token"`
+}
+
+// ForwardsToken reports whether a route's service receives the caller's
+// Authorization header: only where the route says so, or where the
+// policy has no auth section (Tollgate reads no credential then).
+func (p *Policy) ForwardsToken(r *Route) bool {
+	return p.Auth == nil || (r.Auth != nil && r.Auth.ForwardToken)
+}
+
+// APIKeyHeader is the header Tollgate reads API keys from, lower-case:
+// auth.api_keys.header, or DefaultAPIKeyHeader when keys are not
+// configured (the header is still never forwarded, so a service behind
+// the gateway never learns to expect it).
+func (p *Policy) APIKeyHeader() string {
+	if p.Auth != nil && p.Auth.APIKeys != nil && p.Auth.APIKeys.Header != "" {
+		return strings.ToLower(p.Auth.APIKeys.Header)
+	}
+	return strings.ToLower(DefaultAPIKeyHeader)
 }
 
 // Accepts reports whether the route accepts a credential kind.

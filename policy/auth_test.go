@@ -123,6 +123,11 @@ auth:
   jwt: [{ issuer: a, jwks_uri: "https://x", claims_to_headers: { sub: x-tollgate-user, email: Authorization, name: "bad header" } }]
 routes: [{ name: r, to: api }]
 `, []string{`claims_to_headers.email: "Authorization" cannot carry a claim`, `claims_to_headers.name: "bad header" is not a valid header name`, `claims_to_headers.sub: "x-tollgate-user": x-tollgate-* headers are set by Tollgate`}},
+	{"claim in the API key header", `
+auth:
+  jwt: [{ issuer: a, jwks_uri: "https://x", claims_to_headers: { sub: X-Api-Key } }]
+routes: [{ name: r, to: api }]
+`, []string{`claims_to_headers.sub: "X-Api-Key" cannot carry a claim: it is the API key header, which never reaches a service`}},
 	{"route rules", `
 routes:
   - { name: a, to: api, auth: { public: true, scopes: [x] } }

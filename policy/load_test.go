@@ -138,10 +138,11 @@ var invalidCases = []struct {
 	policy string
 	want   []string
 }{
-	{"unknown field", "listeners:\n  - { name: a, port: 1, prot: 2 }\n", []string{`2:25: listeners[0].prot: unknown field "prot"; expected one of: address, groups, hosts, name, port`}},
+	{"unknown field", "listeners:\n  - { name: a, port: 1, prot: 2 }\n", []string{`2:25: listeners[0].prot: unknown field "prot"; expected one of: address, groups, hosts, keep_client_headers, name, port`}},
 	{"unknown top-level field", "listener: []\n", []string{`1:1: listener: unknown field "listener"`}},
 	{"wrong type", "listeners:\n  - name: a\n    port: eighty\n", []string{`3:11: listeners[0].port: expected an integer, found "eighty"`}},
 	{"list expected", "listeners: { name: a }\n", []string{`1:12: listeners: expected a list, found a mapping`}},
+	{"client header a listener cannot keep", "listeners:\n  - { name: a, port: 1, keep_client_headers: [X-Forwarded-Host, x-forwarded-for] }\n", []string{`2:46: listeners.a.keep_client_headers: "x-forwarded-for" is not a client header the gateway removes; one of: forwarded,`}},
 	{"bad duration", "services:\n  a: { endpoints: [127.0.0.1:1], connect_timeout: 5 }\n", []string{`2:51: services.a.connect_timeout: invalid duration "5"`}},
 	{"unknown service", "listeners: [{ name: l, port: 1 }]\nroutes:\n  - name: r\n    to: nowhere\n", []string{`4:9: routes.r.to[0].service: unknown service "nowhere"`}},
 	{"duplicate route", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a }\n  - { name: r, to: a }\n", []string{`5:13: routes[1].name: route "r" is already defined at`}},

@@ -58,6 +58,9 @@ type Listener struct {
 	Groups []string `yaml:"groups"`
 	// TLS terminates TLS at the listener; nil serves plain HTTP.
 	TLS *ListenerTLS `yaml:"tls"`
+	// KeepClientHeaders lets these ClientHeaders through from clients.
+	// Default none.
+	KeepClientHeaders []string `yaml:"keep_client_headers"`
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.

@@ -83,6 +83,7 @@ func (v *validator) listeners() names {
 		for j, h := range l.Hosts {
 			v.host(h, l.At("hosts"), fmt.Sprintf("%s.hosts[%d]", path, j))
 		}
+		v.keepClientHeaders(l, path)
 	}
 	return seen
 }

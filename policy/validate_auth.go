@@ -143,6 +143,8 @@ func (v *validator) claimHeader(claim, header string, pos Pos, path string) {
 		v.errorf(pos, path, "%q: x-tollgate-* headers are set by Tollgate itself; pick another name", header)
 	case slices.Contains(reservedHeaders, lower) || strings.HasPrefix(lower, "x-envoy-"):
 		v.errorf(pos, path, "%q cannot carry a claim: it is a standard or Envoy header", header)
+	case lower == v.p.APIKeyHeader():
+		v.errorf(pos, path, "%q cannot carry a claim: it is the API key header, which never reaches a service", header)
 	}
 }
 

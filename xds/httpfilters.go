@@ -32,12 +32,14 @@ type httpFilter interface {
 // can add or read them; before_auth limits are checked before
 // authentication, so a flood it would refuse never reaches it;
 // authentication runs before the other limits, which key on the identity
-// it establishes. The router is appended last.
+// it establishes; credentials are removed once every filter that reads
+// them has run. The router is appended last.
 var httpFilterChain = []httpFilter{
 	identityHeaderFilter{},
 	beforeAuthRateLimitFilter{},
 	extAuthzFilter{},
 	rateLimitFilter{},
+	credentialFilter{},
 }
 
 // httpFilters builds a listener's filter chain.

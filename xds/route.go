@@ -32,7 +32,8 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.
 		IgnorePortInHostMatching: !slices.ContainsFunc(domains, func(d string) bool { return strings.Contains(d, ":") }),
-		RequestHeadersToAdd:      append(clientCertHeaders(l), routeClientAddress()),
+		RequestHeadersToAdd:      append(clientCertHeaders(l), routeClientAddress()...),
+		RequestHeadersToRemove:   credentialHeaders(p),
 	}, nil
 }
 
@@ -68,11 +69,12 @@ func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 		return nil, err
 	}
 	return &routev3.Route{
-		Name:                 r.Name,
-		StatPrefix:           r.Name, // per-route stats: vhost.<host>.route.<name>.*
-		Match:                routeMatch(&r.Match),
-		Action:               &routev3.Route_Route{Route: action},
-		TypedPerFilterConfig: perFilter,
+		Name:                   r.Name,
+		StatPrefix:             r.Name, // per-route stats: vhost.<host>.route.<name>.*
+		Match:                  routeMatch(&r.Match),
+		Action:                 &routev3.Route_Route{Route: action},
+		TypedPerFilterConfig:   perFilter,
+		RequestHeadersToRemove: routeCredentialHeaders(p, r),
 	}, nil
 }
 
