@@ -36,6 +36,9 @@ func (identityHeaderFilter) listenerConfig(p *policy.Policy, _ *policy.Listener)
 	}, nil
 }
 
+// optIn is false: identity headers are removed on every route.
+func (identityHeaderFilter) optIn() bool { return false }
+
 func (identityHeaderFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Message, error) {
 	return nil, nil
 }
