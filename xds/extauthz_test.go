@@ -55,7 +55,8 @@ func TestAuthzClusterAddress(t *testing.T) {
 // TestRouteAuthAndLimitEditsLeaveListenersAlone translates two policies
 // that differ only in their routes, their auth rules and their limits
 // (the second protects a route, limits others before and after
-// authentication, and adds a thousand routes) and checks the listeners
+// authentication, adds a JWT provider whose claims travel in headers, and
+// adds a thousand routes) and checks the listeners
 // are byte for byte the same, with the same snapshot version: Envoy then
 // gets only new route configurations and never drains a listener for
 // such an edit. Clusters stay the same too, Tollgate's own included.
@@ -75,6 +76,10 @@ routes:
 	large.WriteString(base + `
 auth:
   api_keys: { file: keys/keys.yaml, optional: true }
+  jwt:
+    - issuer: https://idp.example.com
+      jwks_uri: https://idp.example.com/jwks.json
+      claims_to_headers: { sub: x-user-id }
 rate_limits:
   per-ip: { stage: before_auth, key: [client_ip], token_bucket: { rate: 10/s } }
   per-client: { key: [client_id], fixed_window: { limit: 5, window: 1s } }
