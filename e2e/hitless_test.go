@@ -23,6 +23,7 @@ import (
 type hitlessGateway struct {
 	base  string
 	dir   string
+	api   string // the demo service's address
 	envoy *envoy.Process
 }
 
@@ -51,8 +52,8 @@ func startHitlessGateway(t testing.TB, routes string) *hitlessGateway {
 	requireEnvoy(t)
 	addr := freeAddr(t)
 	port := addr[strings.LastIndex(addr, ":")+1:]
-	base := strings.NewReplacer("{{PORT}}", port, "{{API}}", upstream(t, "api", 1, nil)[0]).Replace(hitlessBase)
-	g := &hitlessGateway{base: "http://" + addr}
+	g := &hitlessGateway{base: "http://" + addr, api: upstream(t, "api", 1, nil)[0]}
+	base := strings.NewReplacer("{{PORT}}", port, "{{API}}", g.api).Replace(hitlessBase)
 	g.dir = policyDir(t, map[string]string{"10-gateway.yaml": base, "20-routes.yaml": routes})
 	tg := startTollgate(t, g.dir, "")
 	g.envoy = startEnvoy(t, tg.grpcAddr, "default", false)
@@ -65,6 +66,12 @@ func startHitlessGateway(t testing.TB, routes string) *hitlessGateway {
 func (g *hitlessGateway) setRoutes(t testing.TB, routes, path string, want int) {
 	t.Helper()
 	writeFile(t, filepath.Join(g.dir, "20-routes.yaml"), routes)
+	g.wait(t, path, want)
+}
+
+// wait waits until path answers want.
+func (g *hitlessGateway) wait(t testing.TB, path string, want int) {
+	t.Helper()
 	eventually(t, 60*time.Second, func() error {
 		if got, _ := call("GET", g.base+path, nil); got != want {
 			return fmt.Errorf("GET %s: %d, want %d", path, got, want)
@@ -86,25 +93,48 @@ func (g *hitlessGateway) listenerModified(t testing.TB) int64 {
 	return n
 }
 
-// largeRoutes is a policy of n routes besides the public one: every third
-// protected, every fifth limited before and after authentication. The
-// variant changes every route's path and flips which are protected, as a
-// swap to a reworked policy would, keeping the route names.
-func largeRoutes(n int, variant string) string {
+// largeRoutes is a policy of n routes besides the public one, spread over
+// services of their own (largeServices of them, at the api address):
+// every third protected, every fifth limited before and after
+// authentication. The variant changes every route's path and service and
+// flips which are protected, as a swap to a reworked policy would,
+// keeping the route names; the services are replaced (clusters removed
+// and added).
+func (g *hitlessGateway) largeRoutes(n int, variant string) string {
 	var b strings.Builder
+	b.WriteString("services:\n")
+	for k := range largeServices {
+		fmt.Fprintf(&b, "  svc-%s-%d: { endpoints: [%s] }\n", variant, k, g.api)
+	}
 	b.WriteString("routes:\n" + publicRoute)
 	for i := range n {
 		auth := "{ public: true }"
-		if (i%3 == 0) == (variant == "a") {
+		if largeRouteProtected(i, variant) {
 			auth = "{ accept: [api_key] }"
 		}
 		limits := ""
 		if i%5 == 0 {
 			limits = ", rate_limits: [per-ip, per-client]"
 		}
-		fmt.Fprintf(&b, "  - { name: gen-%d, match: { path: /%s/%d }, to: api, auth: %s%s }\n", i, variant, i, auth, limits)
+		fmt.Fprintf(&b, "  - { name: gen-%d, match: { path: /%s/%d }, to: svc-%s-%d, auth: %s%s }\n", i, variant, i, variant, i%largeServices, auth, limits)
 	}
 	return b.String()
+}
+
+// largeServices is how many services a large policy's routes use.
+const largeServices = 50
+
+// largeRouteProtected says whether largeRoutes protects route i of a
+// variant.
+func largeRouteProtected(i int, variant string) bool { return (i%3 == 0) == (variant == "a") }
+
+// largeRouteStatus is what route i of a variant answers a request without
+// credentials.
+func largeRouteStatus(i int, variant string) int {
+	if largeRouteProtected(i, variant) {
+		return http.StatusUnauthorized
+	}
+	return http.StatusOK
 }
 
 // load is steady traffic on one URL from a few keep-alive clients, one
@@ -212,9 +242,9 @@ func TestEditsAreHitlessOnUntouchedRoutes(t *testing.T) {
 	l.setPhase("add a protected route")
 	g.setRoutes(t, small+protectedRoute, "/orders", http.StatusUnauthorized)
 	l.setPhase("grow to 5,000 routes")
-	g.setRoutes(t, largeRoutes(5000, "a"), "/a/4999", http.StatusOK)
+	g.setRoutes(t, g.largeRoutes(5000, "a"), "/a/4999", largeRouteStatus(4999, "a"))
 	l.setPhase("swap the 5,000 routes")
-	g.setRoutes(t, largeRoutes(5000, "b"), "/b/4999", http.StatusUnauthorized)
+	g.setRoutes(t, g.largeRoutes(5000, "b"), "/b/4999", largeRouteStatus(4999, "b"))
 	time.Sleep(300 * time.Millisecond) // traffic after the last edit settled
 
 	bad, n := l.finish()
