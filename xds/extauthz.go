@@ -92,11 +92,13 @@ func (extAuthzFilter) routeConfig(_ *policy.Policy, r *policy.Route) (proto.Mess
 
 // addAuthzCluster adds the tollgate_authz cluster to a group with
 // listeners, whether or not a route is protected. Envoy 1.40 accepts an
-// ext_authz filter naming a cluster it does not have, but a route that
-// enables the filter before the cluster arrives (RDS and CDS are separate
-// updates) would fail its calls; always present, it makes protecting a
-// route an RDS-only change. A cluster nobody calls costs Envoy no
-// connection.
+// ext_authz filter naming a cluster it does not have (checked with a real
+// Envoy), but RDS and CDS are separate updates over ADS, in no guaranteed
+// order: a route enabling the filter before the cluster arrived would have
+// its calls fail, and its requests answered by the failure mode (with
+// allow, admitted unauthenticated). Always present, the cluster makes
+// protecting a route an RDS-only change. A cluster nobody calls costs
+// Envoy no connection.
 func (r *Resources) addAuthzCluster(opts Options) error {
 	if len(r.Listeners) == 0 {
 		return nil
