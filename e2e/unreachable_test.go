@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/redistest"
 )
 
@@ -62,7 +63,7 @@ func TestFailureModesHoldWhenTollgateIsAway(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.auth+","+strings.TrimSuffix(strings.Fields(tc.limits)[0], ",")+tc.then, func(t *testing.T) {
-			base, tg := startAwayGateway(t, tc.auth, tc.limits)
+			base, tg, proxy := startAwayGateway(t, tc.auth, tc.limits)
 			expectAnswers(t, base, "up", map[string]int{"/open": 200, "/orders": 401, "/early": 200, "/late": 200})
 			away := map[string]int{"/open": 200, "/orders": tc.orders, "/early": tc.limited, "/late": tc.limited}
 
@@ -89,12 +90,13 @@ func TestFailureModesHoldWhenTollgateIsAway(t *testing.T) {
 			}
 			<-tg.done
 			expectAnswers(t, base, "killed", away)
+			checkEnvoyDecided(t, proxy, tc.auth, tc.limits)
 		})
 	}
 }
 
 // startAwayGateway starts Redis, one Tollgate and Envoy on awayPolicy.
-func startAwayGateway(t *testing.T, authMode, limitMode string) (string, *tollgate) {
+func startAwayGateway(t *testing.T, authMode, limitMode string) (string, *tollgate, *envoy.Process) {
 	t.Helper()
 	requireEnvoy(t)
 	redis := redistest.Start(t)
@@ -102,10 +104,39 @@ func startAwayGateway(t *testing.T, authMode, limitMode string) (string, *tollga
 	policy := strings.NewReplacer("{{PORT}}", addr[strings.LastIndex(addr, ":")+1:], "{{API}}", upstream(t, "api", 1, nil)[0],
 		"{{REDIS}}", redis.Addr, "{{AUTH_MODE}}", authMode, "{{LIMIT_MODE}}", limitMode).Replace(awayPolicy)
 	tg := startTollgate(t, policyDir(t, map[string]string{"gateway.yaml": policy}), "")
-	startEnvoy(t, tg.grpcAddr, "default", false)
+	proxy := startEnvoy(t, tg.grpcAddr, "default", false)
 	base := "http://" + addr
 	waitService(t, base+"/open", nil, "api")
-	return base, tg
+	return base, tg, proxy
+}
+
+// checkEnvoyDecided checks from Envoy's stats that the answers above were
+// Envoy's failure modes: its ext_authz and both rate-limit filters called
+// Tollgate and failed (so they were enabled on the routes), admitted
+// requests were admitted by the failure mode, and no request was ever
+// refused as over a limit — the limits are far above the traffic, so an
+// over_limit would be a store wrongly degraded (by the requests a frozen
+// Tollgate found expired when thawed).
+func checkEnvoyDecided(t *testing.T, p *envoy.Process, authMode, limitMode string) {
+	t.Helper()
+	nonzero := []string{"cluster.api.ext_authz.error", "cluster.api.ratelimit.error", "cluster.api.ratelimit.before_auth.error"}
+	zero := []string{"cluster.api.ratelimit.over_limit", "cluster.api.ratelimit.before_auth.over_limit"}
+	if authMode == "allow" {
+		nonzero = append(nonzero, "cluster.api.ext_authz.failure_mode_allowed")
+	}
+	if limitMode == "fail_open" {
+		nonzero = append(nonzero, "cluster.api.ratelimit.failure_mode_allowed", "cluster.api.ratelimit.before_auth.failure_mode_allowed")
+	}
+	for _, name := range nonzero {
+		if v := stat(t, p, name); v == "" || v == "0" {
+			t.Errorf("Envoy stat %s = %q, want > 0", name, v)
+		}
+	}
+	for _, name := range zero {
+		if v := stat(t, p, name); v != "" && v != "0" {
+			t.Errorf("Envoy stat %s = %s, want 0", name, v)
+		}
+	}
 }
 
 // expectAnswers sends each path three times, with a forged identity, and
