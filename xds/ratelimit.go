@@ -70,6 +70,9 @@ func rateLimitFilterConfig(s *policy.RateLimitStore) *ratelimitv3.RateLimit {
 		Timeout:         durationpb.New(s.CallTimeout()),
 		FailureModeDeny: s.UnreachableMode() == policy.FailClosed,
 		StatusOnError:   &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		// A refused gRPC call ends with RESOURCE_EXHAUSTED, not Envoy's
+		// default UNAVAILABLE, which gRPC clients retry at once.
+		RateLimitedAsResourceExhausted: true,
 		RateLimitService: &ratelimitconfv3.RateLimitServiceConfig{
 			GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
 				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: RateLimitCluster},
