@@ -26,7 +26,7 @@ func BenchmarkPolicySwapUntouchedRoute(b *testing.B) {
 }
 
 func benchmarkPolicySwap(b *testing.B, n int) {
-	g := startHitlessGateway(b, "routes:\n"+publicRoute)
+	g := startHitlessGateway(b, "routes:\n"+publicRoute, false)
 	g.setRoutes(b, g.largeRoutes(n, "a"), fmt.Sprintf("/a/%d", n-1), largeRouteStatus(n-1, "a"))
 	modified := g.listenerModified(b)
 	l := startLoad(g.base+"/public", 4)

@@ -47,7 +47,7 @@ const publicRoute = "  - { name: public, match: { path_prefix: /public }, to: ap
 // policies.
 const protectedRoute = "  - { name: orders, match: { path_prefix: /orders }, to: api, auth: { accept: [api_key] }, rate_limits: [per-ip, per-client] }\n"
 
-func startHitlessGateway(t testing.TB, routes string) *hitlessGateway {
+func startHitlessGateway(t testing.TB, routes string, delta bool) *hitlessGateway {
 	t.Helper()
 	requireEnvoy(t)
 	addr := freeAddr(t)
@@ -56,7 +56,7 @@ func startHitlessGateway(t testing.TB, routes string) *hitlessGateway {
 	base := strings.NewReplacer("{{PORT}}", port, "{{API}}", g.api).Replace(hitlessBase)
 	g.dir = policyDir(t, map[string]string{"10-gateway.yaml": base, "20-routes.yaml": routes})
 	tg := startTollgate(t, g.dir, "")
-	g.envoy = startEnvoy(t, tg.grpcAddr, "default", false)
+	g.envoy = startEnvoy(t, tg.grpcAddr, "default", delta)
 	waitService(t, g.base+"/public", nil, "api")
 	return g
 }
@@ -226,10 +226,17 @@ func (l *load) percentile(phase string, p float64) time.Duration {
 // these edits change routes only (RDS). Before the listener stopped
 // depending on routes, (a) and (b) dropped and re-added the ext_authz and
 // rate-limit filters, Envoy replaced and drained the listener, and
-// requests in flight on the public route got 503s.
+// requests in flight on the public route got 503s. Envoy runs state of
+// the world and delta xDS.
 func TestEditsAreHitlessOnUntouchedRoutes(t *testing.T) {
+	for _, delta := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sotw", true: "delta"}[delta], func(t *testing.T) { editsAreHitless(t, delta) })
+	}
+}
+
+func editsAreHitless(t *testing.T, delta bool) {
 	small := "routes:\n" + publicRoute
-	g := startHitlessGateway(t, small+protectedRoute)
+	g := startHitlessGateway(t, small+protectedRoute, delta)
 	if got, _ := call("GET", g.base+"/orders", nil); got != http.StatusUnauthorized {
 		t.Fatalf("protected route without a key: %d, want 401", got)
 	}
