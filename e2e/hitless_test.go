@@ -47,6 +47,8 @@ const publicRoute = "  - { name: public, match: { path_prefix: /public }, to: ap
 // policies.
 const protectedRoute = "  - { name: orders, match: { path_prefix: /orders }, to: api, auth: { accept: [api_key] }, rate_limits: [per-ip, per-client] }\n"
 
+// startHitlessGateway starts the gateway on hitlessBase and the given
+// routes file, Envoy on state-of-the-world or delta xDS.
 func startHitlessGateway(t testing.TB, routes string, delta bool) *hitlessGateway {
 	t.Helper()
 	requireEnvoy(t)
