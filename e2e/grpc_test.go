@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/tollgate/tollgate/internal/demoservice"
 )
@@ -106,4 +108,40 @@ routes:
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	// Envoy's gRPC health check follows the overall status.
 	waitStat(t, e, "cluster.orders-grpc.membership_healthy", func(v int64) bool { return v == 0 })
+}
+
+// TestGRPCClientsOverALimitGetResourceExhausted: a gRPC call refused by a
+// rate limit ends with RESOURCE_EXHAUSTED, gRPC's code for a spent quota.
+// Envoy's default, UNAVAILABLE, tells gRPC clients to retry at once, which
+// their retry policies do, adding load to the limit that refused them.
+func TestGRPCClientsOverALimitGetResourceExhausted(t *testing.T) {
+	addr, _ := grpcUpstream(t)
+	web := upstream(t, "web", 1, nil)[0]
+	g := startGateway(t, map[string]string{
+		"gateway.yaml": listenerYAML + fmt.Sprintf(`
+services:
+  orders-grpc: { endpoints: [%s], protocol: grpc }
+  web: { endpoints: [%s] }
+routes:
+  - { name: grpc, match: { path_prefix: /grpc.health.v1.Health/ }, to: orders-grpc, rate_limits: [one] }
+  - { name: web, to: web }
+rate_limits:
+  one: { key: [route], fixed_window: { limit: 1, window: 1h } }
+`, addr, web),
+	}, false, "/", "web")
+	conn, err := grpc.NewClient(g.base[len("http://"):], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: "orders.v1.Orders"}); err != nil {
+		t.Fatalf("first call, within the limit: %v", err)
+	}
+	_, err = client.Check(ctx, &healthpb.HealthCheckRequest{Service: "orders.v1.Orders"})
+	if got := grpcstatus.Code(err); got != codes.ResourceExhausted {
+		t.Errorf("second call, over the limit: %v (code %v), want ResourceExhausted", err, got)
+	}
 }

@@ -100,8 +100,9 @@ func FreePort() (int, error) {
 }
 
 // RecommendedFlags are the Envoy command-line flags Tollgate expects.
-// When a listener changes (its filters: ext_authz failure mode, rate-limit
-// stages, TLS settings), Envoy drains the old one; with the default
+// When a listener changes (its filters' settings: the auth or rate-limit
+// failure mode, TLS settings; route edits never change it), Envoy drains
+// the old one; with the default
 // gradual strategy a kept-alive client may stay on the old configuration
 // for up to the whole drain time (600s). The immediate strategy asks every
 // such connection to close after its next response (HTTP/1 Connection:

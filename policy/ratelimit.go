@@ -255,6 +255,52 @@ const (
 	DefaultGracePeriod  = 30 * time.Second
 )
 
+// RateLimitCallMargin is what Envoy's wait for a rate-limit decision adds
+// to the decision deadline: the gRPC hop between Envoy and Tollgate and
+// Tollgate's own work around the Redis round trip, with room for a loaded
+// host. Much shorter and a healthy but busy Tollgate would be cut off (and
+// the failure mode applied to a request it was about to decide); much
+// longer and a frozen Tollgate holds every limited request that long.
+const RateLimitCallMargin = 100 * time.Millisecond
+
+// DecisionDeadline is the longest the rate-limit service takes to decide:
+// the deadline of its Redis round trip, after which its failure mode
+// answers at once. A memory store (no Redis) decides without waiting; it
+// gets the default deadline too, so Envoy's wait (CallTimeout) has the same
+// shape whatever the store. A nil store is the memory store.
+func (s *RateLimitStore) DecisionDeadline() time.Duration {
+	if s != nil && s.Redis != nil && s.Redis.Timeout > 0 {
+		return s.Redis.Timeout.D()
+	}
+	return DefaultRedisTimeout
+}
+
+// CallTimeout is how long Envoy waits for a rate-limit decision before it
+// applies UnreachableMode: the decision deadline plus RateLimitCallMargin.
+// It only fires when Tollgate itself is unreachable or frozen, since a
+// Tollgate that is up answers within its deadline.
+func (s *RateLimitStore) CallTimeout() time.Duration {
+	return s.DecisionDeadline() + RateLimitCallMargin
+}
+
+// UnreachableMode is what Envoy does when Tollgate's rate-limit service
+// does not answer at all (down, frozen, or past CallTimeout): fail_closed
+// refuses the request, anything else admits it. Grace has no meaning
+// there, because grace is Tollgate's own per-instance counting and no
+// instance is answering: the mode that follows the grace period (then)
+// applies at once. A nil store fails open, as on_failure's default does.
+func (s *RateLimitStore) UnreachableMode() FailureMode {
+	switch {
+	case s == nil || s.OnFailure == "":
+		return FailOpen
+	case s.OnFailure == Grace && s.Grace != nil && s.Grace.Then != "":
+		return s.Grace.Then
+	case s.OnFailure == Grace:
+		return FailOpen
+	}
+	return s.OnFailure
+}
+
 // RateLimitsFor returns the limits a route names, in the route's order.
 func (p *Policy) RateLimitsFor(r *Route) []*RateLimit {
 	out := make([]*RateLimit, 0, len(r.RateLimits))

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,45 @@ func TestLoadRejectsInvalidRateLimitsWithPositions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": tc.policy}), tc.want)
 		})
+	}
+}
+
+// TestEnvoyFollowsTheStoreWhenTollgateIsAway checks what Envoy is told to
+// do when Tollgate's rate-limit service does not answer: wait the
+// decision deadline plus the margin, then apply the store's mode (grace
+// cannot be applied without Tollgate, so its `then` is).
+func TestEnvoyFollowsTheStoreWhenTollgateIsAway(t *testing.T) {
+	const redis = "listeners: [{ name: public, port: 8080 }]\nrate_limit_store: { redis: { address: 127.0.0.1:6379%s }%s }\n"
+	cases := []struct {
+		name, timeout, failure string
+		deadline               time.Duration
+		mode                   FailureMode
+	}{
+		{"memory store", "", "", DefaultRedisTimeout, FailOpen},
+		{"redis, defaults", "-", "", DefaultRedisTimeout, FailOpen},
+		{"fail_closed, 80ms", ", timeout: 80ms", ", on_failure: fail_closed", 80 * time.Millisecond, FailClosed},
+		{"fail_open", "", ", on_failure: fail_open", DefaultRedisTimeout, FailOpen},
+		{"grace then fail_open", "", ", on_failure: grace", DefaultRedisTimeout, FailOpen},
+		{"grace then fail_closed", "", ", on_failure: grace, grace: { then: fail_closed }", DefaultRedisTimeout, FailClosed},
+	}
+	for _, tc := range cases {
+		doc := "listeners: [{ name: public, port: 8080 }]\n"
+		if tc.timeout != "" || tc.failure != "" {
+			doc = fmt.Sprintf(redis, strings.TrimPrefix(tc.timeout, "-"), tc.failure)
+		}
+		p, err := Load(writePolicy(t, map[string]string{"g.yaml": doc}))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		s := p.RateLimitStore
+		if got := s.DecisionDeadline(); got != tc.deadline {
+			t.Errorf("%s: decision deadline %v, want %v", tc.name, got, tc.deadline)
+		}
+		if got := s.CallTimeout(); got != tc.deadline+RateLimitCallMargin {
+			t.Errorf("%s: Envoy waits %v, want %v", tc.name, got, tc.deadline+RateLimitCallMargin)
+		}
+		if got := s.UnreachableMode(); got != tc.mode {
+			t.Errorf("%s: mode when Tollgate is away %q, want %q", tc.name, got, tc.mode)
+		}
 	}
 }

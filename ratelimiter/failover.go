@@ -94,6 +94,13 @@ func (f *failoverStore) Apply(ctx context.Context, charges []Charge) ([]Result, 
 		f.recovered(epoch)
 		return results, nil
 	}
+	if ctx.Err() != nil {
+		// The caller gave up first (Envoy's deadline passed while the
+		// request waited in a frozen or overloaded Tollgate): Redis is not
+		// to blame, so the store stays as it is instead of answering fresh
+		// requests from its failure mode. The answer goes nowhere.
+		return f.fallback(ctx, FailOpen, charges)
+	}
 	return f.fallback(ctx, f.failed(now, epoch, err), charges)
 }
 

@@ -3,6 +3,7 @@ package ratelimiter
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -140,5 +141,33 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCallerGivingUpDoesNotDegradeTheStore: a request whose caller has
+// gone (Envoy's deadline passed while it waited in a frozen or overloaded
+// Tollgate) fails its Redis call through no fault of Redis. It must not
+// put the store in its failure mode: with fail_closed, every fresh
+// request would then be refused until the next probe, although Redis is
+// fine.
+func TestCallerGivingUpDoesNotDegradeTheStore(t *testing.T) {
+	redis := storeFunc(func(ctx context.Context, c []Charge) ([]Result, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return []Result{{Allowed: true, Limit: c[0].Rule.Limit}}, nil
+	})
+	metrics := NewMetrics(nil)
+	fs := newFailoverStore(redis, FailoverOptions{Mode: FailClosed, Log: quiet, Metrics: metrics, Now: newClock().Now})
+	charges := []Charge{{Key: "k", Rule: Rule{Algorithm: FixedWindow, Limit: 100, Period: time.Hour}, Hits: 1}}
+	stale, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = fs.Apply(stale, charges)
+	res, err := fs.Apply(context.Background(), charges)
+	if err != nil || !res[0].Allowed || res[0].Fallback {
+		t.Errorf("a fresh request after a stale one: %+v, %v; want admitted by Redis", res, err)
+	}
+	if testutil.ToFloat64(metrics.degraded.WithLabelValues("fail_closed")) != 0 {
+		t.Error("a caller giving up marked the store degraded")
 	}
 }

@@ -32,7 +32,10 @@ type StoreConfig struct {
 
 // FromPolicy is the store configuration a policy asks for.
 func FromPolicy(s *policy.RateLimitStore) StoreConfig {
-	c := StoreConfig{Timeout: policy.DefaultRedisTimeout, OnFailure: FailOpen, GracePeriod: policy.DefaultGracePeriod, GraceThen: FailOpen}
+	// The deadline comes from the same policy value as Envoy's wait for
+	// a decision (RateLimitStore.CallTimeout), so Envoy never gives up on
+	// a decision Tollgate is still allowed to make.
+	c := StoreConfig{Timeout: s.DecisionDeadline(), OnFailure: FailOpen, GracePeriod: policy.DefaultGracePeriod, GraceThen: FailOpen}
 	if s == nil || s.Redis == nil {
 		return c
 	}
@@ -43,9 +46,6 @@ func FromPolicy(s *policy.RateLimitStore) StoreConfig {
 		c.Cluster = r.SentinelMaster == ""
 	}
 	c.SentinelMaster, c.Username, c.PasswordEnv, c.DB = r.SentinelMaster, r.Username, r.PasswordEnv, r.DB
-	if r.Timeout > 0 {
-		c.Timeout = r.Timeout.D()
-	}
 	if s.OnFailure != "" {
 		c.OnFailure = Mode(s.OnFailure)
 	}

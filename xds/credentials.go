@@ -58,6 +58,9 @@ func (credentialFilter) listenerConfig(*policy.Policy, *policy.Listener) (proto.
 	}, nil
 }
 
+// optIn is false: credentials are removed on every route.
+func (credentialFilter) optIn() bool { return false }
+
 func (credentialFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Message, error) {
 	return nil, nil
 }

@@ -29,18 +29,19 @@ const DefaultAuthzAddress = "127.0.0.1:18000"
 const routeContextKey = "route"
 
 // extAuthzFilter asks Tollgate's authorization service about each request
-// of a route with an auth rule. It is in every listener's chain of a
-// policy with such a route; public routes (and routes without a rule in a
-// policy without an auth section) disable it per route, so they cost no
-// call.
+// of a route with an auth rule. It is in every listener's chain, disabled;
+// a route with an auth rule enables it with its per-route settings, so
+// public routes cost no call and protecting or opening a route changes
+// only the route configuration.
 type extAuthzFilter struct{}
 
 func (extAuthzFilter) name() string { return wellknown.HTTPExternalAuthorization }
 
+func (extAuthzFilter) optIn() bool { return true }
+
+// listenerConfig reads only the policy's auth section (timeout, failure
+// mode, API-key header): an edit there replaces the listener.
 func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
-	if !p.HasAuthz() {
-		return nil, nil
-	}
 	timeout, failOpen := policy.DefaultAuthzTimeout, false
 	headers := []string{"authorization", "x-request-id", strings.ToLower(policy.DefaultAPIKeyHeader)}
 	if a := p.Auth; a != nil {
@@ -78,22 +79,28 @@ func exactMatchers(names []string) *matcherv3.ListStringMatcher {
 	return m
 }
 
-func (extAuthzFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error) {
-	if !p.HasAuthz() {
-		return nil, nil
-	}
+// routeConfig enables the filter on a route with an auth rule; a public
+// route, or one without a rule, leaves it disabled.
+func (extAuthzFilter) routeConfig(_ *policy.Policy, r *policy.Route) (proto.Message, error) {
 	if r.Auth == nil || r.Auth.Public {
-		return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_Disabled{Disabled: true}}, nil
+		return nil, nil
 	}
 	return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
 		ContextExtensions: map[string]string{routeContextKey: r.Name},
 	}}}, nil
 }
 
-// addAuthzCluster adds the tollgate_authz cluster when some listener
-// calls the authorization service.
-func (r *Resources) addAuthzCluster(p *policy.Policy, opts Options) error {
-	if !p.HasAuthz() {
+// addAuthzCluster adds the tollgate_authz cluster to a group with
+// listeners, whether or not a route is protected. Envoy 1.40 accepts an
+// ext_authz filter naming a cluster it does not have (checked with a real
+// Envoy), but RDS and CDS are separate updates over ADS, in no guaranteed
+// order: a route enabling the filter before the cluster arrived would have
+// its calls fail, and its requests answered by the failure mode (with
+// allow, admitted unauthenticated). Always present, the cluster makes
+// protecting a route an RDS-only change. A cluster nobody calls costs
+// Envoy no connection.
+func (r *Resources) addAuthzCluster(opts Options) error {
+	if len(r.Listeners) == 0 {
 		return nil
 	}
 	addr := opts.AuthzAddress

@@ -12,18 +12,30 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// httpFilter is one Envoy HTTP filter Tollgate may put in a listener's
-// chain. Each feature (identity header stripping, ext_authz, rate limiting)
-// implements it in a file of its own and is listed once in httpFilterChain.
+// httpFilter is one Envoy HTTP filter in every listener's chain. Each
+// feature (identity header stripping, ext_authz, rate limiting) implements
+// it in a file of its own and is listed once in httpFilterChain.
+//
+// The chain is the same whatever the routes say: every filter is always
+// present, and one a route must ask for (optIn) is disabled at the
+// listener and enabled by that route's typed_per_filter_config. Adding or
+// removing the only protected or limited route therefore changes the
+// route configuration only (RDS), never the listener, which Envoy would
+// drain and replace.
 type httpFilter interface {
 	// name is the filter's name in the chain and the key of its per-route
 	// configuration.
 	name() string
-	// listenerConfig is the filter's configuration for a listener, or nil
-	// when the policy does not use the filter there.
+	// listenerConfig is the filter's configuration in every listener. It
+	// must read policy-wide settings only (auth failure mode, the
+	// rate-limit store, ...), never routes, their auth rules or limits.
 	listenerConfig(p *policy.Policy, l *policy.Listener) (proto.Message, error)
+	// optIn reports whether the filter is disabled unless a route's
+	// per-route configuration enables it.
+	optIn() bool
 	// routeConfig is the filter's per-route configuration
-	// (typed_per_filter_config), or nil for none.
+	// (typed_per_filter_config), or nil for none; for an optIn filter,
+	// nil leaves it off on the route.
 	routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error)
 }
 
@@ -50,13 +62,11 @@ func httpFilters(p *policy.Policy, l *policy.Listener) ([]*hcmv3.HttpFilter, err
 		if err != nil {
 			return nil, fmt.Errorf("HTTP filter %s: %w", f.name(), err)
 		}
-		if config == nil {
-			continue
-		}
 		filter, err := typedHTTPFilter(f.name(), config)
 		if err != nil {
 			return nil, err
 		}
+		filter.Disabled = f.optIn()
 		out = append(out, filter)
 	}
 	router, err := typedHTTPFilter(wellknown.Router, &routerv3.Router{})

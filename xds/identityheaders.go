@@ -1,11 +1,14 @@
 package xds
 
 import (
+	"fmt"
+
 	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tollgate/tollgate/policy"
 )
@@ -17,14 +20,19 @@ import (
 // policy.ClientHeaders less those the listener keeps. A client can
 // therefore never forge an identity or a hop a service would trust; only
 // filters and route configuration running after this one set them
-// (routeClientAddress). The configuration depends on the policy's claim
-// headers and the listener's keep_client_headers, never on routes, so
-// route edits leave the listener alone.
+// (routeClientAddress).
+//
+// The listener's configuration depends on the listener's
+// keep_client_headers only; the claim headers of the auth section
+// (Policy.IdentityHeaders) are removed by the virtual host's per-filter
+// configuration (identityHeaderVirtualHost), which Envoy applies on every
+// route after the listener's, so that neither a route edit nor a JWT
+// provider's claims_to_headers changes the listener.
 type identityHeaderFilter struct{}
 
 func (identityHeaderFilter) name() string { return "tollgate.identity_headers" }
 
-func (identityHeaderFilter) listenerConfig(p *policy.Policy, l *policy.Listener) (proto.Message, error) {
+func (identityHeaderFilter) listenerConfig(_ *policy.Policy, l *policy.Listener) (proto.Message, error) {
 	var remove []*mutationv3.HeaderMutation
 	for _, prefix := range removedHeaderPrefixes {
 		remove = append(remove, &mutationv3.HeaderMutation{
@@ -36,14 +44,38 @@ func (identityHeaderFilter) listenerConfig(p *policy.Policy, l *policy.Listener)
 			}},
 		})
 	}
-	names := append(append(p.IdentityHeaders(), realIPHeader), l.RemovedClientHeaders()...)
-	for _, h := range names {
-		remove = append(remove, &mutationv3.HeaderMutation{Action: &mutationv3.HeaderMutation_Remove{Remove: h}})
-	}
+	names := append([]string{realIPHeader}, l.RemovedClientHeaders()...)
 	return &headermutationv3.HeaderMutation{
-		Mutations: &headermutationv3.Mutations{RequestMutations: remove},
+		Mutations: &headermutationv3.Mutations{RequestMutations: append(remove, removeHeaders(names)...)},
 	}, nil
 }
+
+// identityHeaderVirtualHost is the virtual host's typed_per_filter_config
+// removing the claim headers of the policy, or nil when it has none.
+func identityHeaderVirtualHost(p *policy.Policy) (map[string]*anypb.Any, error) {
+	headers := p.IdentityHeaders()
+	if len(headers) == 0 {
+		return nil, nil
+	}
+	a, err := anypb.New(&headermutationv3.HeaderMutationPerRoute{
+		Mutations: &headermutationv3.Mutations{RequestMutations: removeHeaders(headers)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the claim headers' removal: %w", err)
+	}
+	return map[string]*anypb.Any{identityHeaderFilter{}.name(): a}, nil
+}
+
+func removeHeaders(names []string) []*mutationv3.HeaderMutation {
+	out := make([]*mutationv3.HeaderMutation, len(names))
+	for i, h := range names {
+		out[i] = &mutationv3.HeaderMutation{Action: &mutationv3.HeaderMutation_Remove{Remove: h}}
+	}
+	return out
+}
+
+// optIn is false: identity headers are removed on every route.
+func (identityHeaderFilter) optIn() bool { return false }
 
 func (identityHeaderFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Message, error) {
 	return nil, nil

@@ -40,7 +40,7 @@ func TestGRPCAccessLogStreamsToTollgate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := names(res.Clusters); !slices.Equal(got, []string{accessLogClusterName, noCollectorClusterName, "orders"}) {
+	if got := names(res.Clusters); !slices.Equal(got, []string{accessLogClusterName, noCollectorClusterName, "orders", AuthzCluster, RateLimitCluster}) {
 		t.Errorf("clusters = %v", got)
 	}
 	logs := connectionManager(t, res).GetAccessLog()

@@ -41,7 +41,7 @@ func TestServerMeasuresPushToACK(t *testing.T) {
 	}
 	edge := x.sotw(t, "envoy-a", "edge")
 	first := edge.subscribeAll(map[string][]string{
-		resourcev3.EndpointType: {"orders"},
+		resourcev3.EndpointType: {"orders", AuthzCluster},
 		resourcev3.RouteType:    {"edge-http"},
 	})
 	x.waitProxy(t, "envoy-a", func(p ProxyStatus) bool {

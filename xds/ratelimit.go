@@ -14,6 +14,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -32,17 +33,12 @@ const (
 	// DefaultRateLimitAddress is used when Options leave the address out:
 	// `tollgate serve`'s default gRPC address.
 	DefaultRateLimitAddress = "127.0.0.1:18000"
-	// rateLimitTimeout bounds Envoy's wait for a decision. Tollgate
-	// answers within its Redis deadline (and its failure mode after), so
-	// this only fires when Tollgate itself is unreachable.
-	rateLimitTimeout = 500 * time.Millisecond
 )
 
 // rateLimitFilter is Envoy's rate-limit filter calling Tollgate for the
 // after_auth limits. It runs after authentication, whose identity headers
-// its descriptors read.
-// failure_mode_deny is false: if Tollgate cannot be reached the request
-// goes through; Tollgate itself applies the policy's Redis failure mode.
+// its descriptors read. It is in every listener's chain, disabled; a
+// route naming such a limit enables it with its descriptors.
 // The RateLimit-* headers, Retry-After and the JSON 429 body come from
 // Tollgate's responses, so no x-ratelimit header option is set.
 type rateLimitFilter struct{}
@@ -53,20 +49,30 @@ const rateLimitMetadataNamespace = "envoy.filters.http.ratelimit"
 
 func (rateLimitFilter) name() string { return rateLimitMetadataNamespace }
 
-func (rateLimitFilter) listenerConfig(p *policy.Policy, l *policy.Listener) (proto.Message, error) {
-	if !usesAfterAuthLimits(p, p.RoutesFor(l.Name)) {
-		return nil, nil
-	}
-	return rateLimitFilterConfig(), nil
+func (rateLimitFilter) optIn() bool { return true }
+
+func (rateLimitFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
+	return rateLimitFilterConfig(p.RateLimitStore), nil
 }
 
 // rateLimitFilterConfig is the listener configuration both rate-limit
-// filters share.
-func rateLimitFilterConfig() *ratelimitv3.RateLimit {
+// filters share. It reads only the policy's rate_limit_store: how long
+// Envoy waits for Tollgate (CallTimeout, derived from Tollgate's own
+// decision deadline) and what it does when Tollgate does not answer
+// (UnreachableMode). While Tollgate answers, its answer already applies
+// the store's failure mode; these settings hold the same mode when
+// Tollgate itself is down or frozen. A refusal for that reason is a 503,
+// like ext_authz's: it is not the client's rate, and Envoy has no
+// RateLimit-* headers to send with a 429.
+func rateLimitFilterConfig(s *policy.RateLimitStore) *ratelimitv3.RateLimit {
 	return &ratelimitv3.RateLimit{
 		Domain:          RateLimitDomain,
-		Timeout:         durationpb.New(rateLimitTimeout),
-		FailureModeDeny: false,
+		Timeout:         durationpb.New(s.CallTimeout()),
+		FailureModeDeny: s.UnreachableMode() == policy.FailClosed,
+		StatusOnError:   &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		// A refused gRPC call ends with RESOURCE_EXHAUSTED, not Envoy's
+		// default UNAVAILABLE, which gRPC clients retry at once.
+		RateLimitedAsResourceExhausted: true,
 		RateLimitService: &ratelimitconfv3.RateLimitServiceConfig{
 			GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
 				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: RateLimitCluster},
@@ -145,37 +151,12 @@ func requestHeader(header, key string) *routev3.RateLimit_Action {
 	}}
 }
 
-// usesAfterAuthLimits reports whether a route names a limit checked after
-// authentication.
-func usesAfterAuthLimits(p *policy.Policy, routes []*policy.Route) bool {
-	for _, r := range routes {
-		for _, l := range p.RateLimitsFor(r) {
-			if !l.BeforeAuth() {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func usesRateLimits(routes []*policy.Route) bool {
-	for _, r := range routes {
-		if len(r.RateLimits) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // addRateLimitCluster adds the cluster of Tollgate's rate-limit service
-// when a listener of the group uses rate limits: HTTP/2 (gRPC), with its
-// endpoint inline, resolved by DNS when the address is a name.
-func (r *Resources) addRateLimitCluster(p *policy.Policy, group string, opts Options) error {
-	used := false
-	for _, l := range p.ListenersFor(group) {
-		used = used || usesRateLimits(p.RoutesFor(l.Name))
-	}
-	if !used {
+// to a group with listeners, whether or not a route is limited, for the
+// reason addAuthzCluster gives: HTTP/2 (gRPC), with its endpoint inline,
+// resolved by DNS when the address is a name.
+func (r *Resources) addRateLimitCluster(opts Options) error {
+	if len(r.Listeners) == 0 {
 		return nil
 	}
 	c, err := rateLimitServiceCluster(opts.RateLimitAddress)

@@ -35,13 +35,12 @@ const (
 
 func (beforeAuthRateLimitFilter) name() string { return beforeAuthRateLimitFilterName }
 
-// listenerConfig is emitted only for listeners with a route that names a
-// before_auth limit.
-func (beforeAuthRateLimitFilter) listenerConfig(p *policy.Policy, l *policy.Listener) (proto.Message, error) {
-	if !p.UsesBeforeAuthLimits(p.RoutesFor(l.Name)) {
-		return nil, nil
-	}
-	c := rateLimitFilterConfig()
+func (beforeAuthRateLimitFilter) optIn() bool { return true }
+
+// listenerConfig is in every listener, disabled; a route naming a
+// before_auth limit enables it.
+func (beforeAuthRateLimitFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
+	c := rateLimitFilterConfig(p.RateLimitStore)
 	c.Stage = beforeAuthRateLimitStage
 	c.StatPrefix = beforeAuthStatPrefix
 	return c, nil

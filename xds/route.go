@@ -24,10 +24,14 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		}
 		built[i] = route
 	}
+	vhostFilters, err := identityHeaderVirtualHost(p)
+	if err != nil {
+		return nil, err
+	}
 	domains := listenerHosts(l)
 	return &routev3.RouteConfiguration{
 		Name:         l.Name,
-		VirtualHosts: []*routev3.VirtualHost{{Name: l.Name, Domains: domains, Routes: built}},
+		VirtualHosts: []*routev3.VirtualHost{{Name: l.Name, Domains: domains, Routes: built, TypedPerFilterConfig: vhostFilters}},
 		// Clients send "Host: api.example.com:8443"; domains written
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.

@@ -20,8 +20,8 @@ func TestTranslateGroupsGetTheirOwnListenersAndClusters(t *testing.T) {
 		group               string
 		listeners, clusters []string
 	}{
-		{"edge", []string{"edge-http"}, []string{"orders"}},
-		{"internal", []string{"internal-http"}, []string{"ledger"}},
+		{"edge", []string{"edge-http"}, []string{"orders", AuthzCluster, RateLimitCluster}},
+		{"internal", []string{"internal-http"}, []string{"ledger", AuthzCluster, RateLimitCluster}},
 		{DefaultGroup, nil, nil},
 	}
 	for _, tt := range tests {
@@ -253,7 +253,7 @@ func TestWeightedSplit(t *testing.T) {
 	if !proto.Equal(wc, want) {
 		t.Errorf("weighted clusters = %v, want %v", wc, want)
 	}
-	if got := names(res.Clusters); !slices.Equal(got, []string{"ledger", "orders"}) {
+	if got := names(res.Clusters); !slices.Equal(got, []string{"ledger", "orders", AuthzCluster, RateLimitCluster}) {
 		t.Errorf("clusters = %v, want both services of the split", got)
 	}
 }
