@@ -158,7 +158,11 @@ func (m *Match) hostMatches(host string) bool {
 }
 
 // headerMatches matches one header condition; present: false means the
-// header is absent.
+// header is absent. A header sent several times (several lines, as Envoy
+// keeps them) matches an exact condition only when every value equals it,
+// and a regex condition when one of its values matches: Envoy tests each
+// value on its own, and xds sends an exact condition with its inverse
+// (HeaderNotExactPattern) so that no value may differ.
 func (v *ValueMatch) headerMatches(headers map[string][]string) bool {
 	var values []string
 	found := false
@@ -171,14 +175,27 @@ func (v *ValueMatch) headerMatches(headers map[string][]string) bool {
 	if v.Present != nil {
 		return found == *v.Present
 	}
-	if !found {
-		return false
-	}
-	value := strings.Join(values, ",")
 	if v.Regex != "" {
-		return fullMatch(v.Regex, value)
+		return slices.ContainsFunc(values, func(s string) bool { return fullMatch(v.Regex, s) })
 	}
-	return value == v.Exact
+	return found && !slices.ContainsFunc(values, func(s string) bool { return s != v.Exact })
+}
+
+// HeaderNotExactPattern is the RE2 expression matching every header value
+// but exact. Envoy's header matchers hold when one value of a repeated
+// header matches; the translator adds this expression, inverted, beside an
+// exact condition, so that a client cannot add "x-tenant: acme" to its own
+// "x-tenant: evil" and take a route meant for acme.
+func HeaderNotExactPattern(exact string) string {
+	runes := []rune(exact)
+	expr := ".+" // longer than exact
+	for i := len(runes) - 1; i >= 0; i-- {
+		r := string(runes[i])
+		// Here: a prefix of exact (empty alternative), a value leaving exact
+		// at rune i, or rune i followed by what follows.
+		expr = "(?:|[^" + regexp.QuoteMeta(r) + "].*|" + regexp.QuoteMeta(r) + expr + ")"
+	}
+	return "(?s)" + expr
 }
 
 // queryMatches matches one query condition against the path's query
@@ -228,7 +245,9 @@ func HostPattern(hosts []string) string {
 		name, port, hasPort := strings.Cut(h, ":")
 		expr := regexp.QuoteMeta(name)
 		if rest, ok := strings.CutPrefix(name, "*."); ok {
-			expr = `.+\.` + regexp.QuoteMeta(rest)
+			// One or more labels: never a colon, or "evil.com:a.example.org"
+			// would pass for a subdomain (the port taken for a label).
+			expr = `[^:]+\.` + regexp.QuoteMeta(rest)
 		}
 		if hasPort {
 			expr += ":" + port

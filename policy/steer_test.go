@@ -1,0 +1,64 @@
+package policy
+
+import "testing"
+
+// Routing a client can steer: each case was a disagreement between a real
+// Envoy and Policy.Match, or a route a forged request could take.
+
+func TestRepeatedHeaderMatchesExactOnlyWhenEveryValueDoes(t *testing.T) {
+	p, err := Load(writePolicy(t, map[string]string{"p.yaml": matchPolicy}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		values []string
+		want   string
+	}{
+		{[]string{"acme"}, "header-exact"},
+		{[]string{"acme", "acme"}, "header-exact"},
+		{[]string{"evil", "acme"}, "header-absent"}, // the service would read "evil, acme"
+		{[]string{"acme", "evil"}, "header-absent"},
+		{[]string{"evil,acme"}, "header-absent"},
+	} {
+		r := p.Match(Request{Listener: "public", Method: "GET", Host: "x", Path: "/hdr", Headers: map[string][]string{"x-tenant": tc.values}})
+		if r == nil || r.Name != tc.want {
+			t.Errorf("x-tenant %q: got %v, want %s", tc.values, r, tc.want)
+		}
+	}
+	// A regex condition holds when one of the values matches: Envoy tests
+	// each value, and cannot say "every value" for an arbitrary expression.
+	r := p.Match(Request{Listener: "public", Method: "GET", Host: "x", Path: "/hdr", Headers: map[string][]string{"x-version": {"v3", "v1"}}})
+	if r == nil || r.Name != "header-regex" {
+		t.Errorf("x-version v3, v1: got %v, want header-regex", r)
+	}
+}
+
+func TestHeaderNotExactPatternMatchesEveryOtherValue(t *testing.T) {
+	for _, exact := range []string{"", "acme", "a.b*", "é-x"} {
+		expr := HeaderNotExactPattern(exact)
+		for _, v := range []string{"", "a", "ac", "acm", "acme", "acmee", "xacme", "a.b*", "a.bb", "é-x", "é-", "é-xx", "e-x"} {
+			if got, want := fullMatch(expr, v), v != exact; got != want {
+				t.Errorf("HeaderNotExactPattern(%q) = %q on %q: %v, want %v", exact, expr, v, got, want)
+			}
+		}
+	}
+}
+
+func TestWildcardHostDoesNotSwallowAPort(t *testing.T) {
+	p, err := Load(writePolicy(t, map[string]string{"p.yaml": matchPolicy}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"a.example.org":           true,
+		"a.b.example.org:8080":    true,
+		"evil.com:a.example.org":  false,
+		"evil.com:1.example.org":  false,
+		"evil.com:.example.org:1": false,
+	} {
+		r := p.Match(Request{Listener: "public", Method: "GET", Host: host, Path: "/h"})
+		if got := r != nil && r.Name == "host"; got != want {
+			t.Errorf("Host %q: host route %v, want %v", host, got, want)
+		}
+	}
+}
