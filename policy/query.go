@@ -1,6 +1,9 @@
 package policy
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // ServiceNames returns the service names in sorted order.
 func (p *Policy) ServiceNames() []string {
@@ -45,4 +48,29 @@ const IdentityHeaderPrefix = "x-tollgate-"
 // from client requests like the x-tollgate-* ones. Sorted, lower-case.
 func (p *Policy) IdentityHeaders() []string {
 	return p.authHeaders()
+}
+
+// ClientAddressHeaders are the headers services commonly read a client's
+// address from. At the edge the peer is the client, so a value a client
+// sends in them is a claim: the gateway removes them (and sets x-real-ip).
+var ClientAddressHeaders = []string{"x-real-ip", "forwarded", "true-client-ip", "x-client-ip", "cf-connecting-ip", "fastly-client-ip"}
+
+// gatewaySetPrefixes start the names of headers Envoy or Tollgate set,
+// overwrite or remove on client requests.
+var gatewaySetPrefixes = []string{IdentityHeaderPrefix, "x-forwarded-", "x-envoy-"}
+
+// GatewaySetHeader reports whether the gateway sets, overwrites or
+// removes a request header, so that what reaches a service is not what
+// the client sent: the identity headers, the client address headers,
+// x-forwarded-*, x-envoy-* and x-request-id. Routes may not match on
+// them: Envoy selects the route from the client's value, before the
+// gateway replaces it.
+func (p *Policy) GatewaySetHeader(name string) bool {
+	name = strings.ToLower(name)
+	for _, prefix := range gatewaySetPrefixes {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return name == "x-request-id" || slices.Contains(ClientAddressHeaders, name) || slices.Contains(p.IdentityHeaders(), name)
 }

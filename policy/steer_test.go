@@ -62,3 +62,20 @@ func TestWildcardHostDoesNotSwallowAPort(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderMatchersOnGatewaySetHeadersAreRefused(t *testing.T) {
+	head := "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n"
+	for _, name := range []string{"x-tollgate-client-id", "X-Tollgate-Anything", "x-real-ip", "x-forwarded-for", "X-Forwarded-Host",
+		"x-request-id", "x-envoy-original-path", "forwarded", "true-client-ip", "x-client-ip"} {
+		checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": head + "  - { name: r, match: { headers: [{ name: " + name + ", present: true }] }, to: a }\n"}),
+			[]string{`4:43: routes.r.match.headers[0].name: "` + name + `" is set by the gateway`})
+	}
+}
+
+func TestNonASCIIPathIsRefused(t *testing.T) {
+	head := "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n"
+	checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": head + "  - { name: r, match: { path: /café }, to: a }\n"}),
+		[]string{`4:31: routes.r.match.path: "/café" holds a byte Envoy cannot match in a path (only ASCII 0x21-0x7E; write others percent-encoded)`})
+	checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": head + "  - { name: r, match: { path_prefix: \"/a b\" }, to: a }\n"}),
+		[]string{`4:38: routes.r.match.path_prefix: "/a b" holds a byte Envoy cannot match in a path (only ASCII 0x21-0x7E; write others percent-encoded)`})
+}
