@@ -79,3 +79,29 @@ func TestNonASCIIPathIsRefused(t *testing.T) {
 	checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": head + "  - { name: r, match: { path_prefix: \"/a b\" }, to: a }\n"}),
 		[]string{`4:38: routes.r.match.path_prefix: "/a b" holds a byte Envoy cannot match in a path (only ASCII 0x21-0x7E; write others percent-encoded)`})
 }
+
+func TestNormalizePathLikeEnvoyOnSteeringCases(t *testing.T) {
+	for in, want := range map[string]string{
+		"/x/..;x/exact":       "/exact",
+		"/.;x/exact":          "/exact",
+		"/a/b/..;":            "/a/",
+		"/a/b/..;x;y/c":       "/a/c",
+		"/a/b/..;x?q=1":       "/a/?q=1",
+		"/a/x.;y/b":           "/a/x.;y/b",
+		"/a/b/...;x/c":        "/a/b/...;x/c",
+		"/a/b/.%2e;x/c":       "/a/b/..;x/c",
+		"/a/b;p/c":            "/a/b;p/c",
+		"/%%32%65/exact":      "/%252e/exact",
+		"/x/%%30%30":          "/x/%2500",
+		"/x/%2%35":            "/x/%2525",
+		"/x/%%2e":             "/x/%.",
+		"/x/%zz":              "/x/%zz",
+		"/x|y`z{}^":           "/x%7Cy%60z%7B%7D%5E",
+		"/x/%%32%65%%32%65/y": "/x/%252e%252e/y",
+	} {
+		got, err := NormalizePath(in)
+		if err != nil || got.Path != want {
+			t.Errorf("NormalizePath(%q) = %q, %v; want %q", in, got.Path, err, want)
+		}
+	}
+}
