@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,30 +28,70 @@ type Request struct {
 }
 
 // Match returns the route that handles the request, or nil when Envoy
-// answers 404: the listener is unknown, the host is not among the
-// listener's hosts, or no route attached to it matches. Routes are tried
-// in policy order and the first that matches wins. The path is matched as
-// Envoy rewrites it (NormalizePath); a path Envoy refuses matches nothing.
+// answers itself (Decide says how and why).
 func (p *Policy) Match(r Request) *Route {
+	return p.Decide(r).Route
+}
+
+// Decision is what Envoy does with a request.
+type Decision struct {
+	// Route handles the request; nil when Envoy answers itself.
+	Route *Route
+	// Path is the path (and query) as Envoy matches it, after its
+	// normalization.
+	Path string
+	// Redirect is set when Envoy first redirects the client to Path (307:
+	// the path held %2F or %5C); Route is then the route of the request
+	// the client sends next.
+	Redirect bool
+	// Status and Reason say what Envoy answers when Route is nil (or 307
+	// with Redirect).
+	Status int
+	Reason string
+}
+
+// Decide says what Envoy does with a request read by ParseRequest (or
+// built by hand): answer 400 for a path it refuses, redirect, answer 404
+// when the listener is unknown, the host is not among the listener's
+// hosts or no route attached to it matches, or hand the request to the
+// first route, in policy order, that matches the path as Envoy rewrites
+// it (NormalizePath).
+func (p *Policy) Decide(r Request) Decision {
 	l := p.listener(r.Listener)
 	if l == nil {
-		return nil
+		return Decision{Status: 404, Reason: fmt.Sprintf("no listener %q", r.Listener)}
+	}
+	if !strings.HasPrefix(r.Path, "/") {
+		return Decision{Path: r.Path, Status: 404, Reason: fmt.Sprintf("the path %q does not start with /: no route matches", r.Path)}
 	}
 	norm, err := NormalizePath(r.Path)
 	if err != nil {
-		return nil
+		return Decision{Status: 400, Reason: err.Error()}
+	}
+	d := Decision{Path: norm.Path, Redirect: norm.Redirect, Status: 404, Reason: "no route matches: Envoy answers 404"}
+	if d.Redirect {
+		d.Status, d.Reason = 307, "the path holds %2F or %5C: Envoy redirects the client to "+norm.Path
 	}
 	r.Path = norm.Path
 	r.Host = stripTrailingHostDot(r.Host)
 	if !ListenerAnswers(l, r.Host) {
-		return nil
+		if d.Redirect {
+			return d
+		}
+		d.Reason = fmt.Sprintf("no route matches: host %q is not among listener %s's hosts (%s): Envoy answers 404",
+			r.Host, l.Name, strings.Join(l.Hosts, ", "))
+		return d
 	}
 	for _, route := range p.RoutesFor(l.Name) {
 		if route.Match.matches(r) {
-			return route
+			d.Route = route
+			if !d.Redirect {
+				d.Status, d.Reason = 0, ""
+			}
+			return d
 		}
 	}
-	return nil
+	return d
 }
 
 // listener finds a listener by name; "" is the only listener.
