@@ -134,7 +134,7 @@ func TestCheckSaysWhatEnvoyRefusesAndReadsTheBytes(t *testing.T) {
 		{[]string{"GET", "/" + strings.Repeat("a", 70<<10)}, 1, "refused by Envoy (431"},
 		{[]string{"GET", "http://api.example.com/x"}, 0, "route:     host "},
 		{[]string{"GET", "/x", "-H", "Host: evil.com", "-H", "Host: api.example.com"}, 0, "route:     any "}, // "evil.com,api.example.com"
-		{[]string{"--raw", raw}, 0, "route:     host "},                                                 // the URL's host, not Host
+		{[]string{"--raw", raw}, 0, "route:     host "},                                                      // the URL's host, not Host
 	} {
 		var out, errOut bytes.Buffer
 		code := run(append([]string{"check", "--policy", dir}, tc.args...), &out, &errOut)
