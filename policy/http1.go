@@ -60,6 +60,9 @@ func ParseRequest(raw []byte) (Request, error) {
 	for i := range lines {
 		lines[i] = strings.TrimSuffix(lines[i], "\r")
 	}
+	// In Envoy's order: what the codec refuses while parsing, then the
+	// version once the headers are read, then the connection manager's
+	// checks.
 	r, version, err := parseRequestLine(lines[0])
 	if err != nil {
 		return r, err
@@ -67,8 +70,14 @@ func ParseRequest(raw []byte) (Request, error) {
 	if r.Headers, err = parseHeaders(lines[1:]); err != nil {
 		return r, err
 	}
+	if len(r.Path) >= 8 && strings.EqualFold(r.Path[:8], "https://") {
+		return r, refuse(403, "an https URL on a plain HTTP connection")
+	}
 	if version != "HTTP/1.1" {
 		return r, refuse(426, "%s is not accepted: HTTP/1.1 and HTTP/2 only", version)
+	}
+	if strings.Contains(r.Path, "#") {
+		return r, refuse(400, "the request target holds a fragment (#)")
 	}
 	return r, requestAuthority(&r)
 }
@@ -93,13 +102,61 @@ func parseRequestLine(line string) (Request, string, error) {
 			return r, "", refuse(400, "the request target holds byte %#x (only ASCII 0x21-0x7E)", c)
 		}
 	}
-	if strings.Contains(r.Path, "#") {
-		return r, "", refuse(400, "the request target holds a fragment (#)")
-	}
 	if r.Method == "CONNECT" {
 		return r, "", refuse(400, "CONNECT is not supported")
 	}
-	return r, version, nil
+	return r, version, targetForm(r.Method, r.Path)
+}
+
+// targetForm refuses a target that is neither a path, "*" (for OPTIONS)
+// nor an absolute http(s) URL with a host name and, if any, a numeric
+// port, as Envoy's codec does while it parses.
+func targetForm(method, target string) error {
+	switch {
+	case strings.HasPrefix(target, "/"):
+		return nil
+	case target == "*" && method != "OPTIONS":
+		return refuse(400, "the target * is for OPTIONS only")
+	case target == "*":
+		return nil
+	}
+	scheme, rest, ok := strings.Cut(target, "://")
+	switch {
+	case !ok || !isScheme(scheme):
+		return refuse(400, "the request target %q is neither a path nor an absolute URL", target)
+	case !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https"):
+		return refuse(400, "unsupported scheme %q", scheme)
+	}
+	authority := rest
+	if end := strings.IndexAny(rest, "/?"); end >= 0 {
+		authority = rest[:end]
+	}
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		authority = authority[i+1:]
+	}
+	name := authority
+	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
+		name = authority[:i]
+		if port := authority[i+1:]; port == "" || strings.Trim(port, "0123456789") != "" {
+			return refuse(400, "the URL's port %q is not a number", port)
+		}
+	}
+	if !strings.HasPrefix(name, "[") && (name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "") {
+		return refuse(400, "the URL's host %q is not a host name", name)
+	}
+	return nil
+}
+
+// isScheme reports whether s is a URL scheme: a letter, then letters,
+// digits, "+", "-" or ".".
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if !('a' <= c && c <= 'z') && (i == 0 || !isDigit(s[i]) && !strings.ContainsRune("+-.", rune(s[i]))) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
@@ -151,21 +208,16 @@ func isToken(s string) bool {
 
 // requestAuthority sets the host Envoy routes on: an absolute-form
 // target's authority wins over the Host header (RFC 9112 3.2.2); several
-// Host headers are joined with ",".
+// Host headers are joined (joinHosts).
 func requestAuthority(r *Request) error {
 	hosts := r.Headers["host"]
 	delete(r.Headers, "host")
 	switch {
-	case strings.HasPrefix(r.Path, "/"):
+	case strings.HasPrefix(r.Path, "/") || r.Path == "*":
 		if len(hosts) == 0 {
 			return refuse(400, "HTTP/1.1 request without a Host header")
 		}
-		r.Host = strings.Join(hosts, ",")
-	case r.Path == "*":
-		if r.Method != "OPTIONS" {
-			return refuse(400, "the target * is for OPTIONS only")
-		}
-		r.Host = strings.Join(hosts, ",")
+		r.Host = joinHosts(hosts)
 	default:
 		if err := absoluteTarget(r); err != nil {
 			return err
@@ -179,19 +231,23 @@ func requestAuthority(r *Request) error {
 	return nil
 }
 
-// absoluteTarget splits "http://host[:port]/path?query" into the host and
-// the target Envoy matches. Envoy answers an https target on a plain
-// connection 403, and any other scheme 400.
-func absoluteTarget(r *Request) error {
-	scheme, rest, ok := strings.Cut(r.Path, "://")
-	switch {
-	case !ok:
-		return refuse(400, "the request target %q is neither a path nor an absolute URL", r.Path)
-	case strings.EqualFold(scheme, "https"):
-		return refuse(403, "an https URL on a plain HTTP connection")
-	case !strings.EqualFold(scheme, "http"):
-		return refuse(400, "unsupported scheme %q", scheme)
+// joinHosts joins repeated Host headers as Envoy appends a header value:
+// with "," unless what it has so far is empty.
+func joinHosts(hosts []string) string {
+	out := ""
+	for _, h := range hosts {
+		if out != "" {
+			out += ","
+		}
+		out += h
 	}
+	return out
+}
+
+// absoluteTarget splits "http://host[:port]/path?query" (targetForm
+// checked it) into the host and the target Envoy matches.
+func absoluteTarget(r *Request) error {
+	_, rest, _ := strings.Cut(r.Path, "://")
 	end := strings.IndexAny(rest, "/?")
 	if end < 0 {
 		end = len(rest)

@@ -155,16 +155,15 @@ func hostWithoutPort(host string) string {
 	return host
 }
 
-// stripTrailingHostDot removes a trailing dot from the host name, keeping
-// a port, as Envoy's strip_trailing_host_dot does.
+// stripTrailingHostDot removes one trailing dot from the host as Envoy's
+// strip_trailing_host_dot does: the last dot of the host, when it ends
+// the host ("a.example.org:8443." too) or comes just before a colon.
 func stripTrailingHostDot(host string) string {
-	if i := portStart(host); i >= 0 {
-		if name, ok := strings.CutSuffix(host[:i], "."); ok {
-			return name + host[i:]
-		}
-		return host
+	i := strings.LastIndexByte(host, '.')
+	if i >= 0 && (i == len(host)-1 || host[i+1] == ':') {
+		return host[:i] + host[i+1:]
 	}
-	return strings.TrimSuffix(host, ".")
+	return host
 }
 
 // matches reports whether every condition of the match holds; the

@@ -73,12 +73,27 @@ func unescapeSlashes(p string) string {
 	return b.String()
 }
 
-// mergeSlashes collapses runs of slashes into one.
+// mergeSlashes collapses runs of slashes into one as Envoy does: it
+// joins the non-empty segments, keeping a leading and a trailing slash,
+// so a path of slashes only ("//") stays "//".
 func mergeSlashes(p string) string {
-	for strings.Contains(p, "//") {
-		p = strings.ReplaceAll(p, "//", "/")
+	if !strings.Contains(p, "//") {
+		return p
 	}
-	return p
+	var segments []string
+	for s := range strings.SplitSeq(p, "/") {
+		if s != "" {
+			segments = append(segments, s)
+		}
+	}
+	out := strings.Join(segments, "/")
+	if strings.HasPrefix(p, "/") {
+		out = "/" + out
+	}
+	if strings.HasSuffix(p, "/") {
+		out += "/"
+	}
+	return out
 }
 
 // pathChar says what the canonicalizer does with a byte of a path.
@@ -130,7 +145,7 @@ func canonicalPath(in string) (string, bool) {
 				continue
 			}
 			consumed, kind := classifyAfterDot(in, i+n)
-			if n == 1 {
+			if n == 1 && i > 0 && in[i-1] == '/' {
 				if c, k, ok := dotSemicolonSegment(in, i+1); ok {
 					consumed, kind = c, k
 				}
@@ -180,9 +195,10 @@ func canonicalPath(in string) (string, bool) {
 
 // dotSemicolonSegment reads "." or ".." written with literal dots and
 // followed by ";" (a path parameter) as that dot segment, dropping the
-// parameter up to the next slash: Envoy resolves "/a/..;x/b" to "/b" and
-// "/a/.;x/b" to "/a/b" (services such as Tomcat do the same). after is
-// the index following the first dot.
+// parameter up to the next "/": Envoy resolves "/a/..;x/b" to "/b" and
+// "/a/.;x/b" to "/a/b" (services such as Tomcat do the same), but only
+// after a "/" as written (or unescaped from %2F), not after a "\". after
+// is the index following the first dot.
 func dotSemicolonSegment(s string, after int) (int, dotKind, bool) {
 	kind := directoryCur
 	i := after
@@ -192,7 +208,7 @@ func dotSemicolonSegment(s string, after int) (int, dotKind, bool) {
 	if i >= len(s) || s[i] != ';' {
 		return 0, 0, false
 	}
-	for i < len(s) && s[i] != '/' && s[i] != '\\' {
+	for i < len(s) && s[i] != '/' { // a "\\" does not end it
 		i++
 	}
 	if i < len(s) {

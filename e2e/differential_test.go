@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+// diffRoutes has a route for every kind of condition; each sends to its
+// own raw upstream named like it, so that the answer names the route
+// Envoy chose. "all" takes what the others leave when the request carries
+// x-catch, and echoes the path as Envoy normalized it.
+const diffRoutes = `
+routes:
+  - { name: exact, match: { path: /exact }, to: exact }
+  - { name: regex, match: { path_regex: "^/items/[0-9]+$" }, to: regex }
+  - { name: host, match: { path_prefix: /h, hosts: [api.example.com, "*.example.org"] }, to: host }
+  - { name: host-port, match: { path_prefix: /p, hosts: ["ported.example.com:8443"] }, to: host-port }
+  - { name: method, match: { path_prefix: /m, methods: [POST, PUT] }, to: method }
+  - { name: header-exact, match: { path_prefix: /hdr, headers: [{ name: x-tenant, exact: acme }] }, to: header-exact }
+  - { name: header-regex, match: { path_prefix: /hdr, headers: [{ name: x-version, regex: "v[12]" }] }, to: header-regex }
+  - { name: header-present, match: { path_prefix: /hdr, headers: [{ name: x-debug, present: true }] }, to: header-present }
+  - { name: header-absent, match: { path_prefix: /hdr, headers: [{ name: x-other, present: false }] }, to: header-absent }
+  - { name: query-exact, match: { path_prefix: /q, query: [{ name: mode, exact: fast }] }, to: query-exact }
+  - { name: query-regex, match: { path_prefix: /q, query: [{ name: id, regex: "[0-9]+" }] }, to: query-regex }
+  - { name: query-present, match: { path_prefix: /q, query: [{ name: debug, present: true }] }, to: query-present }
+  - { name: query-absent, match: { path_prefix: /qa, query: [{ name: trace, present: false }] }, to: query-absent }
+  - { name: admin, match: { path_prefix: /admin/ }, to: admin }
+  - { name: prefix, match: { path_prefix: /api }, to: prefix }
+  - { name: all, match: { headers: [{ name: x-catch, present: true }] }, to: all }
+`
+
+var diffServices = []string{"exact", "regex", "host", "host-port", "method", "header-exact", "header-regex", "header-present",
+	"header-absent", "query-exact", "query-regex", "query-present", "query-absent", "admin", "prefix", "all"}
+
+// TestDifferentialRoutingAgreesWithEnvoy sends thousands of generated
+// requests, as raw bytes (malformed ones too), to a real Envoy and asks
+// policy.ParseRequest and Policy.Decide, which `tollgate check` runs, what
+// Envoy does with each: route (and the path the service receives),
+// redirect, or Envoy's own answer. Every request must agree.
+//
+// TOLLGATE_DIFF_SEED replays a run (the seed is printed on failure);
+// TOLLGATE_DIFF_N changes the number of generated requests (3000).
+func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("TOLLGATE_DIFF_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	n := 3000
+	if s := os.Getenv("TOLLGATE_DIFF_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	var svc strings.Builder
+	svc.WriteString("services:\n")
+	for _, name := range diffServices {
+		fmt.Fprintf(&svc, "  %s: { endpoints: [%s] }\n", name, rawUpstream(t, name))
+	}
+	g := startGateway(t, map[string]string{"10-listeners.yaml": listenerYAML, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes},
+		false, "/api/probe", "")
+	p, err := policy.Load(g.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := append(nastyRequests(), generateRequests(rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), n)...)
+	disagree := sendDifferential(t, strings.TrimPrefix(g.base, "http://"), p, requests)
+	if len(disagree) == 0 {
+		return
+	}
+	t.Errorf("%d of %d requests: tollgate check and Envoy disagree (seed %d: TOLLGATE_DIFF_SEED=%d go test -run TestDifferentialRoutingAgreesWithEnvoy ./e2e/)",
+		len(disagree), len(requests), seed, seed)
+	for i, d := range disagree {
+		if i == 40 {
+			t.Errorf("... and %d more", len(disagree)-i)
+			break
+		}
+		t.Error(d)
+	}
+}
+
+// sendDifferential sends every request over a few kept connections and
+// returns a line per disagreement.
+func sendDifferential(t *testing.T, addr string, p *policy.Policy, requests []string) []string {
+	const workers = 4
+	var (
+		mu       sync.Mutex
+		disagree []string
+		wg       sync.WaitGroup
+	)
+	next := make(chan string)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &rawConn{addr: addr}
+			defer c.close()
+			for raw := range next {
+				method := strings.FieldsFunc(raw, func(c rune) bool { return c == ' ' || c == '\t' })[0]
+				a, err := c.do(method, []byte(raw))
+				envoySaw := envoyOutcome(a, err)
+				checkSaw := checkOutcome(p, raw)
+				if envoySaw != checkSaw {
+					mu.Lock()
+					disagree = append(disagree, fmt.Sprintf("%.300q:\n\tEnvoy: %s\n\tcheck: %s", raw, envoySaw, checkSaw))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, raw := range requests {
+		next <- raw
+	}
+	close(next)
+	wg.Wait()
+	return disagree
+}
+
+// envoyOutcome says what Envoy did: "route NAME PATH", "307 LOCATION" or
+// its own status.
+func envoyOutcome(a rawAnswer, err error) string {
+	switch {
+	case err != nil:
+		return "error: " + err.Error()
+	case a.Route != "":
+		return "route " + a.Route + " " + a.Target
+	case a.Status == 307:
+		return "307 " + a.Location
+	}
+	return strconv.Itoa(a.Status)
+}
+
+// checkOutcome says the same from the logic of `tollgate check`.
+func checkOutcome(p *policy.Policy, raw string) string {
+	r, err := policy.ParseRequest([]byte(raw))
+	var refused *policy.Refusal
+	if errors.As(err, &refused) {
+		return strconv.Itoa(refused.Status)
+	}
+	r.Listener = "public"
+	d := p.Decide(r)
+	switch {
+	case d.Redirect:
+		return "307 " + d.Path
+	case d.Route != nil:
+		return "route " + d.Route.Name + " " + d.Path
+	}
+	return strconv.Itoa(d.Status)
+}
+
+// nastyRequests are the cases a differential run found mispredicted, each
+// once, whatever the seed.
+func nastyRequests() []string {
+	req := func(line string, headers ...string) string {
+		return line + "\r\n" + strings.Join(append(headers, ""), "\r\n") + "\r\n"
+	}
+	host := "Host: x"
+	out := []string{
+		req("GET /hdr HTTP/1.1", host, "x-tenant: evil", "x-tenant: acme"),
+		req("GET /hdr HTTP/1.1", host, "x-tenant: acme", "X-Tenant: evil"),
+		req("GET /hdr HTTP/1.1", host, "x-tenant: acme", "x-tenant: acme"),
+		req("GET /hdr HTTP/1.1", host, "x-tenant: evil,acme"),
+		req("GET /hdr HTTP/1.1", host, "x-version: v3", "x-version: v1"),
+		req("GET /h HTTP/1.1", "Host: evil.com:a.example.org"),
+		req("GET /h HTTP/1.1", "Host: evil.com", "Host: api.example.com"),
+		req("GET /h HTTP/1.1", "Host: api.example.com", "Host: api.example.com"),
+		req("GET http://api.example.com/h HTTP/1.1", "Host: evil.com"),
+		req("GET http://evil.com/h HTTP/1.1", "Host: api.example.com"),
+		req("GET http://api.example.com?x=1 HTTP/1.1", host, "x-catch: 1"),
+		req("GET https://api.example.com/h HTTP/1.1", host),
+		req("GET /x/..;x/exact HTTP/1.1", host),
+		req("GET /.;x/exact HTTP/1.1", host),
+		req("GET /exact/..;x HTTP/1.1", host, "x-catch: 1"),
+		req("GET //exact HTTP/1.1", host),
+		req("GET /%%32%65/exact HTTP/1.1", host, "x-catch: 1"),
+		req("GET /x/%%32%65%%32%65/exact HTTP/1.1", host, "x-catch: 1"),
+		req("GET /exact\tHTTP/1.1", host),
+		req("GET /exact HTTP/1.1\t", host),
+		req("GET /h HTTP/1.1", "Host: api.example.com.:80"),
+		req("GET /p HTTP/1.1", "Host: ported.example.com.:8443"),
+		req("GET /exact#frag HTTP/1.1", host),
+		req("GET /exact HTTP/1.1", host, "x_a: 1"),
+		req("GET /exact HTTP/1.0", host),
+		req("get /exact HTTP/1.1", host),
+		req("Get /exact HTTP/1.1", host),
+		req("GET /caf\xc3\xa9 HTTP/1.1", host),
+		req("GET /api/"+strings.Repeat("a", 70<<10)+" HTTP/1.1", host),
+		req("GET /admin%2f HTTP/1.1", host),
+		req("GET /public/..%2Fadmin/x HTTP/1.1", host),
+	}
+	return out
+}
+
+// The generator's vocabulary: segments, hosts and headers that reach
+// every route, and the edge cases of Envoy's parsing and normalization.
+var (
+	diffSegments = []string{"exact", "EXACT", "Exact", "items", "42", "42x", "h", "p", "m", "hdr", "q", "qa", "api", "Api",
+		"admin", "ADMIN", "x", "..", ".", "..;x", ".;x", "..;", "%2e", "%2E%2e", ".%2e", "%2e.;x", "%2f", "%2F", "%5C", "%5c",
+		"%%32%65", "%%30%30", "%2%35", "%%2e", "%zz", "%65xact", "%41pi", "", ";p", "a;b", "~", "%7E", "%00", "a|b", "{x}", "é",
+		"%C3%A9", "\x01", "\x7f", "a#b"}
+	diffHosts = []string{"x", "api.example.com", "API.Example.COM", "api.example.com:8080", "api.example.com.", "api.example.com..",
+		"api.example.com.:80", "a.b.example.org", "example.org", ".example.org", "evil.com:a.example.org", "evil.com:1.example.org",
+		"ported.example.com:8443", "ported.example.com", "ported.example.com.:8443", "ported.example.com:8443.", "a.example.org.:80",
+		"a.example.org:", "é.example.org", "a/b", "", "[::1]:80", "x y", "x_y", "api.example.com:abc"}
+	diffQueries = []string{"mode=fast", "mode=slow", "id=123", "id=12a", "debug", "debug=1", "trace", "trace=1", "x=1",
+		"a=%2F", "mode=fast&mode=slow", "", "q=é", "q=a#b"}
+	diffMethods = []string{"GET", "GET", "GET", "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND",
+		"TRACE", "get", "Get", "FOO", "CONNECT"}
+	diffHeaders = [][2]string{{"x-tenant", "acme"}, {"x-tenant", "evil"}, {"X-Tenant", "acme"}, {"x-tenant", " acme\t"},
+		{"x-tenant", "acme,evil"}, {"x-tenant", ""}, {"x-version", "v1"}, {"x-version", "v2"}, {"x-version", "v3"},
+		{"x-version", "v12"}, {"x-debug", ""}, {"x-debug", "1"}, {"x-other", "1"}, {"x_other", "1"}, {"x-a", "é"},
+		{"x-a", "a\x01b"}, {"x-a ", "1"}}
+)
+
+// generateRequests writes n random requests from the vocabulary.
+func generateRequests(rng *rand.Rand, n int) []string {
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	out := make([]string, 0, n)
+	for range n {
+		eol := "\r\n"
+		if rng.IntN(20) == 0 {
+			eol = "\n"
+		}
+		target := generateTarget(rng, pick)
+		sep := " "
+		switch rng.IntN(30) {
+		case 0:
+			sep = "\t"
+		case 1:
+			sep = "  "
+		}
+		version := "HTTP/1.1"
+		switch rng.IntN(60) {
+		case 0:
+			version = "HTTP/1.0"
+		case 1:
+			version = "http/1.1"
+		case 2:
+			version = "HTTP/1.1\t"
+		}
+		var b strings.Builder
+		b.WriteString(pick(diffMethods) + sep + target + sep + version + eol)
+		if rng.IntN(25) != 0 {
+			b.WriteString("Host: " + pick(diffHosts) + eol)
+		}
+		if rng.IntN(15) == 0 {
+			b.WriteString("Host: " + pick(diffHosts) + eol)
+		}
+		for range rng.IntN(4) {
+			h := diffHeaders[rng.IntN(len(diffHeaders))]
+			b.WriteString(h[0] + ": " + h[1] + eol)
+		}
+		if rng.IntN(2) == 0 {
+			b.WriteString("x-catch: 1" + eol)
+		}
+		b.WriteString(eol)
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// generateTarget writes a request target: mostly a path of a few
+// segments with an optional query, sometimes absolute-form, "*", a path
+// without its leading slash or one over Envoy's header size limit.
+func generateTarget(rng *rand.Rand, pick func([]string) string) string {
+	var b strings.Builder
+	for i := range 1 + rng.IntN(4) {
+		sep := "/"
+		switch rng.IntN(12) {
+		case 0:
+			sep = "//"
+		case 1:
+			sep = `\`
+		}
+		if i == 0 && rng.IntN(40) == 0 {
+			sep = ""
+		}
+		b.WriteString(sep + pick(diffSegments))
+	}
+	if rng.IntN(8) == 0 {
+		b.WriteString("/")
+	}
+	if rng.IntN(3) == 0 {
+		b.WriteString("?" + pick(diffQueries))
+		if rng.IntN(3) == 0 {
+			b.WriteString("&" + pick(diffQueries))
+		}
+	}
+	target := b.String()
+	switch rng.IntN(150) {
+	case 0, 1, 2, 3, 4, 5:
+		scheme := "http://"
+		if rng.IntN(6) == 0 {
+			scheme = pick([]string{"https://", "HTTP://", "ftp://"})
+		}
+		return scheme + pick(diffHosts[:12]) + target
+	case 6:
+		return "*"
+	case 7:
+		return "/api/" + strings.Repeat("a", 70<<10)
+	}
+	return target
+}
