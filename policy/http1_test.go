@@ -68,6 +68,24 @@ routes:
 		{"GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n", "400"},
 		{"GET /x%00 HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
 		{"GET /x\x7f HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+		// Found by the differential test: the order of Envoy's refusals,
+		{"GET /x#a HTTP/1.0\r\nHost: x\r\n\r\n", "426"},                    // version before fragment
+		{"GET \\x HTTP/1.0\r\nHost: x\r\n\r\n", "400"},                     // target form before version
+		{"CONNECT /x HTTP/1.0\r\nHost: x\r\n\r\n", "400"},                  // CONNECT before version
+		{"PUT * HTTP/1.0\r\nHost: x\r\n\r\n", "400"},                       // * before version
+		{"PUT https://a.example.org/x HTTP/1.0\r\nHost: x\r\n\r\n", "403"}, // https before version
+		{"GET https://a.example.org/x HTTP/1.1\r\nx_a: 1\r\n\r\n", "400"},  // headers before https
+		{"GET https://a.example.org:x/ HTTP/1.1\r\n\r\n", "400"},           // URL port
+		{"GET http://x~/ HTTP/1.1\r\n\r\n", "400"},                         // URL host
+		{"GET http://a%41.org/ HTTP/1.1\r\n\r\n", "400"},
+		{"OPTIONS * HTTP/1.1\r\n\r\n", "400"}, // Host is needed for *
+		// repeated Host headers, as Envoy appends them,
+		{"GET /h HTTP/1.1\r\nHost: \r\nHost: api.example.com\r\n\r\n", "host"},
+		// a dot after the port, merged slashes, ..;x after a backslash.
+		{"GET /h HTTP/1.1\r\nHost: api.example.com:8443.\r\n\r\n", "host"},
+		{"GET /%2f HTTP/1.1\r\nHost: x\r\n\r\n", "307 //"},
+		{"GET /a\\..;x/b HTTP/1.1\r\nHost: x\r\n\r\n", "all"},
+		{"GET /..;x\\h/a HTTP/1.1\r\nHost: api.example.com\r\n\r\n", "all"},
 	} {
 		if got := decideRaw(p, tc.raw); got != tc.want {
 			t.Errorf("%.80q: got %s, want %s", tc.raw, got, tc.want)
