@@ -18,12 +18,14 @@ type Request struct {
 	// Listener names the listener; "" means the policy's only listener.
 	Listener string
 	Method   string
-	// Host is the Host header (HTTP/1) or :authority (HTTP/2).
+	// Host is the :authority: the Host header (repeated ones joined, see
+	// ParseRequest), or an absolute-form target's host.
 	Host string
 	// Path is the request target as sent: path and query string.
 	Path string
-	// Headers by name, matched without regard to case; several values of
-	// one header are matched joined with ",", as Envoy does.
+	// Headers by name, matched without regard to case, one value per
+	// header line: Envoy matches each value of a repeated header on its
+	// own (headerMatches says how a condition treats several).
 	Headers map[string][]string
 }
 
