@@ -45,7 +45,9 @@ var diffServices = []string{"exact", "regex", "host", "host-port", "method", "he
 // requests, as raw bytes (malformed ones too), to a real Envoy and asks
 // policy.ParseRequest and Policy.Decide, which `tollgate check` runs, what
 // Envoy does with each: route (and the path the service receives),
-// redirect, or Envoy's own answer. Every request must agree.
+// redirect, or Envoy's own answer. Every request must agree. First, the
+// requests that once steered Envoy to a route they should not reach must
+// not reach it.
 //
 // TOLLGATE_DIFF_SEED replays a run (the seed is printed on failure);
 // TOLLGATE_DIFF_N changes the number of generated requests (3000).
@@ -69,7 +71,21 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := append(nastyRequests(), generateRequests(rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), n)...)
+	t.Run("ClientCannotSteerRoutes", func(t *testing.T) {
+		c := &rawConn{addr: strings.TrimPrefix(g.base, "http://")}
+		defer c.close()
+		for _, s := range steeringRequests {
+			a, err := c.do("GET", []byte(s.raw))
+			if err != nil || a.Route == s.notRoute {
+				t.Errorf("%q: Envoy answered %s, must not take route %s", s.raw, envoyOutcome(a, err), s.notRoute)
+			}
+		}
+	})
+	requests := nastyRequests()
+	for _, s := range steeringRequests {
+		requests = append(requests, s.raw)
+	}
+	requests = append(requests, generateRequests(rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), n)...)
 	disagree := sendDifferential(t, strings.TrimPrefix(g.base, "http://"), p, requests)
 	if len(disagree) == 0 {
 		return
@@ -152,6 +168,17 @@ func checkOutcome(p *policy.Policy, raw string) string {
 		return "route " + d.Route.Name + " " + d.Path
 	}
 	return strconv.Itoa(d.Status)
+}
+
+// steeringRequests must not take a route, whatever check says: agreeing
+// with Envoy is not enough when both would be wrong (they share the
+// expressions xds sends).
+var steeringRequests = []struct{ raw, notRoute string }{
+	{"GET /hdr HTTP/1.1\r\nHost: x\r\nx-tenant: evil\r\nx-tenant: acme\r\n\r\n", "header-exact"},
+	{"GET /hdr HTTP/1.1\r\nHost: x\r\nx-tenant: acme\r\nx-tenant: evil\r\n\r\n", "header-exact"},
+	{"GET /h HTTP/1.1\r\nHost: evil.com:a.example.org\r\n\r\n", "host"},
+	{"GET /h HTTP/1.1\r\nHost: evil.com\r\nHost: api.example.com\r\n\r\n", "host"},
+	{"GET http://evil.com/h HTTP/1.1\r\nHost: api.example.com\r\n\r\n", "host"},
 }
 
 // nastyRequests are the cases a differential run found mispredicted, each
