@@ -38,6 +38,15 @@ routes:
   - { name: all, match: { headers: [{ name: x-catch, present: true }] }, to: all }
 `
 
+// diffListeners answer for every host, for two names, and for a name
+// with a port (then every host must match with its port).
+const diffListeners = `
+listeners:
+  - { name: public, address: 127.0.0.1, port: {{PORT}} }
+  - { name: named, address: 127.0.0.1, port: {{NAMED}}, hosts: [api.example.com, "*.example.org"] }
+  - { name: ported, address: 127.0.0.1, port: {{PORTED}}, hosts: ["ported.example.com:8443"] }
+`
+
 var diffServices = []string{"exact", "regex", "host", "host-port", "method", "header-exact", "header-regex", "header-present",
 	"header-absent", "query-exact", "query-regex", "query-present", "query-absent", "admin", "prefix", "all"}
 
@@ -65,8 +74,12 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 	for _, name := range diffServices {
 		fmt.Fprintf(&svc, "  %s: { endpoints: [%s] }\n", name, rawUpstream(t, name))
 	}
-	g := startGateway(t, map[string]string{"10-listeners.yaml": listenerYAML, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes},
+	addrs := map[string]string{"named": freeAddr(t), "ported": freeAddr(t)}
+	listeners := strings.NewReplacer("{{NAMED}}", port(addrs["named"]), "{{PORTED}}", port(addrs["ported"])).Replace(diffListeners)
+	g := startGateway(t, map[string]string{"10-listeners.yaml": listeners, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes},
 		false, "/api/probe", "")
+	addrs["public"] = strings.TrimPrefix(g.base, "http://")
+	waitService(t, "http://"+addrs["ported"]+"/api/probe", map[string]string{"Host": "ported.example.com:8443"}, "")
 	p, err := policy.Load(g.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -81,12 +94,25 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 			}
 		}
 	})
-	requests := nastyRequests()
-	for _, s := range steeringRequests {
-		requests = append(requests, s.raw)
+	var requests []diffRequest
+	for _, raw := range nastyRequests() {
+		requests = append(requests, diffRequest{"public", raw})
 	}
-	requests = append(requests, generateRequests(rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), n)...)
-	disagree := sendDifferential(t, strings.TrimPrefix(g.base, "http://"), p, requests)
+	for _, s := range steeringRequests {
+		requests = append(requests, diffRequest{"public", s.raw})
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	for _, raw := range generateRequests(rng, n) {
+		requests = append(requests, diffRequest{[]string{"public", "public", "named", "ported"}[rng.IntN(4)], raw})
+	}
+	disagree, outcomes := sendDifferential(t, addrs, p, requests)
+	t.Logf("seed %d; Envoy's answers: %v", seed, outcomes)
+	// The vocabulary must keep reaching routes and Envoy's refusals, or
+	// agreement means little. Both bounds are far below what any seed gives
+	// (about 27% routed, 30% refused with 400).
+	if outcomes["route"] < len(requests)/10 || outcomes["400"] < len(requests)/100 {
+		t.Errorf("seed %d: too few routed (%d) or refused (%d) requests of %d", seed, outcomes["route"], outcomes["400"], len(requests))
+	}
 	if len(disagree) == 0 {
 		return
 	}
@@ -101,32 +127,42 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 	}
 }
 
-// sendDifferential sends every request over a few kept connections and
-// returns a line per disagreement.
-func sendDifferential(t *testing.T, addr string, p *policy.Policy, requests []string) []string {
+func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+
+// diffRequest is a raw request and the listener it is sent to.
+type diffRequest struct{ listener, raw string }
+
+// sendDifferential sends every request over a few kept connections per
+// listener and returns a line per disagreement.
+func sendDifferential(t *testing.T, addrs map[string]string, p *policy.Policy, requests []diffRequest) ([]string, map[string]int) {
 	const workers = 4
 	var (
 		mu       sync.Mutex
 		disagree []string
+		outcomes = map[string]int{}
 		wg       sync.WaitGroup
 	)
-	next := make(chan string)
+	next := make(chan diffRequest)
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &rawConn{addr: addr}
-			defer c.close()
-			for raw := range next {
-				method := strings.FieldsFunc(raw, func(c rune) bool { return c == ' ' || c == '\t' })[0]
-				a, err := c.do(method, []byte(raw))
+			conns := map[string]*rawConn{}
+			for l, addr := range addrs {
+				conns[l] = &rawConn{addr: addr}
+				defer conns[l].close()
+			}
+			for r := range next {
+				method := strings.FieldsFunc(r.raw, func(c rune) bool { return c == ' ' || c == '\t' })[0]
+				a, err := conns[r.listener].do(method, []byte(r.raw))
 				envoySaw := envoyOutcome(a, err)
-				checkSaw := checkOutcome(p, raw)
+				checkSaw := checkOutcome(p, r.listener, r.raw)
+				mu.Lock()
+				outcomes[strings.Fields(envoySaw)[0]]++
 				if envoySaw != checkSaw {
-					mu.Lock()
-					disagree = append(disagree, fmt.Sprintf("%.300q:\n\tEnvoy: %s\n\tcheck: %s", raw, envoySaw, checkSaw))
-					mu.Unlock()
+					disagree = append(disagree, fmt.Sprintf("listener %s, %.300q:\n\tEnvoy: %s\n\tcheck: %s", r.listener, r.raw, envoySaw, checkSaw))
 				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -135,7 +171,7 @@ func sendDifferential(t *testing.T, addr string, p *policy.Policy, requests []st
 	}
 	close(next)
 	wg.Wait()
-	return disagree
+	return disagree, outcomes
 }
 
 // envoyOutcome says what Envoy did: "route NAME PATH", "307 LOCATION" or
@@ -153,13 +189,13 @@ func envoyOutcome(a rawAnswer, err error) string {
 }
 
 // checkOutcome says the same from the logic of `tollgate check`.
-func checkOutcome(p *policy.Policy, raw string) string {
+func checkOutcome(p *policy.Policy, listener, raw string) string {
 	r, err := policy.ParseRequest([]byte(raw))
 	var refused *policy.Refusal
 	if errors.As(err, &refused) {
 		return strconv.Itoa(refused.Status)
 	}
-	r.Listener = "public"
+	r.Listener = listener
 	d := p.Decide(r)
 	switch {
 	case d.Redirect:
@@ -226,28 +262,40 @@ func nastyRequests() []string {
 
 // The generator's vocabulary: segments, hosts and headers that reach
 // every route, and the edge cases of Envoy's parsing and normalization.
+// Each list has a rare part that Envoy refuses, picked one time in
+// rareOneIn, so that most requests still reach the routing decision.
 var (
 	diffSegments = []string{"exact", "EXACT", "Exact", "items", "42", "42x", "h", "p", "m", "hdr", "q", "qa", "api", "Api",
 		"admin", "ADMIN", "x", "..", ".", "..;x", ".;x", "..;", "%2e", "%2E%2e", ".%2e", "%2e.;x", "%2f", "%2F", "%5C", "%5c",
-		"%%32%65", "%%30%30", "%2%35", "%%2e", "%zz", "%65xact", "%41pi", "", ";p", "a;b", "~", "%7E", "%00", "a|b", "{x}", "é",
-		"%C3%A9", "\x01", "\x7f", "a#b"}
-	diffHosts = []string{"x", "api.example.com", "API.Example.COM", "api.example.com:8080", "api.example.com.", "api.example.com..",
+		"%%32%65", "%%30%30", "%2%35", "%%2e", "%zz", "%65xact", "%41pi", "", ";p", "a;b", "~", "%7E", "a|b", "{x}", "%C3%A9"}
+	diffRareSegments = []string{"%00", "é", "\x01", "\x7f", "a#b"}
+	diffHosts        = []string{"x", "api.example.com", "API.Example.COM", "api.example.com:8080", "api.example.com.", "api.example.com..",
 		"api.example.com.:80", "a.b.example.org", "example.org", ".example.org", "evil.com:a.example.org", "evil.com:1.example.org",
 		"ported.example.com:8443", "ported.example.com", "ported.example.com.:8443", "ported.example.com:8443.", "a.example.org.:80",
-		"a.example.org:", "é.example.org", "a/b", "", "[::1]:80", "x y", "x_y", "api.example.com:abc"}
-	diffQueries = []string{"mode=fast", "mode=slow", "id=123", "id=12a", "debug", "debug=1", "trace", "trace=1", "x=1",
-		"a=%2F", "mode=fast&mode=slow", "", "q=é", "q=a#b"}
-	diffMethods = []string{"GET", "GET", "GET", "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND",
-		"TRACE", "get", "Get", "FOO", "CONNECT"}
-	diffHeaders = [][2]string{{"x-tenant", "acme"}, {"x-tenant", "evil"}, {"X-Tenant", "acme"}, {"x-tenant", " acme\t"},
-		{"x-tenant", "acme,evil"}, {"x-tenant", ""}, {"x-version", "v1"}, {"x-version", "v2"}, {"x-version", "v3"},
-		{"x-version", "v12"}, {"x-debug", ""}, {"x-debug", "1"}, {"x-other", "1"}, {"x_other", "1"}, {"x-a", "é"},
-		{"x-a", "a\x01b"}, {"x-a ", "1"}}
+		"a.example.org:", "", "[::1]:80", "x_y", "api.example.com:abc", "PORTED.example.com:8443", "a.example.org:8443"}
+	diffRareHosts = []string{"é.example.org", "a/b", "x y"}
+	diffQueries   = []string{"mode=fast", "mode=slow", "id=123", "id=12a", "debug", "debug=1", "trace", "trace=1", "x=1",
+		"a=%2F", "mode=fast&mode=slow", "", "q=%C3%A9"}
+	diffRareQueries = []string{"q=é", "q=a#b"}
+	diffMethods     = []string{"GET", "GET", "GET", "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND", "TRACE"}
+	diffRareMethods = []string{"get", "Get", "FOO", "CONNECT"}
+	diffHeaders     = []string{"x-tenant: acme", "x-tenant: evil", "X-Tenant: acme", "x-tenant:  acme\t", "x-tenant: acme,evil",
+		"x-tenant:", "x-version: v1", "x-version: v2", "x-version: v3", "x-version: v12", "x-debug:", "x-debug: 1",
+		"x-other: 1", "x-a: é"}
+	diffRareHeaders = []string{"x_other: 1", "x-a: a\x01b", "x-a : 1", " x-a: 1"}
 )
+
+// rareOneIn is how seldom the generator picks from a rare list.
+const rareOneIn = 25
 
 // generateRequests writes n random requests from the vocabulary.
 func generateRequests(rng *rand.Rand, n int) []string {
-	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	pick := func(common, rare []string) string {
+		if rare != nil && rng.IntN(rareOneIn) == 0 {
+			return rare[rng.IntN(len(rare))]
+		}
+		return common[rng.IntN(len(common))]
+	}
 	out := make([]string, 0, n)
 	for range n {
 		eol := "\r\n"
@@ -272,18 +320,17 @@ func generateRequests(rng *rand.Rand, n int) []string {
 			version = "HTTP/1.1\t"
 		}
 		var b strings.Builder
-		b.WriteString(pick(diffMethods) + sep + target + sep + version + eol)
-		if rng.IntN(25) != 0 {
-			b.WriteString("Host: " + pick(diffHosts) + eol)
+		b.WriteString(pick(diffMethods, diffRareMethods) + sep + target + sep + version + eol)
+		if rng.IntN(rareOneIn) != 0 {
+			b.WriteString("Host: " + pick(diffHosts, diffRareHosts) + eol)
 		}
 		if rng.IntN(15) == 0 {
-			b.WriteString("Host: " + pick(diffHosts) + eol)
+			b.WriteString("Host: " + pick(diffHosts, diffRareHosts) + eol)
 		}
 		for range rng.IntN(4) {
-			h := diffHeaders[rng.IntN(len(diffHeaders))]
-			b.WriteString(h[0] + ": " + h[1] + eol)
+			b.WriteString(pick(diffHeaders, diffRareHeaders) + eol)
 		}
-		if rng.IntN(2) == 0 {
+		if rng.IntN(4) != 0 {
 			b.WriteString("x-catch: 1" + eol)
 		}
 		b.WriteString(eol)
@@ -295,7 +342,7 @@ func generateRequests(rng *rand.Rand, n int) []string {
 // generateTarget writes a request target: mostly a path of a few
 // segments with an optional query, sometimes absolute-form, "*", a path
 // without its leading slash or one over Envoy's header size limit.
-func generateTarget(rng *rand.Rand, pick func([]string) string) string {
+func generateTarget(rng *rand.Rand, pick func(common, rare []string) string) string {
 	var b strings.Builder
 	for i := range 1 + rng.IntN(4) {
 		sep := "/"
@@ -305,18 +352,21 @@ func generateTarget(rng *rand.Rand, pick func([]string) string) string {
 		case 1:
 			sep = `\`
 		}
+		if i == 0 && sep == `\` && rng.IntN(4) != 0 {
+			sep = "/" // a target must start with / (Envoy refuses it otherwise): mostly do
+		}
 		if i == 0 && rng.IntN(40) == 0 {
 			sep = ""
 		}
-		b.WriteString(sep + pick(diffSegments))
+		b.WriteString(sep + pick(diffSegments, diffRareSegments))
 	}
 	if rng.IntN(8) == 0 {
 		b.WriteString("/")
 	}
 	if rng.IntN(3) == 0 {
-		b.WriteString("?" + pick(diffQueries))
+		b.WriteString("?" + pick(diffQueries, diffRareQueries))
 		if rng.IntN(3) == 0 {
-			b.WriteString("&" + pick(diffQueries))
+			b.WriteString("&" + pick(diffQueries, diffRareQueries))
 		}
 	}
 	target := b.String()
@@ -324,9 +374,9 @@ func generateTarget(rng *rand.Rand, pick func([]string) string) string {
 	case 0, 1, 2, 3, 4, 5:
 		scheme := "http://"
 		if rng.IntN(6) == 0 {
-			scheme = pick([]string{"https://", "HTTP://", "ftp://"})
+			scheme = pick([]string{"https://", "HTTP://", "ftp://"}, nil)
 		}
-		return scheme + pick(diffHosts[:12]) + target
+		return scheme + pick(diffHosts[:12], nil) + target
 	case 6:
 		return "*"
 	case 7:

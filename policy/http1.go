@@ -232,11 +232,11 @@ func requestAuthority(r *Request) error {
 }
 
 // joinHosts joins repeated Host headers as Envoy appends a header value:
-// with "," unless what it has so far is empty.
+// an empty value adds nothing, others are joined with ",".
 func joinHosts(hosts []string) string {
 	out := ""
 	for _, h := range hosts {
-		if out != "" {
+		if out != "" && h != "" {
 			out += ","
 		}
 		out += h

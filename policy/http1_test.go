@@ -81,6 +81,7 @@ routes:
 		{"OPTIONS * HTTP/1.1\r\n\r\n", "400"}, // Host is needed for *
 		// repeated Host headers, as Envoy appends them,
 		{"GET /h HTTP/1.1\r\nHost: \r\nHost: api.example.com\r\n\r\n", "host"},
+		{"GET /h HTTP/1.1\r\nHost: api.example.com\r\nHost: \r\n\r\n", "host"},
 		// a dot after the port, merged slashes, ..;x after a backslash.
 		{"GET /h HTTP/1.1\r\nHost: api.example.com:8443.\r\n\r\n", "host"},
 		{"GET /%2f HTTP/1.1\r\nHost: x\r\n\r\n", "307 //"},
