@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Routing a client can steer: each case was a disagreement between a real
 // Envoy and Policy.Match, or a route a forged request could take.
@@ -103,5 +106,14 @@ func TestNormalizePathLikeEnvoyOnSteeringCases(t *testing.T) {
 		if err != nil || got.Path != want {
 			t.Errorf("NormalizePath(%q) = %q, %v; want %q", in, got.Path, err, want)
 		}
+	}
+}
+
+func TestLongExactHeaderValueIsRefused(t *testing.T) {
+	head := "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n"
+	checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": head + "  - { name: r, match: { headers: [{ name: x-t, exact: " + strings.Repeat("a", 200) + " }] }, to: a }\n"}),
+		[]string{`4:55: routes.r.match.headers[0].exact: a header value of 200 characters is too long to match exactly (at most 140)`})
+	if _, err := Load(writePolicy(t, map[string]string{"ok.yaml": head + "  - { name: r, match: { headers: [{ name: x-t, exact: " + strings.Repeat("a", 140) + " }] }, to: a }\n"})); err != nil {
+		t.Errorf("140 characters: %v", err)
 	}
 }

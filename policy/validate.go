@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // validate checks the merged policy and records every problem in errs. It
@@ -290,7 +291,17 @@ func (v *validator) valueMatch(m *ValueMatch, path string, header bool) {
 	if m.Has("regex") {
 		v.regex(m.Regex, m.At("regex"), path+".regex")
 	}
+	if n := utf8.RuneCountInString(m.Exact); header && m.Has("exact") && n > MaxExactHeaderValueLength {
+		v.errorf(m.At("exact"), path+".exact", "a header value of %d characters is too long to match exactly (at most %d)", n, MaxExactHeaderValueLength)
+	}
 }
+
+// MaxExactHeaderValueLength bounds an exact header value, in characters:
+// Envoy also receives the value's inverse as a regular expression
+// (HeaderNotExactPattern), whose program grows with the value and must
+// stay within Envoy's limit (300 characters were refused; 140 are
+// accepted, ASCII or not).
+const MaxExactHeaderValueLength = 140
 
 func (v *validator) destinations(r *Route, path string) {
 	if len(r.To) == 0 {
