@@ -79,6 +79,7 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 	g := startGateway(t, map[string]string{"10-listeners.yaml": listeners, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes},
 		false, "/api/probe", "")
 	addrs["public"] = strings.TrimPrefix(g.base, "http://")
+	waitService(t, "http://"+addrs["named"]+"/api/probe", map[string]string{"Host": "api.example.com"}, "")
 	waitService(t, "http://"+addrs["ported"]+"/api/probe", map[string]string{"Host": "ported.example.com:8443"}, "")
 	p, err := policy.Load(g.dir)
 	if err != nil {
