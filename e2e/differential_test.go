@@ -69,24 +69,9 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 	if s := os.Getenv("TOLLGATE_DIFF_N"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	var svc strings.Builder
-	svc.WriteString("services:\n")
-	for _, name := range diffServices {
-		fmt.Fprintf(&svc, "  %s: { endpoints: [%s] }\n", name, rawUpstream(t, name))
-	}
-	addrs := map[string]string{"named": freeAddr(t), "ported": freeAddr(t)}
-	listeners := strings.NewReplacer("{{NAMED}}", port(addrs["named"]), "{{PORTED}}", port(addrs["ported"])).Replace(diffListeners)
-	g := startGateway(t, map[string]string{"10-listeners.yaml": listeners, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes},
-		false, "/api/probe", "")
-	addrs["public"] = strings.TrimPrefix(g.base, "http://")
-	waitService(t, "http://"+addrs["named"]+"/api/probe", map[string]string{"Host": "api.example.com"}, "")
-	waitService(t, "http://"+addrs["ported"]+"/api/probe", map[string]string{"Host": "ported.example.com:8443"}, "")
-	p, err := policy.Load(g.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addrs, p := startDifferentialGateway(t)
 	t.Run("ClientCannotSteerRoutes", func(t *testing.T) {
-		c := &rawConn{addr: strings.TrimPrefix(g.base, "http://")}
+		c := &rawConn{addr: addrs["public"]}
 		defer c.close()
 		for _, s := range steeringRequests {
 			a, err := c.do("GET", []byte(s.raw))
@@ -126,6 +111,29 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 		}
 		t.Error(d)
 	}
+}
+
+// startDifferentialGateway starts Tollgate and Envoy with diffRoutes on
+// the three listeners of diffListeners, one raw upstream per route, and
+// returns each listener's address and the policy as check loads it.
+func startDifferentialGateway(t *testing.T) (map[string]string, *policy.Policy) {
+	var svc strings.Builder
+	svc.WriteString("services:\n")
+	for _, name := range diffServices {
+		fmt.Fprintf(&svc, "  %s: { endpoints: [%s] }\n", name, rawUpstream(t, name))
+	}
+	addrs := map[string]string{"named": freeAddr(t), "ported": freeAddr(t)}
+	listeners := strings.NewReplacer("{{NAMED}}", port(addrs["named"]), "{{PORTED}}", port(addrs["ported"])).Replace(diffListeners)
+	g := startGateway(t, map[string]string{"10-listeners.yaml": listeners, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes},
+		false, "/api/probe", "")
+	addrs["public"] = strings.TrimPrefix(g.base, "http://")
+	waitService(t, "http://"+addrs["named"]+"/api/probe", map[string]string{"Host": "api.example.com"}, "")
+	waitService(t, "http://"+addrs["ported"]+"/api/probe", map[string]string{"Host": "ported.example.com:8443"}, "")
+	p, err := policy.Load(g.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs, p
 }
 
 func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }

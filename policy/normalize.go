@@ -144,12 +144,7 @@ func canonicalPath(in string) (string, bool) {
 				i += n - 1
 				continue
 			}
-			consumed, kind := classifyAfterDot(in, i+n)
-			if n == 1 && i > 0 && in[i-1] == '/' {
-				if c, k, ok := dotSemicolonSegment(in, i+1); ok {
-					consumed, kind = c, k
-				}
-			}
+			consumed, kind := dotSegment(in, i, n)
 			switch kind {
 			case notDirectory:
 				out = append(out, '.')
@@ -191,6 +186,18 @@ func canonicalPath(in string) (string, bool) {
 		}
 	}
 	return string(out), ok
+}
+
+// dotSegment classifies the dot of length n at i, which follows a slash
+// in the output, and says how many input bytes after it its meaning
+// consumes.
+func dotSegment(in string, i, n int) (int, dotKind) {
+	if n == 1 && i > 0 && in[i-1] == '/' {
+		if consumed, kind, ok := dotSemicolonSegment(in, i+1); ok {
+			return consumed, kind
+		}
+	}
+	return classifyAfterDot(in, i+n)
 }
 
 // dotSemicolonSegment reads "." or ".." written with literal dots and
