@@ -276,21 +276,26 @@ func nastyRequests() []string {
 var (
 	diffSegments = []string{"exact", "EXACT", "Exact", "items", "42", "42x", "h", "p", "m", "hdr", "q", "qa", "api", "Api",
 		"admin", "ADMIN", "x", "..", ".", "..;x", ".;x", "..;", "%2e", "%2E%2e", ".%2e", "%2e.;x", "%2f", "%2F", "%5C", "%5c",
-		"%%32%65", "%%30%30", "%2%35", "%%2e", "%zz", "%65xact", "%41pi", "", ";p", "a;b", "~", "%7E", "a|b", "{x}", "%C3%A9"}
+		"%%32%65", "%%30%30", "%2%35", "%%2e", "%zz", "%65xact", "%41pi", "", ";p", "a;b", "~", "%7E", "a|b", "{x}", "%C3%A9",
+		"%34%32", "%69tems", "hdr;x", "exact;", "exact.", "exact%20", "EXACT%2e", "%2e%2e%2f", "%252e", "*", "a+b", "@", "a:b"}
 	diffRareSegments = []string{"%00", "é", "\x01", "\x7f", "a#b"}
 	diffHosts        = []string{"x", "api.example.com", "API.Example.COM", "api.example.com:8080", "api.example.com.", "api.example.com..",
 		"api.example.com.:80", "a.b.example.org", "example.org", ".example.org", "evil.com:a.example.org", "evil.com:1.example.org",
 		"ported.example.com:8443", "ported.example.com", "ported.example.com.:8443", "ported.example.com:8443.", "a.example.org.:80",
-		"a.example.org:", "", "[::1]:80", "x_y", "api.example.com:abc", "PORTED.example.com:8443", "a.example.org:8443"}
+		"a.example.org:", "", "[::1]:80", "x_y", "api.example.com:abc", "PORTED.example.com:8443", "a.example.org:8443",
+		"A.EXAMPLE.ORG", "api.example.com:08080", "API.EXAMPLE.COM.", "*.example.org", "ported.example.com:08443", "[::1]",
+		"1.2.3.4:80", "ported.example.com:8443:1", "user@api.example.com", "api.example.com%2e", "xn--caf-dma.example.org"}
 	diffRareHosts = []string{"é.example.org", "a/b", "x y"}
 	diffQueries   = []string{"mode=fast", "mode=slow", "id=123", "id=12a", "debug", "debug=1", "trace", "trace=1", "x=1",
-		"a=%2F", "mode=fast&mode=slow", "", "q=%C3%A9"}
+		"a=%2F", "mode=fast&mode=slow", "", "q=%C3%A9", "%6Dode=fast", "mode=fas%74", "mode=FAST", "Mode=fast", "id=%31%32",
+		"id=", "debug=", "trace%3D1", "&mode=fast", "mode=fast&", "x=1&&id=5", "id=1+2", "id=12;x", "?debug", "mode=fast?x"}
 	diffRareQueries = []string{"q=é", "q=a#b"}
 	diffMethods     = []string{"GET", "GET", "GET", "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND", "TRACE"}
 	diffRareMethods = []string{"get", "Get", "FOO", "CONNECT"}
 	diffHeaders     = []string{"x-tenant: acme", "x-tenant: evil", "X-Tenant: acme", "x-tenant:  acme\t", "x-tenant: acme,evil",
 		"x-tenant:", "x-version: v1", "x-version: v2", "x-version: v3", "x-version: v12", "x-debug:", "x-debug: 1",
-		"x-other: 1", "x-a: é"}
+		"x-other: 1", "x-a: é", "x-version: V1", "x-version: v1 ", "x-version:v2", "x-other:", "X-OTHER: 1",
+		"x-tenant: ACME", "x-tenant: acme\t", "x-debug: \t", "x-version: v1, v2"}
 	diffRareHeaders = []string{"x_other: 1", "x-a: a\x01b", "x-a : 1", " x-a: 1"}
 )
 

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -109,16 +110,16 @@ func parseRequestLine(line string) (Request, string, error) {
 }
 
 // targetForm refuses a target that is neither a path, "*" (for OPTIONS)
-// nor an absolute http(s) URL with a host name and, if any, a numeric
-// port, as Envoy's codec does while it parses.
+// nor an absolute http(s) URL with a host name and, if any, a port
+// number, as Envoy's codec does while it parses.
 func targetForm(method, target string) error {
 	switch {
 	case strings.HasPrefix(target, "/"):
 		return nil
-	case target == "*" && method != "OPTIONS":
+	case strings.HasPrefix(target, "*") && method != "OPTIONS":
 		return refuse(400, "the target * is for OPTIONS only")
-	case target == "*":
-		return nil
+	case strings.HasPrefix(target, "*"):
+		return nil // what follows the * too: Envoy then routes nothing (404)
 	}
 	scheme, rest, ok := strings.Cut(target, "://")
 	switch {
@@ -137,8 +138,8 @@ func targetForm(method, target string) error {
 	name := authority
 	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
 		name = authority[:i]
-		if port := authority[i+1:]; port == "" || strings.Trim(port, "0123456789") != "" {
-			return refuse(400, "the URL's port %q is not a number", port)
+		if port, err := strconv.Atoi(authority[i+1:]); err != nil || port < 0 || port > 65535 || strings.Trim(authority[i+1:], "0123456789") != "" {
+			return refuse(400, "the URL's port %q is not a port number", authority[i+1:])
 		}
 	}
 	if !strings.HasPrefix(name, "[") && (name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "") {
@@ -213,7 +214,7 @@ func requestAuthority(r *Request) error {
 	hosts := r.Headers["host"]
 	delete(r.Headers, "host")
 	switch {
-	case strings.HasPrefix(r.Path, "/") || r.Path == "*":
+	case strings.HasPrefix(r.Path, "/") || strings.HasPrefix(r.Path, "*"):
 		if len(hosts) == 0 {
 			return refuse(400, "HTTP/1.1 request without a Host header")
 		}

@@ -77,6 +77,9 @@ routes:
 		{"GET https://a.example.org/x HTTP/1.1\r\nx_a: 1\r\n\r\n", "400"},  // headers before https
 		{"GET https://a.example.org:x/ HTTP/1.1\r\n\r\n", "400"},           // URL port
 		{"GET http://x~/ HTTP/1.1\r\n\r\n", "400"},                         // URL host
+		{"GET http://a.org:65536/ HTTP/1.1\r\n\r\n", "400"},
+		{"OPTIONS *//x HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
+		{"GET *//x HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
 		{"GET http://a%41.org/ HTTP/1.1\r\n\r\n", "400"},
 		{"OPTIONS * HTTP/1.1\r\n\r\n", "400"}, // Host is needed for *
 		// repeated Host headers, as Envoy appends them,
