@@ -46,7 +46,9 @@ func refuse(status int, format string, args ...any) *Refusal {
 // the host Envoy routes on (the absolute-form target's, else the Host
 // header's), the target as Envoy matches it before normalization, and
 // the headers by lower-case name, one value per header line. A request
-// Envoy answers itself returns a *Refusal.
+// Envoy answers itself returns a *Refusal. The connection is taken to be
+// plain HTTP/1.1: on a TLS listener Envoy judges an absolute target's
+// scheme otherwise, and HTTP/2 is not modelled.
 func ParseRequest(raw []byte) (Request, error) {
 	head := string(raw)
 	if i := strings.Index(head, "\n\r\n"); i >= 0 {
