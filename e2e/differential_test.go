@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/testcerts"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -38,13 +40,15 @@ routes:
   - { name: all, match: { headers: [{ name: x-catch, present: true }] }, to: all }
 `
 
-// diffListeners answer for every host, for two names, and for a name
-// with a port (then every host must match with its port).
+// diffListeners answer for every host, for two names, for a name with a
+// port (then every host must match with its port), and for every host
+// over TLS (where absolute targets of either scheme are taken).
 const diffListeners = `
 listeners:
   - { name: public, address: 127.0.0.1, port: {{PORT}} }
   - { name: named, address: 127.0.0.1, port: {{NAMED}}, hosts: [api.example.com, "*.example.org"] }
   - { name: ported, address: 127.0.0.1, port: {{PORTED}}, hosts: ["ported.example.com:8443"] }
+  - { name: secure, address: 127.0.0.1, port: {{SECURE}}, tls: { certificates: [{ cert: a.pem, key: a-key.pem }] } }
 `
 
 var diffServices = []string{"exact", "regex", "host", "host-port", "method", "header-exact", "header-regex", "header-present",
@@ -69,7 +73,7 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 	if s := os.Getenv("TOLLGATE_DIFF_N"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	addrs, p := startDifferentialGateway(t)
+	addrs, tlsConfig, p := startDifferentialGateway(t)
 	t.Run("ClientCannotSteerRoutes", func(t *testing.T) {
 		c := &rawConn{addr: addrs["public"]}
 		defer c.close()
@@ -87,11 +91,18 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 	for _, s := range steeringRequests {
 		requests = append(requests, diffRequest{"public", s.raw})
 	}
+	for _, raw := range []string{ // absolute targets over TLS: either scheme is taken
+		"GET https://a.example.org/h HTTP/1.1\r\nHost: evil.com\r\n\r\n",
+		"GET http://api.example.com/h HTTP/1.1\r\nHost: evil.com\r\n\r\n",
+		"GET https://a.example.org/h HTTP/1.0\r\n\r\n",
+	} {
+		requests = append(requests, diffRequest{"secure", raw})
+	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for _, raw := range generateRequests(rng, n) {
-		requests = append(requests, diffRequest{[]string{"public", "public", "named", "ported"}[rng.IntN(4)], raw})
+		requests = append(requests, diffRequest{[]string{"public", "public", "named", "ported", "secure"}[rng.IntN(5)], raw})
 	}
-	disagree, outcomes := sendDifferential(t, addrs, p, requests)
+	disagree, outcomes := sendDifferential(t, addrs, tlsConfig, p, requests)
 	t.Logf("seed %d; Envoy's answers: %v", seed, outcomes)
 	// The vocabulary must keep reaching routes and Envoy's refusals, or
 	// agreement means little. Both bounds are far below what any seed gives
@@ -114,26 +125,32 @@ func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
 }
 
 // startDifferentialGateway starts Tollgate and Envoy with diffRoutes on
-// the three listeners of diffListeners, one raw upstream per route, and
-// returns each listener's address and the policy as check loads it.
-func startDifferentialGateway(t *testing.T) (map[string]string, *policy.Policy) {
+// the listeners of diffListeners, one raw upstream per route, and returns
+// each listener's address, the TLS client settings of the secure one and
+// the policy as check loads it.
+func startDifferentialGateway(t *testing.T) (map[string]string, *tls.Config, *policy.Policy) {
 	var svc strings.Builder
 	svc.WriteString("services:\n")
 	for _, name := range diffServices {
 		fmt.Fprintf(&svc, "  %s: { endpoints: [%s] }\n", name, rawUpstream(t, name))
 	}
-	addrs := map[string]string{"named": freeAddr(t), "ported": freeAddr(t)}
-	listeners := strings.NewReplacer("{{NAMED}}", port(addrs["named"]), "{{PORTED}}", port(addrs["ported"])).Replace(diffListeners)
-	g := startGateway(t, map[string]string{"10-listeners.yaml": listeners, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes},
-		false, "/api/probe", "")
+	ca := mustCA(t, "tollgate-differential-ca")
+	cert := mustIssue(t, ca, testcerts.Options{CommonName: "a.example.com", DNSNames: []string{"a.example.com"}})
+	addrs := map[string]string{"named": freeAddr(t), "ported": freeAddr(t), "secure": freeAddr(t)}
+	listeners := strings.NewReplacer("{{NAMED}}", port(addrs["named"]), "{{PORTED}}", port(addrs["ported"]),
+		"{{SECURE}}", port(addrs["secure"])).Replace(diffListeners)
+	g := startGateway(t, map[string]string{"10-listeners.yaml": listeners, "20-services.yaml": svc.String(), "30-routes.yaml": diffRoutes,
+		"a.pem": string(cert.CertPEM), "a-key.pem": string(cert.KeyPEM)}, false, "/api/probe", "")
 	addrs["public"] = strings.TrimPrefix(g.base, "http://")
 	waitService(t, "http://"+addrs["named"]+"/api/probe", map[string]string{"Host": "api.example.com"}, "")
 	waitService(t, "http://"+addrs["ported"]+"/api/probe", map[string]string{"Host": "ported.example.com:8443"}, "")
+	waitTLS(t, tlsClient(ca.Pool(), "a.example.com", nil), "https://"+addrs["secure"]+"/api/probe")
 	p, err := policy.Load(g.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addrs, p
+	// HTTP/1.1 only: the requests are HTTP/1 bytes.
+	return addrs, &tls.Config{RootCAs: ca.Pool(), ServerName: "a.example.com", NextProtos: []string{"http/1.1"}}, p
 }
 
 func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
@@ -143,7 +160,7 @@ type diffRequest struct{ listener, raw string }
 
 // sendDifferential sends every request over a few kept connections per
 // listener and returns a line per disagreement.
-func sendDifferential(t *testing.T, addrs map[string]string, p *policy.Policy, requests []diffRequest) ([]string, map[string]int) {
+func sendDifferential(t *testing.T, addrs map[string]string, tlsConfig *tls.Config, p *policy.Policy, requests []diffRequest) ([]string, map[string]int) {
 	const workers = 4
 	var (
 		mu       sync.Mutex
@@ -159,6 +176,9 @@ func sendDifferential(t *testing.T, addrs map[string]string, p *policy.Policy, r
 			conns := map[string]*rawConn{}
 			for l, addr := range addrs {
 				conns[l] = &rawConn{addr: addr}
+				if l == "secure" {
+					conns[l].tls = tlsConfig
+				}
 				defer conns[l].close()
 			}
 			for r := range next {
@@ -199,7 +219,7 @@ func envoyOutcome(a rawAnswer, err error) string {
 
 // checkOutcome says the same from the logic of `tollgate check`.
 func checkOutcome(p *policy.Policy, listener, raw string) string {
-	r, err := policy.ParseRequest([]byte(raw))
+	r, err := policy.ParseRequest([]byte(raw), listener == "secure")
 	var refused *policy.Refusal
 	if errors.As(err, &refused) {
 		return strconv.Itoa(refused.Status)

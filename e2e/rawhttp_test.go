@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -100,6 +101,7 @@ type rawAnswer struct {
 // Envoy closed it.
 type rawConn struct {
 	addr string
+	tls  *tls.Config // nil: plain TCP
 	conn net.Conn
 	br   *bufio.Reader
 }
@@ -125,7 +127,14 @@ func (c *rawConn) do(method string, raw []byte) (rawAnswer, error) {
 
 func (c *rawConn) try(method string, raw []byte) (rawAnswer, error) {
 	if c.conn == nil {
-		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+		dialer := &net.Dialer{Timeout: 5 * time.Second}
+		var conn net.Conn
+		var err error
+		if c.tls != nil {
+			conn, err = tls.DialWithDialer(dialer, "tcp", c.addr, c.tls)
+		} else {
+			conn, err = dialer.Dial("tcp", c.addr)
+		}
 		if err != nil {
 			return rawAnswer{}, err
 		}

@@ -46,10 +46,11 @@ func refuse(status int, format string, args ...any) *Refusal {
 // the host Envoy routes on (the absolute-form target's, else the Host
 // header's), the target as Envoy matches it before normalization, and
 // the headers by lower-case name, one value per header line. A request
-// Envoy answers itself returns a *Refusal. The connection is taken to be
-// plain HTTP/1.1: on a TLS listener Envoy judges an absolute target's
-// scheme otherwise, and HTTP/2 is not modelled.
-func ParseRequest(raw []byte) (Request, error) {
+// Envoy answers itself returns a *Refusal. overTLS says the listener
+// terminates TLS: Envoy then takes an absolute target with either scheme,
+// and refuses an https one on a plain connection (403). HTTP/2 is not
+// modelled.
+func ParseRequest(raw []byte, overTLS bool) (Request, error) {
 	head := string(raw)
 	if i := strings.Index(head, "\n\r\n"); i >= 0 {
 		head = head[:i+1]
@@ -73,7 +74,7 @@ func ParseRequest(raw []byte) (Request, error) {
 	if r.Headers, err = parseHeaders(lines[1:]); err != nil {
 		return r, err
 	}
-	if len(r.Path) >= 8 && strings.EqualFold(r.Path[:8], "https://") {
+	if !overTLS && len(r.Path) >= 8 && strings.EqualFold(r.Path[:8], "https://") {
 		return r, refuse(403, "an https URL on a plain HTTP connection")
 	}
 	if version != "HTTP/1.1" {

@@ -95,11 +95,17 @@ routes:
 			t.Errorf("%.80q: got %s, want %s", tc.raw, got, tc.want)
 		}
 	}
+	// Over TLS, Envoy takes an absolute target of either scheme.
+	for _, raw := range []string{"GET https://a.example.org/h HTTP/1.1\r\nHost: x\r\n\r\n", "GET http://a.example.org/h HTTP/1.1\r\n\r\n"} {
+		if r, err := ParseRequest([]byte(raw), true); err != nil || r.Host != "a.example.org" || r.Path != "/h" {
+			t.Errorf("%q over TLS: %+v, %v", raw, r, err)
+		}
+	}
 }
 
 // decideRaw is the outcome of a raw request on listener public.
 func decideRaw(p *Policy, raw string) string {
-	r, err := ParseRequest([]byte(raw))
+	r, err := ParseRequest([]byte(raw), false)
 	var refused *Refusal
 	if errors.As(err, &refused) {
 		return fmt.Sprint(refused.Status)

@@ -131,11 +131,11 @@ func checkRequest(p *policy.Policy, listener, method, target string, headers hea
 			return policy.Request{}, err
 		}
 	}
-	req, err := policy.ParseRequest(raw)
-	l, lerr := pickListener(p, listener, urlPort)
-	if lerr != nil {
-		return req, lerr
+	l, err := pickListener(p, listener, urlPort)
+	if err != nil {
+		return policy.Request{}, err
 	}
+	req, err := policy.ParseRequest(raw, l.TLS != nil)
 	req.Listener = l.Name
 	return req, err
 }
