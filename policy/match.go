@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,40 +18,82 @@ type Request struct {
 	// Listener names the listener; "" means the policy's only listener.
 	Listener string
 	Method   string
-	// Host is the Host header (HTTP/1) or :authority (HTTP/2).
+	// Host is the :authority: the Host header (repeated ones joined, see
+	// ParseRequest), or an absolute-form target's host.
 	Host string
 	// Path is the request target as sent: path and query string.
 	Path string
-	// Headers by name, matched without regard to case; several values of
-	// one header are matched joined with ",", as Envoy does.
+	// Headers by name, matched without regard to case, one value per
+	// header line: Envoy matches each value of a repeated header on its
+	// own (headerMatches says how a condition treats several).
 	Headers map[string][]string
 }
 
 // Match returns the route that handles the request, or nil when Envoy
-// answers 404: the listener is unknown, the host is not among the
-// listener's hosts, or no route attached to it matches. Routes are tried
-// in policy order and the first that matches wins. The path is matched as
-// Envoy rewrites it (NormalizePath); a path Envoy refuses matches nothing.
+// answers itself (Decide says how and why).
 func (p *Policy) Match(r Request) *Route {
+	return p.Decide(r).Route
+}
+
+// Decision is what Envoy does with a request.
+type Decision struct {
+	// Route handles the request; nil when Envoy answers itself.
+	Route *Route
+	// Path is the path (and query) as Envoy matches it, after its
+	// normalization.
+	Path string
+	// Redirect is set when Envoy first redirects the client to Path (307:
+	// the path held %2F or %5C); Route is then the route of the request
+	// the client sends next.
+	Redirect bool
+	// Status and Reason say what Envoy answers when Route is nil (or 307
+	// with Redirect).
+	Status int
+	Reason string
+}
+
+// Decide says what Envoy does with a request read by ParseRequest (or
+// built by hand): answer 400 for a path it refuses, redirect, answer 404
+// when the listener is unknown, the host is not among the listener's
+// hosts or no route attached to it matches, or hand the request to the
+// first route, in policy order, that matches the path as Envoy rewrites
+// it (NormalizePath).
+func (p *Policy) Decide(r Request) Decision {
 	l := p.listener(r.Listener)
 	if l == nil {
-		return nil
+		return Decision{Status: 404, Reason: fmt.Sprintf("no listener %q", r.Listener)}
+	}
+	if !strings.HasPrefix(r.Path, "/") {
+		return Decision{Path: r.Path, Status: 404, Reason: fmt.Sprintf("the path %q does not start with /: no route matches", r.Path)}
 	}
 	norm, err := NormalizePath(r.Path)
 	if err != nil {
-		return nil
+		return Decision{Status: 400, Reason: err.Error()}
+	}
+	d := Decision{Path: norm.Path, Redirect: norm.Redirect, Status: 404, Reason: "no route matches: Envoy answers 404"}
+	if d.Redirect {
+		d.Status, d.Reason = 307, "the path holds %2F or %5C: Envoy redirects the client to "+norm.Path
 	}
 	r.Path = norm.Path
 	r.Host = stripTrailingHostDot(r.Host)
 	if !ListenerAnswers(l, r.Host) {
-		return nil
+		if d.Redirect {
+			return d
+		}
+		d.Reason = fmt.Sprintf("no route matches: host %q is not among listener %s's hosts (%s): Envoy answers 404",
+			r.Host, l.Name, strings.Join(l.Hosts, ", "))
+		return d
 	}
 	for _, route := range p.RoutesFor(l.Name) {
 		if route.Match.matches(r) {
-			return route
+			d.Route = route
+			if !d.Redirect {
+				d.Status, d.Reason = 0, ""
+			}
+			return d
 		}
 	}
-	return nil
+	return d
 }
 
 // listener finds a listener by name; "" is the only listener.
@@ -114,16 +157,15 @@ func hostWithoutPort(host string) string {
 	return host
 }
 
-// stripTrailingHostDot removes a trailing dot from the host name, keeping
-// a port, as Envoy's strip_trailing_host_dot does.
+// stripTrailingHostDot removes one trailing dot from the host as Envoy's
+// strip_trailing_host_dot does: the last dot of the host, when it ends
+// the host ("a.example.org:8443." too) or comes just before a colon.
 func stripTrailingHostDot(host string) string {
-	if i := portStart(host); i >= 0 {
-		if name, ok := strings.CutSuffix(host[:i], "."); ok {
-			return name + host[i:]
-		}
-		return host
+	i := strings.LastIndexByte(host, '.')
+	if i >= 0 && (i == len(host)-1 || host[i+1] == ':') {
+		return host[:i] + host[i+1:]
 	}
-	return strings.TrimSuffix(host, ".")
+	return host
 }
 
 // matches reports whether every condition of the match holds; the
@@ -158,7 +200,11 @@ func (m *Match) hostMatches(host string) bool {
 }
 
 // headerMatches matches one header condition; present: false means the
-// header is absent.
+// header is absent. A header sent several times (several lines, as Envoy
+// keeps them) matches an exact condition only when every value equals it,
+// and a regex condition when one of its values matches: Envoy tests each
+// value on its own, and xds sends an exact condition with its inverse
+// (HeaderNotExactPattern) so that no value may differ.
 func (v *ValueMatch) headerMatches(headers map[string][]string) bool {
 	var values []string
 	found := false
@@ -171,14 +217,27 @@ func (v *ValueMatch) headerMatches(headers map[string][]string) bool {
 	if v.Present != nil {
 		return found == *v.Present
 	}
-	if !found {
-		return false
-	}
-	value := strings.Join(values, ",")
 	if v.Regex != "" {
-		return fullMatch(v.Regex, value)
+		return slices.ContainsFunc(values, func(s string) bool { return fullMatch(v.Regex, s) })
 	}
-	return value == v.Exact
+	return found && !slices.ContainsFunc(values, func(s string) bool { return s != v.Exact })
+}
+
+// HeaderNotExactPattern is the RE2 expression matching every header value
+// but exact. Envoy's header matchers hold when one value of a repeated
+// header matches; the translator adds this expression, inverted, beside an
+// exact condition, so that a client cannot add "x-tenant: acme" to its own
+// "x-tenant: evil" and take a route meant for acme.
+func HeaderNotExactPattern(exact string) string {
+	runes := []rune(exact)
+	expr := ".+" // longer than exact
+	for i := len(runes) - 1; i >= 0; i-- {
+		r := string(runes[i])
+		// Here: a prefix of exact (empty alternative), a value leaving exact
+		// at rune i, or rune i followed by what follows.
+		expr = "(?:|[^" + regexp.QuoteMeta(r) + "].*|" + regexp.QuoteMeta(r) + expr + ")"
+	}
+	return "(?s)" + expr
 }
 
 // queryMatches matches one query condition against the path's query
@@ -228,7 +287,9 @@ func HostPattern(hosts []string) string {
 		name, port, hasPort := strings.Cut(h, ":")
 		expr := regexp.QuoteMeta(name)
 		if rest, ok := strings.CutPrefix(name, "*."); ok {
-			expr = `.+\.` + regexp.QuoteMeta(rest)
+			// One or more labels: never a colon, or "evil.com:a.example.org"
+			// would pass for a subdomain (the port taken for a label).
+			expr = `[^:]+\.` + regexp.QuoteMeta(rest)
 		}
 		if hasPort {
 			expr += ":" + port

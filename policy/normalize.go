@@ -18,9 +18,7 @@ import (
 //     escaped are); a NUL or "%00" makes Envoy answer 400;
 //  3. merge_slashes: runs of / become one.
 //
-// Only the path is rewritten; the query string is kept as sent. A known
-// difference: Chromium's guard against nested escapes ("%%30%30") is not
-// reproduced, so such paths may be normalized differently.
+// Only the path is rewritten; the query string is kept as sent.
 
 // ErrInvalidPath is returned for a path Envoy refuses with 400.
 var ErrInvalidPath = errors.New("Envoy refuses the path (400): it holds a NUL character or %00")
@@ -75,12 +73,27 @@ func unescapeSlashes(p string) string {
 	return b.String()
 }
 
-// mergeSlashes collapses runs of slashes into one.
+// mergeSlashes collapses runs of slashes into one as Envoy does: it
+// joins the non-empty segments, keeping a leading and a trailing slash,
+// so a path of slashes only ("//") stays "//".
 func mergeSlashes(p string) string {
-	for strings.Contains(p, "//") {
-		p = strings.ReplaceAll(p, "//", "/")
+	if !strings.Contains(p, "//") {
+		return p
 	}
-	return p
+	var segments []string
+	for s := range strings.SplitSeq(p, "/") {
+		if s != "" {
+			segments = append(segments, s)
+		}
+	}
+	out := strings.Join(segments, "/")
+	if strings.HasPrefix(p, "/") {
+		out = "/" + out
+	}
+	if strings.HasSuffix(p, "/") {
+		out += "/"
+	}
+	return out
 }
 
 // pathChar says what the canonicalizer does with a byte of a path.
@@ -131,7 +144,7 @@ func canonicalPath(in string) (string, bool) {
 				i += n - 1
 				continue
 			}
-			consumed, kind := classifyAfterDot(in, i+n)
+			consumed, kind := dotSegment(in, i, n)
 			switch kind {
 			case notDirectory:
 				out = append(out, '.')
@@ -147,7 +160,7 @@ func canonicalPath(in string) (string, bool) {
 		case c == '%':
 			v, ok2 := decodeEscape(in, i)
 			if !ok2 {
-				out = append(out, '%')
+				out = append(out, nestedEscapeGuard(in, i)...)
 				continue
 			}
 			switch pathCharClass(v) {
@@ -173,6 +186,69 @@ func canonicalPath(in string) (string, bool) {
 		}
 	}
 	return string(out), ok
+}
+
+// dotSegment classifies the dot of length n at i, which follows a slash
+// in the output, and says how many input bytes after it its meaning
+// consumes.
+func dotSegment(in string, i, n int) (int, dotKind) {
+	if n == 1 && i > 0 && in[i-1] == '/' {
+		if consumed, kind, ok := dotSemicolonSegment(in, i+1); ok {
+			return consumed, kind
+		}
+	}
+	return classifyAfterDot(in, i+n)
+}
+
+// dotSemicolonSegment reads "." or ".." written with literal dots and
+// followed by ";" (a path parameter) as that dot segment, dropping the
+// parameter up to the next "/": Envoy resolves "/a/..;x/b" to "/b" and
+// "/a/.;x/b" to "/a/b" (services such as Tomcat do the same), but only
+// after a "/" as written (or unescaped from %2F), not after a "\". after
+// is the index following the first dot.
+func dotSemicolonSegment(s string, after int) (int, dotKind, bool) {
+	kind := directoryCur
+	i := after
+	if i < len(s) && s[i] == '.' {
+		kind, i = directoryUp, i+1
+	}
+	if i >= len(s) || s[i] != ';' {
+		return 0, 0, false
+	}
+	for i < len(s) && s[i] != '/' { // a "\\" does not end it
+		i++
+	}
+	if i < len(s) {
+		i++ // the slash ends the segment and is consumed with it
+	}
+	return i - after, kind, true
+}
+
+// nestedEscapeGuard is what a "%" that does not start an escape becomes:
+// "%25" when the two characters after it, once decoded, are hex digits,
+// so that "%%32%65" becomes "%252e" and not a new "%2e" (Chromium's guard
+// against nested escapes, which Envoy keeps), else "%" unchanged.
+func nestedEscapeGuard(s string, i int) string {
+	c1, n1 := decodedAt(s, i+1)
+	c2, _ := decodedAt(s, i+1+n1)
+	if _, ok := unhex(c1); ok && n1 > 0 {
+		if _, ok := unhex(c2); ok {
+			return "%25"
+		}
+	}
+	return "%"
+}
+
+// decodedAt is the character at i, decoding an escape, and its length in
+// s; 0 at the end.
+func decodedAt(s string, i int) (byte, int) {
+	if i >= len(s) {
+		return 0, 0
+	}
+	if v, ok := decodeEscape(s, i); ok && s[i] == '%' {
+		return v, 3
+	}
+	return s[i], 1
 }
 
 // dotLen is 1 for ".", 3 for "%2e" or "%2E" at i, else 0.

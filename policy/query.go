@@ -1,6 +1,9 @@
 package policy
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // ServiceNames returns the service names in sorted order.
 func (p *Policy) ServiceNames() []string {
@@ -45,4 +48,38 @@ const IdentityHeaderPrefix = "x-tollgate-"
 // from client requests like the x-tollgate-* ones. Sorted, lower-case.
 func (p *Policy) IdentityHeaders() []string {
 	return p.authHeaders()
+}
+
+// gatewaySetHeaders are the request headers the gateway removes or sets
+// on every client request, besides the identity headers and the prefixes
+// of gatewaySetPrefixes: client addresses, how a proxy in front was
+// addressed, the URL or method a client "really" meant, B3 trace context
+// (xds removes them; x-real-ip it sets), and x-request-id (Envoy's own at
+// the edge). Lower-case.
+var gatewaySetHeaders = []string{
+	"x-real-ip", "x-request-id",
+	"forwarded", "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip", "cf-connecting-ip", "fastly-client-ip",
+	"x-url-scheme", "front-end-https",
+	"x-original-url", "x-rewrite-url", "x-original-uri", "x-http-method-override", "x-http-method", "x-method-override",
+	"b3",
+}
+
+// gatewaySetPrefixes start the names of headers Envoy or Tollgate set,
+// overwrite or remove on client requests.
+var gatewaySetPrefixes = []string{IdentityHeaderPrefix, "x-forwarded-", "x-envoy-", "x-b3-"}
+
+// GatewaySetHeader reports whether the gateway sets, overwrites or
+// removes a request header, so that what reaches a service is not what
+// the client sent: the identity headers, the client address headers,
+// x-forwarded-*, x-envoy-*, B3 and x-request-id, among others. Routes may
+// not match on them: Envoy selects the route from the client's value,
+// before the gateway replaces or removes it.
+func (p *Policy) GatewaySetHeader(name string) bool {
+	name = strings.ToLower(name)
+	for _, prefix := range gatewaySetPrefixes {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return slices.Contains(gatewaySetHeaders, name) || slices.Contains(p.IdentityHeaders(), name)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // validate checks the merged policy and records every problem in errs. It
@@ -203,6 +204,8 @@ func (v *validator) match(m *Match, path string) {
 	if m.Has("path") && !strings.HasPrefix(m.Path, "/") {
 		v.errorf(m.At("path"), path+".path", "must start with /, got %q", m.Path)
 	}
+	v.matchablePath(m, "path_prefix", m.PathPrefix, path)
+	v.matchablePath(m, "path", m.Path, path)
 	if m.Has("path_regex") {
 		v.regex(m.PathRegex, m.At("path_regex"), path+".path_regex")
 	}
@@ -216,9 +219,35 @@ func (v *validator) match(m *Match, path string) {
 	}
 	for j, h := range m.Headers {
 		v.valueMatch(h, fmt.Sprintf("%s.headers[%d]", path, j), true)
+		v.notGatewaySet(h, fmt.Sprintf("%s.headers[%d].name", path, j))
 	}
 	for j, q := range m.Query {
 		v.valueMatch(q, fmt.Sprintf("%s.query[%d]", path, j), false)
+	}
+}
+
+// matchablePath refuses a path or prefix holding a byte Envoy never
+// matches: it compares bytes, refuses non-ASCII and control characters in
+// a request path (400) and escapes a space, so such a route could never be
+// taken as written.
+func (v *validator) matchablePath(m *Match, field, p, path string) {
+	if !m.Has(field) {
+		return
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] <= ' ' || p[i] >= 0x7f {
+			v.errorf(m.At(field), path+"."+field, "%q holds a byte Envoy cannot match in a path (only ASCII 0x21-0x7E; write others percent-encoded)", p)
+			return
+		}
+	}
+}
+
+// notGatewaySet refuses a header condition on a header the gateway sets
+// or removes: Envoy picks the route before it strips the client's value,
+// so the condition would match what the client forged.
+func (v *validator) notGatewaySet(h *ValueMatch, path string) {
+	if v.p.GatewaySetHeader(h.Name) {
+		v.errorf(h.At("name"), path, "%q is set by the gateway: Envoy picks the route before the client's value is removed, so a client could forge it; match on another header", h.Name)
 	}
 }
 
@@ -264,7 +293,17 @@ func (v *validator) valueMatch(m *ValueMatch, path string, header bool) {
 	if m.Has("regex") {
 		v.regex(m.Regex, m.At("regex"), path+".regex")
 	}
+	if n := utf8.RuneCountInString(m.Exact); header && m.Has("exact") && n > MaxExactHeaderValueLength {
+		v.errorf(m.At("exact"), path+".exact", "a header value of %d characters is too long to match exactly (at most %d)", n, MaxExactHeaderValueLength)
+	}
 }
+
+// MaxExactHeaderValueLength bounds an exact header value, in characters:
+// Envoy also receives the value's inverse as a regular expression
+// (HeaderNotExactPattern), whose program grows with the value and must
+// stay within Envoy's limit (300 characters were refused; 140 are
+// accepted, ASCII or not).
+const MaxExactHeaderValueLength = 140
 
 func (v *validator) destinations(r *Route, path string) {
 	if len(r.To) == 0 {

@@ -35,7 +35,7 @@ func routeMatch(m *policy.Match) *routev3.RouteMatch {
 		rm.Headers = append(rm.Headers, h)
 	}
 	for _, h := range m.Headers {
-		rm.Headers = append(rm.Headers, headerMatcher(h))
+		rm.Headers = append(rm.Headers, headerMatchers(h)...)
 	}
 	for _, q := range m.Query {
 		if q.Present != nil && !*q.Present {
@@ -99,19 +99,26 @@ func methodMatcher(methods []string) *routev3.HeaderMatcher {
 	return stringHeaderMatcher(methodHeader, safeRegex("^("+strings.Join(quoted, "|")+")$"))
 }
 
-// headerMatcher matches one request header. present: false matches
-// requests without the header.
-func headerMatcher(v *policy.ValueMatch) *routev3.HeaderMatcher {
+// headerMatchers match one request header. present: false matches
+// requests without the header. Envoy tests each value of a repeated header
+// on its own and takes the route when one matches; an exact condition
+// therefore comes with its inverse (no value other than the expected one),
+// so that "x-tenant: evil" plus "x-tenant: acme" does not take a route for
+// acme while the service reads "evil, acme". A regex condition holds when
+// one value matches (docs/policy.md says so).
+func headerMatchers(v *policy.ValueMatch) []*routev3.HeaderMatcher {
 	switch {
 	case v.Present != nil:
-		return &routev3.HeaderMatcher{
+		return []*routev3.HeaderMatcher{{
 			Name:                 v.Name,
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: *v.Present},
-		}
+		}}
 	case v.Regex != "":
-		return stringHeaderMatcher(v.Name, safeRegex(v.Regex))
+		return []*routev3.HeaderMatcher{stringHeaderMatcher(v.Name, safeRegex(v.Regex))}
 	}
-	return stringHeaderMatcher(v.Name, exact(v.Exact))
+	other := stringHeaderMatcher(v.Name, safeRegex(policy.HeaderNotExactPattern(v.Exact)))
+	other.InvertMatch = true
+	return []*routev3.HeaderMatcher{stringHeaderMatcher(v.Name, exact(v.Exact)), other}
 }
 
 // queryMatcher matches one query parameter by value or by presence.

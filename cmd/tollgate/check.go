@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -12,13 +13,18 @@ import (
 )
 
 const checkUsage = `Usage: tollgate check --policy DIR [--listener NAME] [-H 'Name: value' ...] [--json] METHOD URL_OR_PATH
+       tollgate check --policy DIR [--listener NAME] [--json] --raw FILE
 
 Says which route of the policy would handle a request, and why, without
 Envoy: the route and where it is written, its services, timeout, retries,
 authentication and rate limits. The host comes from the URL or a Host header;
 the listener from --listener, else the URL's port, else the only one.
-Exits 0 when a route matches, 1 when none does (Envoy answers 404, or 400
-for a path it refuses), 2 on a usage or policy error.
+The request is read as Envoy reads its bytes (--raw gives them exactly, - for
+stdin): a request Envoy refuses itself (a fragment, an underscore in a header
+name, HTTP/1.0, a lower-case method, a non-ASCII target, headers over 60 KiB)
+is reported as "refused by Envoy (status, reason)".
+Exits 0 when a route matches, 1 when none does (Envoy answers 404, or refuses
+the request), 2 on a usage or policy error.
 `
 
 // headerFlags collects repeated -H 'Name: value' flags.
@@ -41,14 +47,15 @@ func check(args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("policy", "", "the policy directory")
 	listener := fs.String("listener", "", "the listener the request arrives on")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	rawFile := fs.String("raw", "", "read the request's exact HTTP/1.1 bytes from this file (- for stdin) instead of METHOD URL_OR_PATH")
 	var headers headerFlags
 	fs.Var(&headers, "H", "a request header 'Name: value' (repeatable)")
 	positional, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if *dir == "" || len(positional) != 2 {
-		return usagef("want --policy DIR, a METHOD and a URL or path")
+	if *dir == "" || (len(positional) != 2 && *rawFile == "") || (*rawFile != "" && len(positional) != 0) {
+		return usagef("want --policy DIR, and a METHOD and a URL or path, or --raw FILE")
 	}
 	p, err := policy.Load(*dir)
 	if err != nil {
@@ -59,11 +66,19 @@ func check(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	req, err := checkRequest(p, *listener, positional[0], positional[1], headers)
-	if err != nil {
+	var raw []byte
+	if *rawFile != "" {
+		if raw, err = readRaw(*rawFile); err != nil {
+			return usageError{err}
+		}
+		positional = append([]string{"", ""}, positional...)
+	}
+	req, err := checkRequest(p, *listener, positional[0], positional[1], headers, raw)
+	var refused *policy.Refusal
+	if err != nil && !errors.As(err, &refused) {
 		return usageError{err}
 	}
-	res := explain(p, req)
+	res := explain(p, req, refused)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -77,40 +92,63 @@ func check(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// checkRequest builds the request to match from the command line.
-func checkRequest(p *policy.Policy, listener, method, target string, headers headerFlags) (policy.Request, error) {
-	req := policy.Request{Method: method, Headers: map[string][]string{}}
+// checkRequest builds the request to match from the command line: the
+// HTTP/1.1 request curl would send (the URL's host as Host unless -H
+// gives one), read back as Envoy reads it, so that check says when Envoy
+// refuses it. raw, when set, is the request's exact bytes instead.
+func checkRequest(p *policy.Policy, listener, method, target string, headers headerFlags, raw []byte) (policy.Request, error) {
 	urlPort := ""
+	if raw == nil {
+		var err error
+		if raw, urlPort, err = requestBytes(method, target, headers); err != nil {
+			return policy.Request{}, err
+		}
+	}
+	l, err := pickListener(p, listener, urlPort)
+	if err != nil {
+		return policy.Request{}, err
+	}
+	req, err := policy.ParseRequest(raw, l.TLS != nil)
+	req.Listener = l.Name
+	return req, err
+}
+
+// requestBytes writes the request line and headers of METHOD URL_OR_PATH
+// -H ..., and the URL's port, which may name the listener.
+func requestBytes(method, target string, headers headerFlags) ([]byte, string, error) {
+	path, host, urlPort := target, []string{""}, ""
 	switch {
 	case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://"):
 		rest := target[strings.Index(target, "//")+2:]
-		authority, path, _ := strings.Cut(rest, "/")
-		req.Host, req.Path = authority, "/"+path
+		authority, p, _ := strings.Cut(rest, "/")
+		host, path = []string{authority}, "/"+p
 		if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
 			urlPort = authority[i+1:]
 		}
-	case strings.HasPrefix(target, "/"):
-		req.Path = target
-	default:
-		return req, fmt.Errorf("%q is neither a URL (http://host/path) nor a path starting with /", target)
+	case !strings.HasPrefix(target, "/"):
+		return nil, "", fmt.Errorf("%q is neither a URL (http://host/path) nor a path starting with /", target)
 	}
-	// A fragment never reaches the gateway.
-	req.Path, _, _ = strings.Cut(req.Path, "#")
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", method, path)
+	var rest strings.Builder
+	var given []string
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if strings.EqualFold(name, "host") {
-			req.Host = value
+			given = append(given, value)
 			continue
 		}
-		req.Headers[strings.ToLower(name)] = append(req.Headers[strings.ToLower(name)], value)
+		fmt.Fprintf(&rest, "%s: %s\r\n", name, value)
 	}
-	l, err := pickListener(p, listener, urlPort)
-	if err != nil {
-		return req, err
+	if given != nil {
+		host = given
 	}
-	req.Listener = l.Name
-	return req, nil
+	for _, h := range host {
+		fmt.Fprintf(&b, "Host: %s\r\n", h)
+	}
+	b.WriteString(rest.String() + "\r\n")
+	return []byte(b.String()), urlPort, nil
 }
 
 // pickListener chooses the listener a request arrives on: the one named,
@@ -162,4 +200,12 @@ func policyFailure(w io.Writer, err error, status exitStatus) error {
 	}
 	fmt.Fprintf(w, "%d error(s); the policy is not valid\n", len(errs))
 	return status
+}
+
+// readRaw reads a raw request from a file, or stdin for "-".
+func readRaw(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
 }

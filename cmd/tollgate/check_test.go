@@ -108,3 +108,38 @@ func TestCheckUsageAndPolicyErrors(t *testing.T) {
 		t.Errorf("policy error: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// tollgate check says what Envoy answers a request it refuses itself, and
+// routes on what Envoy reads from the request's bytes.
+func TestCheckSaysWhatEnvoyRefusesAndReadsTheBytes(t *testing.T) {
+	dir := t.TempDir()
+	p := "listeners: [{ name: a, port: 8080 }]\nservices: { s: { endpoints: [127.0.0.1:9001] } }\n" +
+		"routes:\n  - { name: host, match: { hosts: [api.example.com] }, to: s }\n  - { name: any, to: s }\n"
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(p), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(dir, "req.http")
+	if err := os.WriteFile(raw, []byte("GET http://api.example.com/x HTTP/1.1\r\nHost: evil.com\r\n\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"GET", "/x#frag"}, 1, "refused by Envoy (400, the request target holds a fragment (#))"},
+		{[]string{"get", "/x"}, 1, "refused by Envoy (400, unknown method"},
+		{[]string{"GET", "/x", "-H", "x_tenant: a"}, 1, "refused by Envoy (400, header \"x_tenant\" has an underscore"},
+		{[]string{"GET", "/caf\xc3\xa9"}, 1, "refused by Envoy (400, the request target holds byte 0xc3"},
+		{[]string{"GET", "/" + strings.Repeat("a", 70<<10)}, 1, "refused by Envoy (431"},
+		{[]string{"GET", "http://api.example.com/x"}, 0, "route:     host "},
+		{[]string{"GET", "/x", "-H", "Host: evil.com", "-H", "Host: api.example.com"}, 0, "route:     any "}, // "evil.com,api.example.com"
+		{[]string{"--raw", raw}, 0, "route:     host "},                                                      // the URL's host, not Host
+	} {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"check", "--policy", dir}, tc.args...), &out, &errOut)
+		if code != tc.code || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("check %.60q: exit %d, want %d; output %q %q", tc.args, code, tc.code, out.String(), errOut.String())
+		}
+	}
+}

@@ -66,27 +66,22 @@ type checkRateLimit struct {
 
 // explain matches the request and describes the route that handles it,
 // or why none does.
-func explain(p *policy.Policy, req policy.Request) *checkResult {
+func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *checkResult {
 	res := &checkResult{Listener: req.Listener, Method: req.Method, Host: req.Host, Path: req.Path}
-	norm, err := policy.NormalizePath(req.Path)
-	if err != nil {
-		res.Status, res.Reason = 400, err.Error()
+	if refused != nil {
+		res.Status, res.Reason = refused.Status, refused.Error()
 		return res
 	}
-	res.MatchedPath, res.Redirect = norm.Path, norm.Redirect
-	r := p.Match(req)
-	if r == nil {
-		res.Status = 404
-		res.Reason = "no route matches: Envoy answers 404"
-		for _, l := range p.Listeners {
-			if l.Name == req.Listener && !policy.ListenerAnswers(l, strings.TrimSuffix(req.Host, ".")) {
-				res.Reason = fmt.Sprintf("no route matches: host %q is not among listener %s's hosts (%s): Envoy answers 404",
-					req.Host, l.Name, strings.Join(l.Hosts, ", "))
-			}
+	d := p.Decide(req)
+	res.MatchedPath, res.Redirect = d.Path, d.Redirect
+	if d.Route == nil {
+		res.Status, res.Reason = d.Status, d.Reason
+		if d.Status == 400 {
+			res.Reason = (&policy.Refusal{Status: 400, Reason: d.Reason}).Error()
 		}
 		return res
 	}
-	res.Route = describeRoute(p, r)
+	res.Route = describeRoute(p, d.Route)
 	return res
 }
 
