@@ -50,19 +50,10 @@ func (p *Policy) IdentityHeaders() []string {
 	return p.authHeaders()
 }
 
-// gatewaySetHeaders are the request headers the gateway removes or sets
-// on every client request, besides the identity headers and the prefixes
-// of gatewaySetPrefixes: client addresses, how a proxy in front was
-// addressed, the URL or method a client "really" meant, B3 trace context
-// (xds removes them; x-real-ip it sets), and x-request-id (Envoy's own at
-// the edge). Lower-case.
-var gatewaySetHeaders = []string{
-	"x-real-ip", "x-request-id",
-	"forwarded", "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip", "cf-connecting-ip", "fastly-client-ip",
-	"x-url-scheme", "front-end-https",
-	"x-original-url", "x-rewrite-url", "x-original-uri", "x-http-method-override", "x-http-method", "x-method-override",
-	"b3",
-}
+// gatewaySetHeaders are the request headers the gateway sets on every
+// client request besides those it removes (ClientHeaders): x-real-ip,
+// which xds sets to the peer, and x-request-id, Envoy's own at the edge.
+var gatewaySetHeaders = []string{"x-real-ip", "x-request-id"}
 
 // gatewaySetPrefixes start the names of headers Envoy or Tollgate set,
 // overwrite or remove on client requests.
@@ -81,5 +72,6 @@ func (p *Policy) GatewaySetHeader(name string) bool {
 			return true
 		}
 	}
-	return slices.Contains(gatewaySetHeaders, name) || slices.Contains(p.IdentityHeaders(), name)
+	return slices.Contains(gatewaySetHeaders, name) || slices.Contains(ClientHeaders, name) ||
+		slices.Contains(p.IdentityHeaders(), name)
 }

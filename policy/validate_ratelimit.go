@@ -75,6 +75,10 @@ func (v *validator) rateLimit(l *RateLimit) {
 			v.errorf(l.At("key"), fmt.Sprintf("%s.key[%d]", path, i), "%s carries a credential: authorization removes it before limits count, so the limit would never apply (and a secret must not name a counter); use client_id, which counts per API key id or JWT subject", part)
 			continue
 		}
+		if part.Dimension == KeyHeader && v.p.GatewaySetHeader(part.Header) && !v.p.keptClientHeader(part.Header) {
+			v.errorf(l.At("key"), fmt.Sprintf("%s.key[%d]", path, i), "%s is set or removed by the gateway before limits count (docs/policy.md, \"What services may trust\"), so the limit would count the gateway's value or never apply; use client_ip for the client's address, client_id for the caller", part)
+			continue
+		}
 		seen[part] = true
 		l.Parts = append(l.Parts, part)
 	}
@@ -108,6 +112,18 @@ func (v *validator) credentialHeaders() []string {
 		out = append(out, strings.ToLower(a.APIKeys.Header))
 	}
 	return out
+}
+
+// keptClientHeader reports whether some listener keeps a client header
+// (keep_client_headers) that the gateway otherwise removes: a limit may
+// count by it, since behind that listener what is in front sets it.
+func (p *Policy) keptClientHeader(name string) bool {
+	for _, l := range p.Listeners {
+		if slices.ContainsFunc(l.KeepClientHeaders, func(k string) bool { return strings.EqualFold(k, name) }) {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) when(l *RateLimit, path string) {
