@@ -12,6 +12,7 @@ import (
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverconfig "github.com/envoyproxy/go-control-plane/pkg/server/config"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -27,6 +28,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	cache   cachev3.SnapshotCache
+	shared  *sharedResponses // the innermost layer of cache
 	xds     serverv3.Server
 	metrics *metrics
 
@@ -73,8 +75,20 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 		proxies: map[string]*proxyState{},
 	}
 	// Shared so that a response is marshalled once per group, not per Envoy.
-	s.cache = newSharedResponses(cachev3.NewSnapshotCache(true, groupHash{}, cacheLog{logger}), groupHash{})
-	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s})
+	//
+	// Not in the cache's ADS mode (ads false): in it, go-control-plane
+	// v0.14.0 answers a request naming resources only if it names every
+	// resource of the type in the snapshot (superset in
+	// pkg/cache/v3/simple.go). An Envoy that rejected one listener asks
+	// only for the other listeners' route configurations, and would get
+	// none of them: those listeners answered 404 (TestServerAnswersASubsetOfRoutes).
+	// The mode's other effect, ordering the responses of one snapshot,
+	// does not reach Envoy without the server's ordered ADS, which Tollgate
+	// does not use: Envoy orders clusters before listeners itself, and
+	// every snapshot is consistent.
+	s.shared = newSharedResponses(cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{logger}), groupHash{})
+	s.cache = &retryRejected{SnapshotCache: skipUnsubscribed{s.shared}, delay: s.retryDelay}
+	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s}, serverconfig.DeactivateLegacyWildcardForTypes(namedTypes))
 	return s
 }
 
