@@ -149,3 +149,30 @@ func lastNonce(x *testServer, typeURL string) string {
 	}
 	return ""
 }
+
+// TestServerKeepsNothingOfARefusedReload: when another component refuses
+// a reload after the xDS server prepared it, the prepared generation is
+// not kept: the server held a refused 20,000-route policy's snapshots
+// until the next reload.
+func TestServerKeepsNothingOfARefusedReload(t *testing.T) {
+	x := startServer(t)
+	if err := x.server.Update(routesPolicy("small", 10)); err != nil {
+		t.Fatal(err)
+	}
+	big := routesPolicy("big", 2000)
+	// The reloader drops the commit of a refused reload.
+	if _, err := x.server.Prepare(big); err != nil {
+		t.Fatal(err)
+	}
+	refused := weak.Make(big)
+	big = nil
+	for range 3 {
+		runtime.GC()
+	}
+	if refused.Value() != nil {
+		t.Error("the refused policy is still reachable from the xDS server")
+	}
+	if got := x.metric("tollgate_xds_config_info", map[string]string{"version": "small"}); got != 1 {
+		t.Error("the served policy is no longer the small one")
+	}
+}

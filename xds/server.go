@@ -32,10 +32,9 @@ type Server struct {
 	xds     serverv3.Server
 	metrics *metrics
 
-	// reload serializes Check and Update, so that translation, the slow
-	// part of a reload, runs without holding mu. It guards checked.
-	reload  sync.Mutex
-	checked built // what the last Check built, for Update to reuse
+	// reload serializes Prepare, its commits and Update, so that
+	// translation, the slow part of a reload, runs without holding mu.
+	reload sync.Mutex
 
 	// mu guards every field below. go-control-plane calls the stream
 	// callbacks on each stream's own goroutine, concurrently with one
@@ -97,19 +96,32 @@ func (s *Server) Register(g *grpc.Server) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
 }
 
-// Check translates p for every group seen so far and every group its
-// listeners name, without serving anything: the first half of a reload
-// that must succeed everywhere before any part of it is applied. Update
-// reuses what Check built for the same policy.
-func (s *Server) Check(p *policy.Policy) error {
+// Prepare translates p for every group seen so far and every group its
+// listeners name, without serving anything, and returns the function that
+// serves it: the two halves of a reload that must succeed everywhere before
+// any part of it is applied. What Prepare built lives only in the returned
+// function, so that a reload another component refuses leaves nothing of
+// it behind (a kept translation held a refused 20,000-route policy's
+// snapshots until the next reload).
+func (s *Server) Prepare(p *policy.Policy) (commit func() error, err error) {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	b, err := s.build(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.checked = b
-	return nil
+	return func() error {
+		s.reload.Lock()
+		defer s.reload.Unlock()
+		return s.apply(b)
+	}, nil
+}
+
+// Check reports whether p translates for every group, as Prepare does,
+// serving nothing and keeping nothing.
+func (s *Server) Check(p *policy.Policy) error {
+	_, err := s.Prepare(p)
+	return err
 }
 
 // Update translates p for every group seen so far (and every group its
@@ -123,12 +135,15 @@ func (s *Server) Update(p *policy.Policy) error {
 	if err != nil {
 		return err
 	}
-	s.checked = built{}
+	return s.apply(b)
+}
 
+// apply serves what build built. Callers hold reload.
+func (s *Server) apply(b built) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.current = b
-	s.metrics.setPolicyVersion(p.Version)
+	s.metrics.setPolicyVersion(b.policy.Version)
 	var errs []error
 	for _, g := range sortedGroups(s.groups) {
 		errs = append(errs, s.serve(g))
@@ -137,18 +152,13 @@ func (s *Server) Update(p *policy.Policy) error {
 }
 
 // build translates p for every group seen so far and every group its
-// listeners name, reusing what Check built for the same policy. Callers
-// hold reload, not mu.
+// listeners name. Callers hold reload, not mu.
 func (s *Server) build(p *policy.Policy) (built, error) {
 	if p == nil {
 		return built{}, errors.New("xds: no policy")
 	}
 	b := built{policy: p, snapshots: map[string]*cachev3.Snapshot{}}
 	for _, g := range s.candidateGroups(p) {
-		if snap := s.checked.snapshots[g]; s.checked.policy == p && snap != nil {
-			b.snapshots[g] = snap
-			continue
-		}
 		snap, err := Snapshot(p, g, s.opts)
 		if err != nil {
 			s.metrics.translationErrors.Inc()
