@@ -212,3 +212,36 @@ func TestSnapshotCacheAnswersAnEmptySubscription(t *testing.T) {
 		t.Fatal("the cache no longer answers a subscription to nothing: skipUnsubscribed may go")
 	}
 }
+
+// TestSnapshotCacheADSModeAnswersOnlyEveryName pins why the server's cache
+// is not in ADS mode: in it, go-control-plane answers a request naming some
+// of a type's resources with nothing, so an Envoy that rejected one of two
+// listeners never got the other's routes. When an upgrade makes this fail,
+// ADS mode could come back.
+func TestSnapshotCacheADSModeAnswersOnlyEveryName(t *testing.T) {
+	c := cachev3.NewSnapshotCache(true, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)})
+	p := twoGroupPolicy()
+	p.Listeners[1].Groups = []string{"edge"}
+	snap, err := Snapshot(p, "edge", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetSnapshot(context.Background(), "edge", snap); err != nil {
+		t.Fatal(err)
+	}
+	req := &discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "a", Cluster: "edge"}, TypeUrl: resourcev3.RouteType, ResourceNames: []string{"internal-http"}}
+	sub := streamv3.NewSotwSubscription(req.GetResourceNames(), false)
+	out := make(chan cachev3.Response, 1)
+	cancel, err := c.CreateWatch(req, &sub, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cancel != nil {
+		defer cancel()
+	}
+	select {
+	case resp := <-out:
+		t.Fatalf("ADS mode now answers a subset of names (%v): it could be used again", resp.GetReturnedResources())
+	default:
+	}
+}

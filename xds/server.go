@@ -80,7 +80,9 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 	// resource of the type in the snapshot (superset in
 	// pkg/cache/v3/simple.go). An Envoy that rejected one listener asks
 	// only for the other listeners' route configurations, and would get
-	// none of them: those listeners answered 404 (TestServerAnswersASubsetOfRoutes).
+	// none of them: those listeners answered 404 (TestServerAnswersASubsetOfRoutes;
+	// TestSnapshotCacheADSModeAnswersOnlyEveryName fails once an upgrade
+	// changes this).
 	// The mode's other effect, ordering the responses of one snapshot,
 	// does not reach Envoy without the server's ordered ADS, which Tollgate
 	// does not use: Envoy orders clusters before listeners itself, and
