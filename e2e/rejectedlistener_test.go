@@ -64,7 +64,31 @@ routes:
 		t.Errorf("rejected listeners = %+v, want Envoy's bind error and the version", rejected)
 	}
 
-	// Stable: over a few seconds, a handful of re-offers, not a loop.
+	assertSettled(t, tg, envoyLog)
+
+	// The port frees: the next re-offer brings the listener up, with no
+	// policy edit.
+	held.Close()
+	eventually(t, 45*time.Second, func() error {
+		if status, r := call("GET", "http://"+busy+"/", nil); status != 200 || r.Service != "busy-api" {
+			return fmt.Errorf("GET %s: %d from %q", busy, status, r.Service)
+		}
+		return nil
+	})
+	waitRejection(t, tg, func(n *xds.NACK) bool { return n == nil })
+	if got := tg.metric(t, `tollgate_xds_proxies_rejecting{type_url="`+listenerTypeURL+`"}`); got != "0" {
+		t.Errorf("tollgate_xds_proxies_rejecting for listeners = %q after recovery, want 0", got)
+	}
+	waitService(t, "http://"+other+"/", nil, "other-api")
+	if !strings.Contains(configDump(t, e), `"name": "busy"`) {
+		t.Error("the busy listener is not in Envoy's config dump")
+	}
+}
+
+// assertSettled checks that a rejection is stable: over a few seconds, a
+// handful of re-offers, not a loop; logged once; in the metrics.
+func assertSettled(t *testing.T, tg *tollgate, envoyLog *syncBuffer) {
+	t.Helper()
 	unwatched := func() int { return strings.Count(envoyLog.String(), "Ignoring unwatched type URL") }
 	responses := func() float64 {
 		_, body, err := httpGet(tg.adminURL("/metrics"), nil)
@@ -92,23 +116,6 @@ routes:
 		t.Errorf("tollgate_xds_proxies_rejecting for listeners = %q, want 1", got)
 	}
 
-	// The port frees: the next re-offer brings the listener up, with no
-	// policy edit.
-	held.Close()
-	eventually(t, 45*time.Second, func() error {
-		if status, r := call("GET", "http://"+busy+"/", nil); status != 200 || r.Service != "busy-api" {
-			return fmt.Errorf("GET %s: %d from %q", busy, status, r.Service)
-		}
-		return nil
-	})
-	waitRejection(t, tg, func(n *xds.NACK) bool { return n == nil })
-	if got := tg.metric(t, `tollgate_xds_proxies_rejecting{type_url="`+listenerTypeURL+`"}`); got != "0" {
-		t.Errorf("tollgate_xds_proxies_rejecting for listeners = %q after recovery, want 0", got)
-	}
-	waitService(t, "http://"+other+"/", nil, "other-api")
-	if !strings.Contains(configDump(t, e), `"name": "busy"`) {
-		t.Error("the busy listener is not in Envoy's config dump")
-	}
 }
 
 // waitRejection waits until the only proxy's rejected listeners satisfy ok,

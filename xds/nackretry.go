@@ -109,71 +109,90 @@ func (forgotten) ReturnedResources() map[string]string { return map[string]strin
 // server passed is read by the second watch only while holding mu, and the
 // server changes it only after cancelling, which waits for mu.
 func retryWatch[R any](d time.Duration, out chan R, open, again func(chan R) (func(), error)) (func(), error) {
-	in := make(chan R, 1)
-	cancelInner, err := open(in)
-	if err != nil {
-		return cancelInner, err
+	w := &retrying[R]{out: out, in: make(chan R, 1), again: again, done: make(chan struct{})}
+	var err error
+	if w.cancelInner, err = open(w.in); err != nil {
+		return w.cancelInner, err
 	}
-	var (
-		mu        sync.Mutex // guards cancelled, cancelInner and the send to out
-		cancelled bool
-	)
-	done := make(chan struct{})
-	forward := func(resp R) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !cancelled {
-			out <- resp
-		}
+	go w.run(d)
+	return w.cancel, nil
+}
+
+// retrying is one watch of retryWatch.
+type retrying[R any] struct {
+	out, in chan R
+	again   func(chan R) (func(), error)
+	done    chan struct{} // closed by cancel
+
+	mu          sync.Mutex // guards cancelled, cancelInner and the send to out
+	cancelled   bool
+	cancelInner func()
+	once        sync.Once
+}
+
+// run forwards the first answer, opening the second watch after d.
+func (w *retrying[R]) run(d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case resp := <-w.in:
+		w.forward(resp)
+		return
+	case <-w.done:
+		return
+	case <-timer.C:
 	}
-	go func() {
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		select {
-		case resp := <-in:
-			forward(resp)
-			return
-		case <-done:
-			return
-		case <-timer.C:
+	if !w.reopen() {
+		return
+	}
+	select {
+	case resp := <-w.in:
+		w.forward(resp)
+	case <-w.done:
+	}
+}
+
+// reopen replaces the first watch with the second, unless the watch was
+// cancelled or the first answered meanwhile (then forwarded here). It
+// reports whether to wait for the second watch's answer.
+func (w *retrying[R]) reopen() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cancelled {
+		return false
+	}
+	if w.cancelInner != nil {
+		w.cancelInner()
+	}
+	select {
+	case resp := <-w.in: // answered just before it was cancelled
+		w.out <- resp
+		return false
+	default:
+	}
+	c, err := w.again(w.in)
+	w.cancelInner = c
+	return err == nil // on error the Envoy's next request opens a new watch
+}
+
+// forward sends resp on, unless the watch was cancelled.
+func (w *retrying[R]) forward(resp R) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.cancelled {
+		w.out <- resp
+	}
+}
+
+// cancel ends the watch; nothing is forwarded once it has returned.
+func (w *retrying[R]) cancel() {
+	w.once.Do(func() {
+		close(w.done)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.cancelled = true
+		if w.cancelInner != nil {
+			w.cancelInner()
 		}
-		mu.Lock()
-		if cancelled {
-			mu.Unlock()
-			return
-		}
-		if cancelInner != nil {
-			cancelInner()
-		}
-		select {
-		case resp := <-in: // answered just before it was cancelled
-			out <- resp
-			mu.Unlock()
-			return
-		default:
-		}
-		c, err := again(in)
-		cancelInner = c
-		mu.Unlock()
-		if err != nil {
-			return // the Envoy's next request opens a new watch
-		}
-		select {
-		case resp := <-in:
-			forward(resp)
-		case <-done:
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			mu.Lock()
-			defer mu.Unlock()
-			cancelled = true
-			if cancelInner != nil {
-				cancelInner()
-			}
-		})
-	}, nil
+	})
 }
