@@ -69,7 +69,8 @@ func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.s.closeStream(st
 // the snapshot's, so the cache would resend the rejected version at once
 // and Envoy reject it again, over a thousand times a second. Rewriting the
 // NACK to name the rejected version makes the cache wait for the next
-// snapshot instead (and send at once if the snapshot already changed).
+// snapshot instead (and send at once if the snapshot already changed), or
+// for retryRejected's backoff to pass.
 func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
 	rejected := c.s.onRequest(streamKey{id: id}, xdsRequest{
 		node:    req.GetNode(),
