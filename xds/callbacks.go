@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -68,7 +69,8 @@ func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.s.closeStream(st
 // the snapshot's, so the cache would resend the rejected version at once
 // and Envoy reject it again, over a thousand times a second. Rewriting the
 // NACK to name the rejected version makes the cache wait for the next
-// snapshot instead (and send at once if the snapshot already changed).
+// snapshot instead (and send at once if the snapshot already changed), or
+// for retryRejected's backoff to pass.
 func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
 	rejected := c.s.onRequest(streamKey{id: id}, xdsRequest{
 		node:    req.GetNode(),
@@ -148,6 +150,9 @@ func (s *Server) closeStream(key streamKey) {
 		p.streams--
 		if p.streams <= 0 {
 			delete(s.proxies, id)
+			for t := range p.rejected {
+				s.metrics.rejecting.WithLabelValues(typeLabel(t)).Dec()
+			}
 			s.log.Info("proxy disconnected", "node", id, "group", p.group)
 			s.forgetGroupIfIdle(p.group)
 		}
@@ -199,11 +204,26 @@ func (s *Server) onRequest(key streamKey, req xdsRequest) (rejected string) {
 	case req.version != "":
 		// State of the world: version_info is what the Envoy has applied.
 		s.ack(p, req.typeURL, req.version)
+		if req.nonce != "" && req.nonce == sent.nonce && req.version == sent.version {
+			s.accepted(p, req.typeURL)
+		}
 	case req.nonce != "" && req.nonce == sent.nonce:
 		// Delta: an ACK names the nonce of the response it accepts.
 		s.ack(p, req.typeURL, sent.version)
+		s.accepted(p, req.typeURL)
 	}
 	return ""
+}
+
+// accepted forgets a type's rejection once the Envoy has accepted the last
+// response of that type sent to it. Callers hold mu.
+func (s *Server) accepted(p *proxyState, typeURL string) {
+	if n := p.rejected[typeURL]; n != nil {
+		delete(p.rejected, typeURL)
+		s.metrics.rejecting.WithLabelValues(typeLabel(typeURL)).Dec()
+		s.log.Info("Envoy accepted configuration it had rejected", "group", p.group,
+			"type_url", typeURL, "rejected_version", n.Version, "rejections", n.Count)
+	}
 }
 
 // ack records the version of a type an Envoy applied and, if it is the
@@ -239,7 +259,7 @@ func (s *Server) attach(node *corev3.Node) {
 	id, group := node.GetId(), groupOf(node)
 	p := s.proxies[id]
 	if p == nil {
-		p = &proxyState{group: group, acked: map[string]string{}, pushed: map[string]time.Time{}}
+		p = &proxyState{group: group, acked: map[string]string{}, pushed: map[string]time.Time{}, rejected: map[string]*NACK{}}
 		s.proxies[id] = p
 		s.log.Info("proxy connected", "node", id, "group", group)
 	}
@@ -248,18 +268,50 @@ func (s *Server) attach(node *corev3.Node) {
 	s.discoverGroup(group)
 }
 
-// recordNACK counts, logs and keeps a rejected configuration, and returns
-// the rejected version if known. Callers hold mu.
+// recordNACK counts and keeps a rejected configuration, and returns the
+// rejected version if known. The first rejection of a version is logged at
+// Warn; the rejections of its re-offers (see retryRejected) at Debug, so
+// that a configuration an Envoy keeps refusing is logged once. Callers
+// hold mu.
 func (s *Server) recordNACK(node *corev3.Node, p *proxyState, req xdsRequest, sent sentResponse) string {
 	rejected := ""
 	if req.nonce != "" && req.nonce == sent.nonce {
 		rejected = sent.version
 	}
-	p.lastNACK = &NACK{TypeURL: req.typeURL, Version: rejected, Error: req.err, At: time.Now()}
+	n := &NACK{TypeURL: req.typeURL, Version: rejected, Error: req.err, At: time.Now(), Count: 1}
+	prev := p.rejected[req.typeURL]
+	if prev == nil {
+		s.metrics.rejecting.WithLabelValues(typeLabel(req.typeURL)).Inc()
+	} else if prev.Version == n.Version && prev.Error == n.Error {
+		n.Count = prev.Count + 1
+	}
+	p.rejected[req.typeURL] = n
+	last := *n
+	p.lastNACK = &last
 	s.metrics.nacks.WithLabelValues(typeLabel(req.typeURL)).Inc()
-	s.log.Warn("Envoy rejected configuration", "node", node.GetId(), "group", p.group,
-		"type_url", req.typeURL, "version", rejected, "error", req.err)
+	level := slog.LevelWarn
+	if n.Count > 1 {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, "Envoy rejected configuration", "node", node.GetId(), "group", p.group,
+		"type_url", req.typeURL, "version", rejected, "rejections", n.Count, "error", req.err)
 	return rejected
+}
+
+// retryDelay is how long to wait before offering a node the configuration
+// of a type it rejected again: the backoff for its rejections in a row.
+func (s *Server) retryDelay(nodeID, typeURL string) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proxies[nodeID]
+	if p == nil || p.rejected[typeURL] == nil {
+		return 0, false
+	}
+	n := p.rejected[typeURL]
+	d := retryDelay(n.Count)
+	s.log.Debug("re-offering rejected configuration after backoff", "node", nodeID, "group", p.group,
+		"type_url", typeURL, "version", n.Version, "rejections", n.Count, "after", d)
+	return d, true
 }
 
 // onResponse remembers the last response of a type sent on a stream.
@@ -269,6 +321,7 @@ func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
 	if st, ok := s.streams[key]; ok {
 		st.sent[typeURL] = sent
 	}
+	s.metrics.responses.WithLabelValues(typeLabel(typeURL)).Inc()
 }
 
 // typeLabel is a type URL as a metric label: one of the types Tollgate

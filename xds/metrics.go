@@ -14,6 +14,8 @@ type metrics struct {
 	nacks             *prometheus.CounterVec
 	translationErrors prometheus.Counter
 	pushLatency       *prometheus.HistogramVec
+	rejecting         *prometheus.GaugeVec
+	responses         *prometheus.CounterVec
 }
 
 // newMetrics creates the metrics and registers them with reg, if any. A
@@ -46,9 +48,17 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help:    "Time from pushing a new version of a resource type to a connected Envoy's ACK of it, by type URL.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"type_url"}),
+		rejecting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_xds_proxies_rejecting",
+			Help: "Connected Envoys whose last configuration of a type (by type URL) was rejected and not accepted since.",
+		}, []string{"type_url"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_xds_responses_total",
+			Help: "Discovery responses sent to Envoys, by resource type URL.",
+		}, []string{"type_url"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.connected, m.pushes, m.configInfo, m.nacks, m.translationErrors, m.pushLatency} {
+		for _, c := range []prometheus.Collector{m.connected, m.pushes, m.configInfo, m.nacks, m.translationErrors, m.pushLatency, m.rejecting, m.responses} {
 			if err := reg.Register(c); err != nil {
 				log.Error("registering xds metric", "err", err)
 			}

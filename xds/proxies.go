@@ -16,6 +16,10 @@ type ProxyStatus struct {
 	Acked map[string]string `json:"acked"`
 	// LastNACK is the last configuration the Envoy rejected, if any.
 	LastNACK *NACK `json:"last_nack,omitempty"`
+	// Rejected maps a resource type URL to the configuration of that type
+	// the Envoy rejected and has not accepted since: what it is being
+	// re-offered with backoff.
+	Rejected map[string]NACK `json:"rejected,omitempty"`
 }
 
 // NACK is a configuration an Envoy rejected.
@@ -25,6 +29,9 @@ type NACK struct {
 	Version string    `json:"version,omitempty"`
 	Error   string    `json:"error"`
 	At      time.Time `json:"at"`
+	// Count is how many times in a row the Envoy rejected this version
+	// (the first time, then once per re-offer).
+	Count int `json:"count,omitempty"`
 }
 
 // proxyState is the live record behind a ProxyStatus; Server.mu guards it.
@@ -33,6 +40,9 @@ type proxyState struct {
 	streams  int // open streams of this node id
 	acked    map[string]string
 	lastNACK *NACK
+	// rejected holds, by type URL, the version the Envoy rejected and has
+	// not accepted since.
+	rejected map[string]*NACK
 	// pushed holds, by type URL, when a version this Envoy has not yet
 	// acknowledged was pushed to its group, to measure push latency.
 	pushed map[string]time.Time
@@ -48,6 +58,12 @@ func (s *Server) Proxies() []ProxyStatus {
 		if p.lastNACK != nil {
 			nack := *p.lastNACK
 			st.LastNACK = &nack
+		}
+		for t, n := range p.rejected {
+			if st.Rejected == nil {
+				st.Rejected = map[string]NACK{}
+			}
+			st.Rejected[t] = *n
 		}
 		out = append(out, st)
 	}

@@ -12,6 +12,7 @@ import (
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverconfig "github.com/envoyproxy/go-control-plane/pkg/server/config"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -27,13 +28,13 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	cache   cachev3.SnapshotCache
+	shared  *sharedResponses // the innermost layer of cache
 	xds     serverv3.Server
 	metrics *metrics
 
-	// reload serializes Check and Update, so that translation, the slow
-	// part of a reload, runs without holding mu. It guards checked.
-	reload  sync.Mutex
-	checked built // what the last Check built, for Update to reuse
+	// reload serializes Prepare, its commits and Update, so that
+	// translation, the slow part of a reload, runs without holding mu.
+	reload sync.Mutex
 
 	// mu guards every field below. go-control-plane calls the stream
 	// callbacks on each stream's own goroutine, concurrently with one
@@ -73,8 +74,22 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 		proxies: map[string]*proxyState{},
 	}
 	// Shared so that a response is marshalled once per group, not per Envoy.
-	s.cache = newSharedResponses(cachev3.NewSnapshotCache(true, groupHash{}, cacheLog{logger}), groupHash{})
-	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s})
+	//
+	// Not in the cache's ADS mode (ads false): in it, go-control-plane
+	// v0.14.0 answers a request naming resources only if it names every
+	// resource of the type in the snapshot (superset in
+	// pkg/cache/v3/simple.go). An Envoy that rejected one listener asks
+	// only for the other listeners' route configurations, and would get
+	// none of them: those listeners answered 404 (TestServerAnswersASubsetOfRoutes;
+	// TestSnapshotCacheADSModeAnswersOnlyEveryName fails once an upgrade
+	// changes this).
+	// The mode's other effect, ordering the responses of one snapshot,
+	// does not reach Envoy without the server's ordered ADS, which Tollgate
+	// does not use: Envoy orders clusters before listeners itself, and
+	// every snapshot is consistent.
+	s.shared = newSharedResponses(cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{logger}), groupHash{})
+	s.cache = &retryRejected{SnapshotCache: skipUnsubscribed{s.shared}, delay: s.retryDelay}
+	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s}, serverconfig.DeactivateLegacyWildcardForTypes(namedTypes))
 	return s
 }
 
@@ -83,19 +98,32 @@ func (s *Server) Register(g *grpc.Server) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
 }
 
-// Check translates p for every group seen so far and every group its
-// listeners name, without serving anything: the first half of a reload
-// that must succeed everywhere before any part of it is applied. Update
-// reuses what Check built for the same policy.
-func (s *Server) Check(p *policy.Policy) error {
+// Prepare translates p for every group seen so far and every group its
+// listeners name, without serving anything, and returns the function that
+// serves it: the two halves of a reload that must succeed everywhere before
+// any part of it is applied. What Prepare built lives only in the returned
+// function, so that a reload another component refuses leaves nothing of
+// it behind (a kept translation held a refused 20,000-route policy's
+// snapshots until the next reload).
+func (s *Server) Prepare(p *policy.Policy) (commit func() error, err error) {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	b, err := s.build(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.checked = b
-	return nil
+	return func() error {
+		s.reload.Lock()
+		defer s.reload.Unlock()
+		return s.apply(b)
+	}, nil
+}
+
+// Check reports whether p translates for every group, as Prepare does,
+// serving nothing and keeping nothing.
+func (s *Server) Check(p *policy.Policy) error {
+	_, err := s.Prepare(p)
+	return err
 }
 
 // Update translates p for every group seen so far (and every group its
@@ -109,12 +137,15 @@ func (s *Server) Update(p *policy.Policy) error {
 	if err != nil {
 		return err
 	}
-	s.checked = built{}
+	return s.apply(b)
+}
 
+// apply serves what build built. Callers hold reload.
+func (s *Server) apply(b built) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.current = b
-	s.metrics.setPolicyVersion(p.Version)
+	s.metrics.setPolicyVersion(b.policy.Version)
 	var errs []error
 	for _, g := range sortedGroups(s.groups) {
 		errs = append(errs, s.serve(g))
@@ -123,18 +154,13 @@ func (s *Server) Update(p *policy.Policy) error {
 }
 
 // build translates p for every group seen so far and every group its
-// listeners name, reusing what Check built for the same policy. Callers
-// hold reload, not mu.
+// listeners name. Callers hold reload, not mu.
 func (s *Server) build(p *policy.Policy) (built, error) {
 	if p == nil {
 		return built{}, errors.New("xds: no policy")
 	}
 	b := built{policy: p, snapshots: map[string]*cachev3.Snapshot{}}
 	for _, g := range s.candidateGroups(p) {
-		if snap := s.checked.snapshots[g]; s.checked.policy == p && snap != nil {
-			b.snapshots[g] = snap
-			continue
-		}
 		snap, err := Snapshot(p, g, s.opts)
 		if err != nil {
 			s.metrics.translationErrors.Inc()

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -118,6 +119,27 @@ func (c *sharedResponses) CreateWatch(req *cachev3.Request, sub cachev3.Subscrip
 			mu.Unlock()
 		})
 	}, nil
+}
+
+// SetSnapshot sets a group's snapshot and forgets the group's memo entries
+// of versions it replaces, so that the memo holds responses of current
+// versions only. Without this, an entry stayed until an Envoy of the group
+// asked for the type's new version, which none does for a type it no
+// longer subscribes to (the route configuration of a removed listener, the
+// secrets of a policy without TLS): the marshalled responses of a large
+// policy outlived it.
+func (c *sharedResponses) SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot) error {
+	if err := c.SnapshotCache.SetSnapshot(ctx, node, snap); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, mv := range c.memo {
+		if k.group == node && mv.version != snap.GetVersion(k.typeURL) {
+			delete(c.memo, k)
+		}
+	}
+	return nil
 }
 
 // ClearSnapshot forgets a group's memo along with its snapshot.

@@ -183,11 +183,7 @@ func TestServerMarshalsOncePerGroup(t *testing.T) {
 	names := map[string][]string{resourcev3.EndpointType: {"orders", AuthzCluster}, resourcev3.RouteType: {"edge-http"}}
 	x.sotw(t, "envoy-a", "edge").subscribeAll(names)
 	x.sotw(t, "envoy-b", "edge").subscribeAll(names)
-	c, ok := x.server.cache.(*sharedResponses)
-	if !ok {
-		t.Fatalf("server's cache is a %T, want *sharedResponses", x.server.cache)
-	}
-	if got := c.marshalCount(); got != 4 {
+	if got := x.server.shared.marshalCount(); got != 4 {
 		t.Errorf("marshalled %d responses for two Envoys subscribing to 4 types, want 4", got)
 	}
 }

@@ -84,12 +84,14 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 	s := xds.NewServer(ctx, log, reg, opts)
 	return component{
 		stage: func(p *policy.Policy) (func(), error) {
-			if err := s.Check(p); err != nil {
+			commit, err := s.Prepare(p)
+			if err != nil {
 				return nil, err
 			}
 			return func() {
-				if err := s.Update(p); err != nil {
-					// Check built the same snapshots, so this is not expected.
+				if err := commit(); err != nil {
+					// Only a node group first seen since Prepare is
+					// translated here, and fails alone.
 					log.Error("publishing xDS snapshots", "version", p.Version, "error", err)
 				}
 			}, nil

@@ -188,13 +188,22 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 
 	// A first load that fails is logged and leaves the process running
 	// but not ready: fixing the files brings it up without a restart.
-	_ = rl.Reload()
+	trim := newMemoryTrim()
+	defer trim.stop()
+	reload := func() {
+		before := rl.Current()
+		_ = rl.Reload() // the reloader logs and counts its errors
+		if rl.Current() != before {
+			trim.generationApplied()
+		}
+	}
+	reload()
 
 	errc := make(chan error, 3)
 	go func() { errc <- grpcServer.Serve(grpcLis) }()
 	go func() { errc <- adm.Serve(ctx, adminLis) }()
 	go func() {
-		errc <- watch.Dirs(ctx, c.policyDir, tlsDirs(rl), 200*time.Millisecond, c.poll, log, func() { _ = rl.Reload() })
+		errc <- watch.Dirs(ctx, c.policyDir, tlsDirs(rl), 200*time.Millisecond, c.poll, log, reload)
 	}()
 	log.Info("tollgate serving", "grpc", grpcLis.Addr().String(), "admin", adminLis.Addr().String(), "policy", c.policyDir)
 
