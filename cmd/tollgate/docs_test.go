@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -253,5 +254,27 @@ func TestMetricsTableMatchesTheRegistry(t *testing.T) {
 		if !documented[name] {
 			t.Errorf("%s (labels %v) has no row in the metrics table of docs/operations.md", name, labels)
 		}
+	}
+}
+
+// The README's policy example is valid as it stands, as the README says:
+// `tollgate validate` accepts it.
+func TestReadmePolicyExampleValidates(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n```yaml\n")
+	example, _, closed := strings.Cut(rest, "\n```\n")
+	if !ok || !closed {
+		t.Fatal("README.md has no ```yaml block")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(example+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	if err := validate([]string{dir}, io.Discard, &stderr); err != nil {
+		t.Errorf("tollgate validate refuses the README's example: %v\n%s", err, stderr.String())
 	}
 }
