@@ -49,8 +49,8 @@ func (v *validator) atLeast(s Source, field string, n, min int, path string) {
 	case !s.Has(field):
 	case n < min:
 		v.errorf(s.At(field), path+"."+field, "must be at least %d, got %d", min, n)
-	case uint64(n) > math.MaxUint32: // n >= min >= 0 here
-		v.errorf(s.At(field), path+"."+field, "must be between %d and %d, got %d", min, uint64(math.MaxUint32), n)
+	case int64(n) > math.MaxUint32:
+		v.errorf(s.At(field), path+"."+field, "must be between %d and %d, got %d", min, int64(math.MaxUint32), n)
 	}
 }
 
