@@ -122,7 +122,7 @@ install-envoy:
 # Installed from the Go module proxy with `go install`, so it needs nothing
 # but Go (as root in CI or as a user); reinstalled when the version changes.
 .PHONY: deps-lint
-deps-lint: ## Install golangci-lint $(GOLANGCI_LINT_VERSION) into bin/ unless it is there
+deps-lint: ## Install the pinned golangci-lint (GOLANGCI_LINT_VERSION) into bin/ unless it is there
 	@if [ "$$("$(GOLANGCI_LINT)" version --short 2>/dev/null)" != "$(GOLANGCI_LINT_VERSION:v%=%)" ]; then \
 		echo "installing golangci-lint $(GOLANGCI_LINT_VERSION) into $(BIN)"; \
 		GOBIN="$(BIN)" $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); \
