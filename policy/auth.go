@@ -187,7 +187,7 @@ func (p *Policy) HasAuthz() bool {
 }
 
 // DefaultAPIKeyHeader is the header API keys are read from by default.
-const DefaultAPIKeyHeader = "X-API-Key" //nolint:gosec // G101: a header name, not a credential
+const DefaultAPIKeyHeader = "X-API-Key"
 
 // authHeaders are the claim header names, for IdentityHeaders.
 func (p *Policy) authHeaders() []string {

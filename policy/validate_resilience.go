@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -49,8 +48,8 @@ func (v *validator) atLeast(s Source, field string, n, min int, path string) {
 	case !s.Has(field):
 	case n < min:
 		v.errorf(s.At(field), path+"."+field, "must be at least %d, got %d", min, n)
-	case int64(n) > math.MaxUint32:
-		v.errorf(s.At(field), path+"."+field, "must be between %d and %d, got %d", min, int64(math.MaxUint32), n)
+	case int64(n) > 1<<32-1: // math.MaxUint32; int64 so that 32-bit builds compile
+		v.errorf(s.At(field), path+"."+field, "must be between %d and %d, got %d", min, int64(1<<32-1), n)
 	}
 }
 
