@@ -93,12 +93,12 @@ func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *U
 	case rule.accepts(policy.CredAnonymous):
 		d = allow(anonymous)
 	default:
-		d = rule.unauthorized("unauthorized", rule.missingMessage(rs), "missing_credentials")
+		d = rule.unauthorized("unauthorized", rule.missingMessage(), "missing_credentials")
 	}
 	return d
 }
 
-func (r *routeRule) missingMessage(rs *ruleset) string {
+func (r *routeRule) missingMessage() string {
 	var ways []string
 	if r.accepts(policy.CredAPIKey) {
 		ways = append(ways, "an API key")

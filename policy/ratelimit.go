@@ -403,6 +403,6 @@ func IdentityHeader(d KeyDimension) string {
 	return ""
 }
 
-func (l *RateLimit) setName(name string) { l.Name = name }
+func (r *RateLimit) setName(name string) { r.Name = name }
 
 func (t *Tier) setName(name string) { t.Name = name }

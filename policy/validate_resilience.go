@@ -40,10 +40,16 @@ func (v *validator) positiveDuration(s Source, field string, d Duration, path st
 	}
 }
 
-// atLeast reports a written integer field below min.
+// atLeast reports a written count below min, or above what Envoy's
+// uint32 fields hold: every caller's count is one, and a larger value
+// would wrap in translation (2^32 requests becoming a limit of 0).
 func (v *validator) atLeast(s Source, field string, n, min int, path string) {
-	if s.Has(field) && n < min {
+	switch {
+	case !s.Has(field):
+	case n < min:
 		v.errorf(s.At(field), path+"."+field, "must be at least %d, got %d", min, n)
+	case int64(n) > 1<<32-1: // math.MaxUint32; int64 so that 32-bit builds compile
+		v.errorf(s.At(field), path+"."+field, "must be between %d and %d, got %d", min, int64(1<<32-1), n)
 	}
 }
 
