@@ -157,7 +157,7 @@ func mergeNamed[E any, P named[E]](into, from map[string]P, kind, section string
 		}
 		e.setName(name)
 		if first, dup := into[name]; dup {
-			errs.addf(e.Pos(), section+"."+name, "%s %q is already defined at %s", kind, name, first.Pos())
+			errs.addf(e.Pos(), mapPath(section, name), "%s %q is already defined at %s", kind, name, first.Pos())
 			continue
 		}
 		into[name] = e
