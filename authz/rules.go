@@ -52,10 +52,7 @@ func compileRoute(p *policy.Policy, r *policy.Route) *routeRule {
 		rule.invalidToken = append(rule.invalidToken, "Bearer "+realm+`, error="invalid_token"`)
 	}
 	if ra.Accepts(policy.CredAPIKey) {
-		c := "ApiKey " + realm
-		if p.Auth.APIKeys.Header != "" {
-			c += fmt.Sprintf(`, header=%q`, p.Auth.APIKeys.Header)
-		}
+		c := "ApiKey " + realm + fmt.Sprintf(`, header=%q`, p.Auth.APIKeys.Header)
 		rule.challenges = append(rule.challenges, c)
 		rule.invalidToken = append(rule.invalidToken, c)
 	}

@@ -189,6 +189,16 @@ func (p *Policy) HasAuthz() bool {
 // DefaultAPIKeyHeader is the header API keys are read from by default.
 const DefaultAPIKeyHeader = "X-API-Key"
 
+// AuthzTimeout is how long Envoy waits for an authorization decision:
+// auth.timeout as Load resolved it. A policy without an auth section may
+// still protect routes (client_cert, anonymous), so it gets the default.
+func (p *Policy) AuthzTimeout() time.Duration {
+	if p.Auth == nil {
+		return DefaultAuthzTimeout
+	}
+	return p.Auth.Timeout.D()
+}
+
 // authHeaders are the claim header names, for IdentityHeaders.
 func (p *Policy) authHeaders() []string {
 	if p.Auth == nil {

@@ -43,6 +43,9 @@ func applyResilienceDefaults(p *Policy) {
 		if s.Protocol == "" {
 			s.Protocol = HTTP1
 		}
+		if t := s.TLS; t != nil && len(t.SAN) == 0 && t.SNI != "" {
+			t.SAN = []string{t.SNI}
+		}
 		defaultCircuitBreaker(s.CircuitBreaker)
 		defaultOutlierDetection(s.OutlierDetection)
 		defaultHealthCheck(s.HealthCheck)

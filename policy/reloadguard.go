@@ -86,9 +86,6 @@ func applyReloadGuardDefaults(p *Policy) {
 // what to write to apply next on purpose, or nil.
 func CheckReload(serving, next *Policy) error {
 	g := next.ReloadGuard
-	if g == nil { // not from Load: hold it to the defaults
-		g = &ReloadGuard{MaxRemovedRoutesPercent: DefaultMaxRemovedRoutesPercent}
-	}
 	if len(next.Listeners) == 0 && !g.AllowNoListeners {
 		return &GuardError{Reason: GuardNoListeners, msg: fmt.Sprintf(
 			"%s: the policy has no listeners, so applying it would close every Envoy listener; "+

@@ -78,7 +78,7 @@ func (v *validator) listeners() names {
 		if l.Port < 1 || l.Port > 65535 {
 			v.errorf(l.At("port"), path+".port", "port must be between 1 and 65535, got %d", l.Port)
 		}
-		addr := net.JoinHostPort(cmpOr(l.Address, "0.0.0.0"), strconv.Itoa(l.Port))
+		addr := net.JoinHostPort(cmpOr(l.Address, DefaultListenerAddress), strconv.Itoa(l.Port))
 		v.unique(addrs, "address", addr, l.At("port"), path+".port")
 		for j, h := range l.Hosts {
 			v.host(h, l.At("hosts"), fmt.Sprintf("%s.hosts[%d]", path, j))
