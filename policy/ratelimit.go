@@ -249,12 +249,6 @@ type GracePeriod struct {
 	Then   FailureMode `yaml:"then"`   // default fail_open
 }
 
-// Rate-limit defaults.
-const (
-	DefaultRedisTimeout = 50 * time.Millisecond
-	DefaultGracePeriod  = 30 * time.Second
-)
-
 // RateLimitCallMargin is what Envoy's wait for a rate-limit decision adds
 // to the decision deadline: the gRPC hop between Envoy and Tollgate and
 // Tollgate's own work around the Redis round trip, with room for a loaded

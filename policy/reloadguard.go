@@ -25,14 +25,10 @@ type ReloadGuard struct {
 	MaxRemovedRoutesPercent int `yaml:"max_removed_routes_percent"`
 }
 
-// The reload guard defaults; docs/policy.md lists them too.
-const (
-	DefaultMaxRemovedRoutesPercent = 50
-	// GuardedRouteCount is how many routes the serving generation must
-	// have before removing most of them is refused, so that a small
-	// development policy can be rewritten freely.
-	GuardedRouteCount = 4
-)
+// GuardedRouteCount is how many routes the serving generation must have
+// before removing most of them is refused, so that a small development
+// policy can be rewritten freely.
+const GuardedRouteCount = 4
 
 // Reasons a GuardError gives; they label Tollgate's rejection metric.
 const (

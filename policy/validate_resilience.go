@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// DefaultRouteTimeout is Envoy's request timeout for a route that sets none
-// and whose services set none either.
-const DefaultRouteTimeout = 15 * time.Second
-
 // resilience checks the resilience fields of every service and route.
 func (v *validator) resilience() {
 	for _, name := range v.p.ServiceNames() {
