@@ -69,7 +69,7 @@ func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *U
 	bearer, hasBearer := cutScheme(req.Headers["authorization"], "bearer")
 	key := ""
 	if rs.keys != nil {
-		if !rule.allowQuery && hasQueryValue(req.Path, policy.DefaultAPIKeyQueryParam) {
+		if !rule.allowQuery && hasQueryValue(req.Path, policy.APIKeyQueryParam) {
 			// Envoy removes the parameter on every route (xds/credentials.go),
 			// so the request would go on without the key the client meant
 			// to send, perhaps as anonymous: say so instead.

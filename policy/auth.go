@@ -186,6 +186,11 @@ func (p *Policy) HasAuthz() bool {
 	return slices.ContainsFunc(p.Routes, func(r *Route) bool { return r.Auth != nil && !r.Auth.Public })
 }
 
+// APIKeyQueryParam is the query parameter an API key is read from where a
+// route allows it (allow_query). It is a fixed name, not a default: no
+// policy field changes it.
+const APIKeyQueryParam = "api_key"
+
 // AuthzTimeout is how long Envoy waits for an authorization decision:
 // auth.timeout as Load resolved it. A policy without an auth section may
 // still protect routes (client_cert, anonymous), so it gets the default.

@@ -68,9 +68,6 @@ const (
 	DefaultJWKSMaxStale = time.Hour
 	DefaultScopesClaim  = "scope"
 	DefaultRolesClaim   = "roles"
-	// DefaultAPIKeyQueryParam is the query parameter an API key is read
-	// from where a route allows it. It is not configurable.
-	DefaultAPIKeyQueryParam = "api_key"
 )
 
 // DefaultAlgorithms a JWT provider accepts when it lists none.

@@ -2,7 +2,11 @@ package policy
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -186,4 +190,52 @@ func hasYAMLFields(t reflect.Type) bool {
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		return name != "" && name != "-"
 	})
+}
+
+// defaultsUsedOutsidePolicy are the uses of policy.Default* constants
+// allowed outside policy, by file and constant, each a value that is no
+// policy field's default.
+var defaultsUsedOutsidePolicy = map[string]bool{
+	// Tollgate's own gRPC clusters are not policy services; they get
+	// what one gets by default.
+	"xds/grpccluster.go DefaultConnectTimeout": true,
+	// --ratelimit-on-failure grace over a policy whose store is not in
+	// grace: the flag's period, as the policy's would be.
+	"ratelimiter/open.go DefaultGracePeriod": true,
+}
+
+// TestNoDefaultsOutsidePolicy: the translator, the authz engine, the rate
+// limiter and the binary read resolved values; a policy.Default* constant
+// used outside policy is almost always a default applied a second time
+// ("for hand-built policies"), which is how the two drift apart.
+func TestNoDefaultsOutsidePolicy(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, dir := range []string{"xds", "authz", "ratelimiter", "accesslog", "cmd/tollgate", "internal/reloader", "internal/admin"} {
+		files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: no Go files (%v)", dir, err)
+		}
+		for _, file := range files {
+			if strings.HasSuffix(file, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, file, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok || !strings.HasPrefix(sel.Sel.Name, "Default") {
+					return true
+				}
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "policy" {
+					rel := strings.TrimPrefix(filepath.ToSlash(file), "../")
+					if _, allowed := defaultsUsedOutsidePolicy[rel+" "+sel.Sel.Name]; !allowed {
+						t.Errorf("%s: uses policy.%s: read the resolved value Load gives instead", fset.Position(sel.Pos()), sel.Sel.Name)
+					}
+				}
+				return true
+			})
+		}
+	}
 }
