@@ -52,10 +52,7 @@ func compileRoute(p *policy.Policy, r *policy.Route) *routeRule {
 		rule.invalidToken = append(rule.invalidToken, "Bearer "+realm+`, error="invalid_token"`)
 	}
 	if ra.Accepts(policy.CredAPIKey) {
-		c := "ApiKey " + realm
-		if p.Auth.APIKeys.Header != "" {
-			c += fmt.Sprintf(`, header=%q`, p.Auth.APIKeys.Header)
-		}
+		c := "ApiKey " + realm + fmt.Sprintf(`, header=%q`, p.Auth.APIKeys.Header)
 		rule.challenges = append(rule.challenges, c)
 		rule.invalidToken = append(rule.invalidToken, c)
 	}
@@ -72,7 +69,7 @@ func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *U
 	bearer, hasBearer := cutScheme(req.Headers["authorization"], "bearer")
 	key := ""
 	if rs.keys != nil {
-		if !rule.allowQuery && hasQueryValue(req.Path, policy.DefaultAPIKeyQueryParam) {
+		if !rule.allowQuery && hasQueryValue(req.Path, policy.APIKeyQueryParam) {
 			// Envoy removes the parameter on every route (xds/credentials.go),
 			// so the request would go on without the key the client meant
 			// to send, perhaps as anonymous: say so instead.

@@ -1,21 +1,16 @@
 package policy
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 )
 
-// DefaultRouteTimeout is Envoy's request timeout for a route that sets none
-// and whose services set none either.
-const DefaultRouteTimeout = 15 * time.Second
-
 // resilience checks the resilience fields of every service and route.
 func (v *validator) resilience() {
 	for _, name := range v.p.ServiceNames() {
 		s := v.p.Services[name]
-		path := "services." + name
+		path := mapPath("services", name)
 		v.circuitBreaker(s.CircuitBreaker, path+".circuit_breaker", true)
 		v.outlierDetection(s.OutlierDetection, path+".outlier_detection")
 		v.healthCheck(s, path+".health_check")
@@ -24,10 +19,7 @@ func (v *validator) resilience() {
 		v.protocol(s, path)
 	}
 	for i, r := range v.p.Routes {
-		path := fmt.Sprintf("routes[%d]", i)
-		if r.Name != "" {
-			path = "routes." + r.Name
-		}
+		path := listPath("routes", i, r.Name)
 		v.routeTimeouts(r, path)
 		v.retries(r.Retries, path+".retries")
 	}

@@ -1,8 +1,6 @@
 package xds
 
 import (
-	"strings"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -42,21 +40,12 @@ func (extAuthzFilter) optIn() bool { return true }
 // listenerConfig reads only the policy's auth section (timeout, failure
 // mode, API-key header): an edit there replaces the listener.
 func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
-	timeout, failOpen := policy.DefaultAuthzTimeout, false
-	headers := []string{"authorization", "x-request-id", strings.ToLower(policy.DefaultAPIKeyHeader)}
-	if a := p.Auth; a != nil {
-		timeout, failOpen = a.Timeout.D(), a.FailureMode == policy.FailAllow
-		if a.APIKeys != nil && a.APIKeys.Header != "" {
-			headers[2] = strings.ToLower(a.APIKeys.Header)
-		}
-	}
-	if timeout <= 0 {
-		timeout = policy.DefaultAuthzTimeout
-	}
+	failOpen := p.Auth != nil && p.Auth.FailureMode == policy.FailAllow
+	headers := []string{"authorization", "x-request-id", p.APIKeyHeader()}
 	return &extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
-			Timeout:         durationpb.New(timeout),
+			Timeout:         durationpb.New(p.AuthzTimeout()),
 		}},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		// Fail closed unless the policy says otherwise, and answer 503:

@@ -29,7 +29,10 @@ func (r *Resources) addGRPCCluster(name, addr string) error {
 	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	svc := &policy.Service{Name: name, Endpoints: []*policy.Endpoint{{Address: addr, Host: host, Port: port, Weight: 1}}}
+	// Not a policy service, so nothing defaults it: it gets the values a
+	// policy service gets by default.
+	svc := &policy.Service{Name: name, LoadBalancing: policy.RoundRobin, ConnectTimeout: policy.Duration(policy.DefaultConnectTimeout),
+		Endpoints: []*policy.Endpoint{{Address: addr, Host: host, Port: port, Weight: 1}}}
 	if err := r.addService(svc); err != nil {
 		return err
 	}

@@ -135,6 +135,6 @@ func httpRedirect(l *policy.Listener) (*listenerv3.Listener, *routev3.RouteConfi
 		}},
 		UseRemoteAddress: wrapperspb.Bool(true),
 	}
-	listener, err := hcmListener(name, listenerAddress(l), l.TLS.RedirectHTTPFrom, hcm, nil)
+	listener, err := hcmListener(name, l.Address, l.TLS.RedirectHTTPFrom, hcm, nil)
 	return listener, routes, err
 }

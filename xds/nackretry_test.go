@@ -48,7 +48,7 @@ func (s *sotwStream) nack(resp *discoveryv3.DiscoveryResponse, msg string) {
 // the group, which accepted it, receives nothing more.
 func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	happy := x.sotw(t, "envoy-happy", "edge")
@@ -94,7 +94,7 @@ func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
 // believes the Envoy holds what it was sent; the re-offer sends it again.
 func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	d := x.delta(t, "envoy-b", "internal")
@@ -117,7 +117,7 @@ func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
 // for the backoff.
 func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	e := x.sotw(t, "envoy-a", "edge")
@@ -125,7 +125,7 @@ func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 	first := e.recv()
 	e.nack(first, "bad")
 	x.waitProxy(t, "envoy-a", func(p ProxyStatus) bool { return len(p.Rejected) == 1 })
-	fixed := twoGroupPolicy()
+	fixed := twoGroupPolicy(t)
 	fixed.Version = "v2"
 	fixed.Listeners[0].Port = 8081
 	if err := x.server.Update(fixed); err != nil {
@@ -142,7 +142,7 @@ func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 // again, thousands of times a second.
 func TestServerIgnoresAnEmptyRouteSubscription(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	e := x.sotw(t, "envoy-a", "edge")
@@ -167,7 +167,7 @@ func TestServerIgnoresAnEmptyRouteSubscription(t *testing.T) {
 // listeners asks for the other's route configuration only, and gets it.
 func TestServerAnswersASubsetOfRoutes(t *testing.T) {
 	x := startServer(t)
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	p.Listeners[1].Groups = []string{"edge"}
 	if err := x.server.Update(p); err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestServerAnswersASubsetOfRoutes(t *testing.T) {
 // fail, drop skipUnsubscribed.
 func TestSnapshotCacheAnswersAnEmptySubscription(t *testing.T) {
 	c := cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)})
-	snap, err := Snapshot(twoGroupPolicy(), "edge", Options{})
+	snap, err := Snapshot(twoGroupPolicy(t), "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestSnapshotCacheAnswersAnEmptySubscription(t *testing.T) {
 // ADS mode could come back.
 func TestSnapshotCacheADSModeAnswersOnlyEveryName(t *testing.T) {
 	c := cachev3.NewSnapshotCache(true, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)})
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	p.Listeners[1].Groups = []string{"edge"}
 	snap, err := Snapshot(p, "edge", Options{})
 	if err != nil {

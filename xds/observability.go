@@ -33,13 +33,12 @@ func observe(hcm *hcmv3.HttpConnectionManager, p *policy.Policy) error {
 }
 
 // addObservabilityClusters adds the clusters the access log and the tracer
-// of a group's listeners send to; a group without listeners needs none,
-// and neither does a hand-built policy without those blocks.
+// of a group's listeners send to; a group without listeners needs none.
 func (r *Resources) addObservabilityClusters(p *policy.Policy, opts Options) error {
 	if len(r.Listeners) == 0 {
 		return nil
 	}
-	if p.AccessLog != nil && p.AccessLog.GRPC {
+	if p.AccessLog.GRPC {
 		if opts.AccessLogAddress == "" {
 			return fmt.Errorf("access_log: grpc: true needs the address of Tollgate's access-log service (Options.AccessLogAddress)")
 		}
@@ -48,9 +47,6 @@ func (r *Resources) addObservabilityClusters(p *policy.Policy, opts Options) err
 			return fmt.Errorf("access-log cluster: %w", err)
 		}
 		r.Clusters = append(r.Clusters, c)
-	}
-	if p.Tracing == nil {
-		return nil
 	}
 	if p.Tracing.Collector != "" {
 		c, err := observabilityCluster(collectorClusterName, p.Tracing.Collector)
