@@ -75,13 +75,10 @@ func Translate(p *policy.Policy, group string, opts Options) (*Resources, error)
 			return nil, err
 		}
 	}
-	if err := res.addAuthzCluster(opts); err != nil {
+	if err := res.addTollgateClusters(p, opts); err != nil {
 		return nil, err
 	}
-	if err := res.addRateLimitCluster(opts); err != nil {
-		return nil, err
-	}
-	if err := res.addObservabilityClusters(p, opts); err != nil {
+	if err := res.addObservabilityClusters(p); err != nil {
 		return nil, err
 	}
 	res.sort()
