@@ -58,8 +58,24 @@ type Resources struct {
 // Translate builds the resources served to the Envoys of a node group: the
 // group's listeners, one route configuration per listener, and the clusters
 // (with their endpoints) that those routes send traffic to. Services no
-// route of the group uses are left out.
+// route of the group uses are left out. Every resource is validated
+// (validate.go): an invalid one is an error here, not a NACK from Envoy.
 func Translate(p *policy.Policy, group string, opts Options) (*Resources, error) {
+	res, err := translate(p, group, opts)
+	if err != nil {
+		return nil, err
+	}
+	if beforeValidate != nil {
+		beforeValidate(res)
+	}
+	if err := res.validate(p); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// translate is Translate without the validation.
+func translate(p *policy.Policy, group string, opts Options) (*Resources, error) {
 	if p == nil {
 		return nil, errors.New("xds: no policy to translate")
 	}
