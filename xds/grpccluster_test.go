@@ -39,9 +39,7 @@ func TestTollgateClustersFollowOneAddressRule(t *testing.T) {
 			if c == nil {
 				t.Fatalf("%q: no cluster %s in %v", tc.addr, name, names(res.Clusters))
 			}
-			sa := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
-			dial := net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
-			if dial != tc.dial || c.GetType() != tc.typ {
+			if dial := inlineAddress(c); dial != tc.dial || c.GetType() != tc.typ {
 				t.Errorf("address %q: %s dials %q (%v), want %q (%v)", tc.addr, name, dial, c.GetType(), tc.dial, tc.typ)
 			}
 		}
@@ -65,6 +63,18 @@ func TestTollgateClusterAddressErrorsNameTheOption(t *testing.T) {
 			t.Errorf("%+v: error %v, want it to contain %q", tc.opts, err, tc.want)
 		}
 	}
+}
+
+// inlineAddress is the host:port of a cluster's one inline endpoint, or
+// "" if it has none.
+func inlineAddress(c *clusterv3.Cluster) string {
+	for _, l := range c.GetLoadAssignment().GetEndpoints() {
+		for _, e := range l.GetLbEndpoints() {
+			sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+			return net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
+		}
+	}
+	return ""
 }
 
 // clusterNamed is the translated cluster of that name, or nil.
