@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
@@ -70,54 +71,66 @@ func validateMessage(m proto.Message) error {
 }
 
 // validatePacked validates the messages packed in the Any fields of m.
+// It reads only the fields whose type can hold an Any (anyFields), which
+// leaves out most of a route, and builds a field path only for an error.
 func validatePacked(m protoreflect.Message) error {
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			list := v.List()
-			for i := 0; i < list.Len() && err == nil; i++ {
-				err = validateField(list.Get(i).Message(), fmt.Sprintf("%s[%d]", fd.Name(), i))
-			}
-		case fd.IsMap() && fd.MapValue().Message() != nil:
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				err = validateField(mv.Message(), fmt.Sprintf("%s[%q]", fd.Name(), k.String()))
-				return err == nil
-			})
-		case fd.Message() != nil && !fd.IsMap():
-			err = validateField(v.Message(), string(fd.Name()))
+	for _, fd := range anyFields(m.Descriptor()) {
+		if !m.Has(fd) {
+			continue
 		}
-		return err == nil
-	})
+		if err := validateFieldValue(fd, m.Get(fd)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateFieldValue validates the Anys in one field's value.
+func validateFieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) error {
+	var err error
+	switch {
+	case fd.IsList():
+		list := v.List()
+		for i := 0; i < list.Len() && err == nil; i++ {
+			if err = validateField(list.Get(i).Message()); err != nil {
+				err = inField(fmt.Sprintf("%s[%d]", fd.Name(), i), err)
+			}
+		}
+	case fd.IsMap():
+		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+			if err = validateField(mv.Message()); err != nil {
+				err = inField(fmt.Sprintf("%s[%q]", fd.Name(), k.String()), err)
+			}
+			return err == nil
+		})
+	default:
+		if err = validateField(v.Message()); err != nil {
+			err = inField(string(fd.Name()), err)
+		}
+	}
 	return err
 }
 
 // validateField validates an Any's packed message, or looks for Anys
-// deeper in any other message. An error names the field path, with the
-// type of each packed message, as in
-// filter_chains[0].filters[0].typed_config<...HttpConnectionManager>.
-func validateField(m protoreflect.Message, field string) error {
-	var err error
-	if a, ok := m.Interface().(*anypb.Any); ok {
-		var inner proto.Message
-		if inner, err = a.UnmarshalNew(); err != nil {
-			return &fieldError{path: field, err: err}
-		}
-		field += "<" + string(inner.ProtoReflect().Descriptor().FullName()) + ">"
-		err = validateMessage(inner)
-	} else {
-		err = validatePacked(m)
+// deeper in any other message.
+func validateField(m protoreflect.Message) error {
+	a, ok := m.Interface().(*anypb.Any)
+	if !ok {
+		return validatePacked(m)
 	}
-	if err == nil {
-		return nil
+	inner, err := a.UnmarshalNew()
+	if err != nil {
+		return err
 	}
-	if fe, ok := err.(*fieldError); ok {
-		return &fieldError{path: field + "." + fe.path, err: fe.err}
+	if err := validateMessage(inner); err != nil {
+		return inField("<"+string(inner.ProtoReflect().Descriptor().FullName())+">", err)
 	}
-	return &fieldError{path: field, err: err}
+	return nil
 }
 
-// fieldError is a constraint broken inside a packed message, at path.
+// fieldError is a constraint broken inside a packed message, at a field
+// path that gives the type of each packed message, as in
+// filter_chains[0].filters[0].typed_config<...HttpConnectionManager>.
 type fieldError struct {
 	path string
 	err  error
@@ -126,6 +139,107 @@ type fieldError struct {
 func (e *fieldError) Error() string { return e.path + ": " + e.err.Error() }
 
 func (e *fieldError) Unwrap() error { return e.err }
+
+// inField puts err under field in the path.
+func inField(field string, err error) error {
+	fe, ok := err.(*fieldError)
+	switch {
+	case !ok:
+		return &fieldError{path: field, err: err}
+	case strings.HasPrefix(fe.path, "<"):
+		return &fieldError{path: field + fe.path, err: fe.err}
+	default:
+		return &fieldError{path: field + "." + fe.path, err: fe.err}
+	}
+}
+
+// fieldMessage is the message type of a field, or of a map field's
+// values; nil for scalars.
+func fieldMessage(fd protoreflect.FieldDescriptor) protoreflect.MessageDescriptor {
+	if fd.IsMap() {
+		return fd.MapValue().Message()
+	}
+	return fd.Message()
+}
+
+// anyHolders caches holdsAny by message type.
+var anyHolders sync.Map // protoreflect.FullName → bool
+
+// anyFieldsOf caches anyFields by message type.
+var anyFieldsOf sync.Map // protoreflect.FullName → []protoreflect.FieldDescriptor
+
+// anyFields are the fields of a message type that can hold an Any: the
+// only ones validatePacked reads, which saves reading every field of
+// every message by reflection.
+func anyFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
+	if v, ok := anyFieldsOf.Load(md.FullName()); ok {
+		return v.([]protoreflect.FieldDescriptor)
+	}
+	var out []protoreflect.FieldDescriptor
+	fields := md.Fields()
+	for i := range fields.Len() {
+		if child := fieldMessage(fields.Get(i)); child != nil && holdsAny(child) {
+			out = append(out, fields.Get(i))
+		}
+	}
+	anyFieldsOf.Store(md.FullName(), out)
+	return out
+}
+
+// holdsAny reports whether a message of type md can hold an Any, in
+// itself or at any depth.
+func holdsAny(md protoreflect.MessageDescriptor) bool {
+	if v, ok := anyHolders.Load(md.FullName()); ok {
+		return v.(bool)
+	}
+	holds := anyReach(md)
+	for name, h := range holds {
+		anyHolders.Store(name, h)
+	}
+	return holds[md.FullName()]
+}
+
+// anyReach says, for every message type reachable from root, whether an
+// Any is reachable from it: it walks the type graph once from root, then
+// marks backwards from Any, so that recursive types (matchers, Struct)
+// are handled.
+func anyReach(root protoreflect.MessageDescriptor) map[protoreflect.FullName]bool {
+	parents := map[protoreflect.FullName][]protoreflect.FullName{}
+	holds := map[protoreflect.FullName]bool{}
+	stack := []protoreflect.MessageDescriptor{root}
+	for len(stack) > 0 {
+		md := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if _, seen := holds[md.FullName()]; seen {
+			continue
+		}
+		holds[md.FullName()] = false
+		fields := md.Fields()
+		for i := range fields.Len() {
+			if child := fieldMessage(fields.Get(i)); child != nil {
+				parents[child.FullName()] = append(parents[child.FullName()], md.FullName())
+				stack = append(stack, child)
+			}
+		}
+	}
+	anyName := (&anypb.Any{}).ProtoReflect().Descriptor().FullName()
+	if _, ok := holds[anyName]; !ok {
+		return holds
+	}
+	queue := []protoreflect.FullName{anyName}
+	holds[anyName] = true
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, p := range parents[n] {
+			if !holds[p] {
+				holds[p] = true
+				queue = append(queue, p)
+			}
+		}
+	}
+	return holds
+}
 
 // invalidResource is the error for an invalid resource, naming the policy
 // element it was translated from and where that was written, when there
