@@ -28,8 +28,12 @@ const DefaultGroup = "default"
 
 // Options are translation settings that come from how Tollgate is deployed
 // rather than from the policy: where Envoy reaches Tollgate's own gRPC
-// services (ext_authz, rate limiting) when they are split out with
-// `serve --only`.
+// services (ext_authz, rate limiting, access logs), by default the
+// address `tollgate serve` listens on, or each service's own address
+// when it is split out with `serve --only`. Each is host:port as served;
+// tollgateEndpoint (grpccluster.go) is the one rule that turns it into
+// the address Envoy dials: empty is DefaultGRPCAddress, and no host or a
+// wildcard host (":18000", "0.0.0.0:18000", "[::]:18000") is loopback.
 type Options struct {
 	// AuthzAddress is host:port of Tollgate's ext_authz gRPC service.
 	AuthzAddress string
