@@ -30,16 +30,20 @@ access_log: { grpc: true }
 `
 
 // TestWildcardGRPCAddressIsReachedOnLoopback runs `tollgate serve
-// --grpc-addr` with a wildcard host, as the Dockerfile does, and checks
+// --grpc-addr` with a wildcard host, as the Dockerfile does (and "[::]",
+// which Envoy reaches on ::1, where this machine has IPv6), and checks
 // that a real Envoy accepts the clusters of Tollgate's services and that
 // ext_authz, rate limiting and the gRPC access log all work. Before,
 // tollgate_ratelimit and the access-log cluster carried the wildcard
 // address, which Envoy rejects. Tollgate listens on every interface here,
 // on a random port; all traffic still goes to loopback.
 func TestWildcardGRPCAddressIsReachedOnLoopback(t *testing.T) {
-	for _, form := range []string{":%s", "0.0.0.0:%s"} {
+	for _, form := range []string{":%s", "0.0.0.0:%s", "[::]:%s"} {
 		t.Run(strings.TrimSuffix(form, "%s")+"PORT", func(t *testing.T) {
 			requireEnvoy(t)
+			if strings.HasPrefix(form, "[::]") && !ipv6Loopback() {
+				t.Skip("no IPv6 loopback here: Envoy would dial ::1")
+			}
 			addr := freeAddr(t)
 			base := "http://" + addr
 			_, envoyPort, _ := net.SplitHostPort(addr)
@@ -73,6 +77,16 @@ func TestWildcardGRPCAddressIsReachedOnLoopback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ipv6Loopback reports whether ::1 can be listened on.
+func ipv6Loopback() bool {
+	lis, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	lis.Close()
+	return true
 }
 
 // writeKey adds an API key to the policy's keys/keys.yaml and returns it.
