@@ -45,21 +45,28 @@ func (r *Resources) addTollgateClusters(p *policy.Policy, opts Options) error {
 	if len(r.Listeners) == 0 {
 		return nil
 	}
-	services := []struct{ cluster, option, addr string }{
-		{AuthzCluster, "AuthzAddress", opts.AuthzAddress},
-		{RateLimitCluster, "RateLimitAddress", opts.RateLimitAddress},
-	}
-	if p.AccessLog != nil && p.AccessLog.GRPC {
-		services = append(services, struct{ cluster, option, addr string }{accessLogClusterName, "AccessLogAddress", opts.AccessLogAddress})
-	}
-	for _, s := range services {
-		c, err := tollgateCluster(s.cluster, s.addr)
+	for _, s := range tollgateServices {
+		if s.cluster == accessLogClusterName && (p.AccessLog == nil || !p.AccessLog.GRPC) {
+			continue
+		}
+		c, err := tollgateCluster(s.cluster, s.address(opts))
 		if err != nil {
 			return fmt.Errorf("cluster %s: Options.%s: %w", s.cluster, s.option, err)
 		}
 		r.Clusters = append(r.Clusters, c)
 	}
 	return nil
+}
+
+// tollgateServices are Tollgate's own gRPC services that Envoy calls: the
+// cluster of each, and the Options field its address comes from.
+var tollgateServices = []struct {
+	cluster, option string
+	address         func(Options) string
+}{
+	{AuthzCluster, "AuthzAddress", func(o Options) string { return o.AuthzAddress }},
+	{RateLimitCluster, "RateLimitAddress", func(o Options) string { return o.RateLimitAddress }},
+	{accessLogClusterName, "AccessLogAddress", func(o Options) string { return o.AccessLogAddress }},
 }
 
 // tollgateCluster is the cluster through which Envoy calls one of

@@ -244,12 +244,17 @@ func anyReach(root protoreflect.MessageDescriptor) map[protoreflect.FullName]boo
 // invalidResource is the error for an invalid resource, naming the policy
 // element it was translated from and where that was written, when there
 // is one: a listener (its redirect listener and route configuration
-// too), the route within a route configuration, a service. Tollgate's own
-// clusters come from Options, not from the policy.
+// too), the route within a route configuration, a service; or, for
+// Tollgate's own clusters, the Options field their address comes from.
 func invalidResource(p *policy.Policy, kind, name string, m proto.Message, err error) error {
 	msg := fmt.Sprintf("%s %q is not valid Envoy configuration: %v", kind, name, err)
 	pos, path := policySource(p, kind, name, m)
 	if path == "" {
+		for _, s := range tollgateServices {
+			if kind == "cluster" && name == s.cluster {
+				return fmt.Errorf("xds: Options.%s: %s", s.option, msg)
+			}
+		}
 		return fmt.Errorf("xds: %s", msg)
 	}
 	return &policy.Error{Pos: pos, Path: path, Msg: msg}

@@ -81,7 +81,7 @@ func TestInvalidResourcesAreTranslationErrors(t *testing.T) {
 		corrupt: func(r *Resources) {
 			clusterNamed(r, RateLimitCluster).LoadAssignment.Endpoints[0].LbEndpoints[0].GetEndpoint().GetAddress().GetSocketAddress().Address = ""
 		},
-		want: []string{`xds: cluster "tollgate_ratelimit" is not valid Envoy configuration`, "Address"},
+		want: []string{`xds: Options.RateLimitAddress: cluster "tollgate_ratelimit" is not valid Envoy configuration`, "Address"},
 	}}
 	p := basicPolicy(t)
 	for _, tc := range cases {
