@@ -46,10 +46,12 @@ func retryDelay(attempts int) time.Duration {
 // of the type's resources (createDeltaResponse, pkg/cache/v3/delta.go), on
 // a watch getting at most one response, and on the server cancelling a
 // watch before it changes the watch's subscription (server.process,
-// pkg/server/sotw/v3/xds.go). The first three are pinned in
-// upstream_test.go (TestSnapshotCacheAnswersByRequestVersion,
+// pkg/server/sotw/v3/xds.go), since the subscription the cache is given
+// shares its map of returned resources with the server's. Each is pinned
+// in upstream_test.go (TestSnapshotCacheAnswersByRequestVersion,
 // TestSnapshotCacheDeltaSendsWhatTheSubscriptionLacks,
-// TestSnapshotCacheAnswersAWatchOnce).
+// TestSnapshotCacheAnswersAWatchOnce,
+// TestServerCancelsAWatchBeforeChangingItsSubscription).
 //
 // delay says, for a NACK of a type by a node, how long to wait; ok false
 // means no re-offer. Watches opened by other requests pass untouched.

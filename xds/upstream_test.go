@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"testing"
 	"time"
@@ -242,30 +243,29 @@ func TestSnapshotCacheDeltaSendsWhatTheSubscriptionLacks(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 // recordingCache records the version_info of the requests it opens
-// watches for.
+// watches for and, when a watch is cancelled, the resources its
+// subscription says were returned.
 type recordingCache struct {
 	cachev3.SnapshotCache
-	versions chan string
+	versions  chan string
+	cancelled chan map[string]string
 }
 
 func (c recordingCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
 	c.versions <- req.GetVersionInfo()
-	return c.SnapshotCache.CreateWatch(req, sub, out)
+	cancel, err := c.SnapshotCache.CreateWatch(req, sub, out)
+	return func() {
+		c.cancelled <- maps.Clone(sub.ReturnedResources())
+		if cancel != nil {
+			cancel()
+		}
+	}, err
 }
 
-// TestServerHandsTheCacheTheRequestOnStreamRequestSaw pins what the NACK
-// rewrite in callbacks.OnStreamRequest relies on: go-control-plane's
-// state-of-the-world server calls OnStreamRequest with the very request
-// it then opens the cache's watch with (server.process,
-// pkg/server/sotw/v3/xds.go), so changing its version_info in the
-// callback changes what the cache compares. If the server copied the
-// request, or opened the watch first, NACKs would loop again.
-func TestServerHandsTheCacheTheRequestOnStreamRequestSaw(t *testing.T) {
-	c := recordingCache{SnapshotCache: cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)}), versions: make(chan string, 4)}
-	cb := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, req *discoveryv3.DiscoveryRequest) error {
-		req.VersionInfo = "rewritten"
-		return nil
-	}}
+// startRecordingServer serves ADS from a go-control-plane server over c
+// with callbacks cb, and returns a stream to it.
+func startRecordingServer(t *testing.T, c recordingCache, cb serverv3.Callbacks) discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +283,82 @@ func TestServerHandsTheCacheTheRequestOnStreamRequestSaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return stream
+}
+
+func newRecordingCache() recordingCache {
+	return recordingCache{
+		SnapshotCache: cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)}),
+		versions:      make(chan string, 4),
+		cancelled:     make(chan map[string]string, 4),
+	}
+}
+
+// TestServerCancelsAWatchBeforeChangingItsSubscription pins what
+// retryWatch relies on to read a subscription safely: when a request
+// changes a stream's subscription, go-control-plane's server cancels the
+// open watch first, and only then updates the subscription
+// (server.process, pkg/server/sotw/v3/xds.go: w.close(), then
+// SetResourceSubscription, which deletes from the returned-resources map
+// the cache's copy shares).
+func TestServerCancelsAWatchBeforeChangingItsSubscription(t *testing.T) {
+	c := newRecordingCache()
+	p := twoGroupPolicy()
+	p.Listeners[1].Groups = []string{"edge"}
+	snap, err := Snapshot(p, "edge", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetSnapshot(context.Background(), "edge", snap); err != nil {
+		t.Fatal(err)
+	}
+	stream := startRecordingServer(t, c, nil)
+	node := &corev3.Node{Id: "a", Cluster: "edge"}
+	both := []string{"edge-http", "internal-http"}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNames: both}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Envoy acknowledges the response (the server replaces the watch,
+	// whose subscription now shares the map of returned resources), then
+	// drops one route configuration (the server replaces the watch again
+	// and deletes the dropped name from that map).
+	for _, names := range [][]string{both, both[:1]} {
+		if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNames: names,
+			VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		select {
+		case returned := <-c.cancelled:
+			// The first is the watch the acknowledgement replaced.
+			if _, ok := returned["internal-http"]; i == 1 && (!ok || len(returned) != 2) {
+				t.Fatalf("at cancel time the subscription had returned %v, want both route configurations: the server changed it before cancelling; revisit retryWatch", returned)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("the server did not cancel the watch")
+		}
+	}
+}
+
+// TestServerHandsTheCacheTheRequestOnStreamRequestSaw pins what the NACK
+// rewrite in callbacks.OnStreamRequest relies on: go-control-plane's
+// state-of-the-world server calls OnStreamRequest with the very request
+// it then opens the cache's watch with (server.process,
+// pkg/server/sotw/v3/xds.go), so changing its version_info in the
+// callback changes what the cache compares. If the server copied the
+// request, or opened the watch first, NACKs would loop again.
+func TestServerHandsTheCacheTheRequestOnStreamRequestSaw(t *testing.T) {
+	c := newRecordingCache()
+	cb := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, req *discoveryv3.DiscoveryRequest) error {
+		req.VersionInfo = "rewritten"
+		return nil
+	}}
+	stream := startRecordingServer(t, c, cb)
 	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "a", Cluster: "edge"}, TypeUrl: resourcev3.ClusterType, VersionInfo: "from-envoy"}); err != nil {
 		t.Fatal(err)
 	}
