@@ -2,6 +2,8 @@ package xds
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +12,32 @@ import (
 
 	"github.com/tollgate/tollgate/policy"
 )
+
+// tollgateClustersYAML has a listener of group edge and streams its
+// access log to Tollgate, so it needs all three of Tollgate's clusters.
+const tollgateClustersYAML = `listeners:
+  - { name: edge-http, address: 127.0.0.1, port: 8080, groups: [edge] }
+services:
+  orders: { endpoints: [127.0.0.1:9001] }
+routes:
+  - { name: orders, match: { path_prefix: /orders }, to: orders }
+access_log: { grpc: true }
+`
+
+// loadTestPolicy loads a policy written as the YAML of one file, as
+// policy.Load gives it to the translator. Any error fails the test.
+func loadTestPolicy(tb testing.TB, yaml string) *policy.Policy {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(yaml), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	p, err := policy.Load(dir)
+	if err != nil {
+		tb.Fatalf("loading the test policy: %v", err)
+	}
+	return p
+}
 
 // TestTollgateClustersFollowOneAddressRule checks that the clusters of
 // Tollgate's three gRPC services (ext_authz, rate limiting, access logs)
@@ -28,7 +56,7 @@ func TestTollgateClustersFollowOneAddressRule(t *testing.T) {
 		{"[fd00::7]:9000", "[fd00::7]:9000", clusterv3.Cluster_STATIC},
 		{"tollgate.internal:9000", "tollgate.internal:9000", clusterv3.Cluster_STRICT_DNS},
 	}
-	p := observedPolicy(&policy.AccessLog{GRPC: true})
+	p := loadTestPolicy(t, tollgateClustersYAML)
 	for _, tc := range cases {
 		res, err := Translate(p, "edge", Options{AuthzAddress: tc.addr, RateLimitAddress: tc.addr, AccessLogAddress: tc.addr})
 		if err != nil {
@@ -49,7 +77,7 @@ func TestTollgateClustersFollowOneAddressRule(t *testing.T) {
 // TestTollgateClusterAddressErrorsNameTheOption checks that a bad address
 // is a translation error naming the cluster and the Options field.
 func TestTollgateClusterAddressErrorsNameTheOption(t *testing.T) {
-	p := observedPolicy(&policy.AccessLog{GRPC: true})
+	p := loadTestPolicy(t, tollgateClustersYAML)
 	cases := []struct {
 		opts Options
 		want string

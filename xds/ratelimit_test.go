@@ -4,16 +4,35 @@ import (
 	"slices"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
 	"github.com/tollgate/tollgate/policy"
 )
 
-// TestRateLimitClusterIsAlwaysThere: see addTollgateClusters.
-func TestRateLimitClusterIsAlwaysThere(t *testing.T) {
+func TestRateLimitClusterFollowsOptions(t *testing.T) {
 	p := &policy.Policy{
 		Listeners:  []*policy.Listener{{Name: "public", Port: 8080}},
 		Services:   map[string]*policy.Service{"api": {Name: "api", Endpoints: []*policy.Endpoint{{Address: "127.0.0.1:1", Host: "127.0.0.1", Port: 1}}}},
 		Routes:     []*policy.Route{{Name: "r", To: policy.Destinations{{Service: "api"}}, RateLimits: []string{"l"}}},
 		RateLimits: map[string]*policy.RateLimit{"l": {Name: "l", FixedWindow: &policy.Window{Limit: 1, Window: policy.Duration(1e9)}}},
+	}
+	for addr, want := range map[string]clusterv3.Cluster_DiscoveryType{"10.0.0.5:9000": clusterv3.Cluster_STATIC, "ratelimit.internal:9000": clusterv3.Cluster_STRICT_DNS} {
+		res, err := Translate(p, DefaultGroup, Options{RateLimitAddress: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found *clusterv3.Cluster
+		for _, c := range res.Clusters {
+			if c.GetName() == RateLimitCluster {
+				found = c
+			}
+		}
+		if found == nil || found.GetType() != want {
+			t.Fatalf("%s: cluster %v", addr, found)
+		}
+	}
+	if _, err := Translate(p, DefaultGroup, Options{RateLimitAddress: "nonsense"}); err == nil {
+		t.Error("a bad rate-limit address was accepted")
 	}
 	// Present without a limited route too, so that limiting a route is
 	// a route-only change (see addTollgateClusters).

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,12 +29,23 @@ import (
 // Each fails if an upgrade changes the behaviour; its message says which
 // wrapper to revisit.
 
+// pinYAML has two listeners of group edge, so that the group has two
+// route configurations.
+const pinYAML = `listeners:
+  - { name: edge-http, address: 127.0.0.1, port: 8080, groups: [edge] }
+  - { name: internal-http, address: 127.0.0.1, port: 9090, groups: [edge] }
+services:
+  orders: { endpoints: [127.0.0.1:9001] }
+routes:
+  - { name: orders, match: { path_prefix: /orders }, to: orders }
+`
+
 // pinnedCache is a snapshot cache as the Server builds it (not in ADS
-// mode), holding twoGroupPolicy's snapshot for group edge.
+// mode), holding pinYAML's snapshot for group edge.
 func pinnedCache(t *testing.T) (cachev3.SnapshotCache, *cachev3.Snapshot) {
 	t.Helper()
 	c := cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)})
-	snap, err := Snapshot(twoGroupPolicy(), "edge", Options{})
+	snap, err := Snapshot(loadTestPolicy(t, pinYAML), "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +156,7 @@ func TestSnapshotCacheAnswersAWatchOnce(t *testing.T) {
 	if answered(out) == nil {
 		t.Fatal("a stale version was not answered at once")
 	}
-	next := twoGroupPolicy()
-	next.Services["orders"].ConnectTimeout *= 2
+	next := loadTestPolicy(t, strings.Replace(pinYAML, "[127.0.0.1:9001]", "[127.0.0.1:9001], connect_timeout: 3s", 1))
 	s2, err := Snapshot(next, "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -303,9 +314,7 @@ func newRecordingCache() recordingCache {
 // the cache's copy shares).
 func TestServerCancelsAWatchBeforeChangingItsSubscription(t *testing.T) {
 	c := newRecordingCache()
-	p := twoGroupPolicy()
-	p.Listeners[1].Groups = []string{"edge"}
-	snap, err := Snapshot(p, "edge", Options{})
+	snap, err := Snapshot(loadTestPolicy(t, pinYAML), "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func TestInvalidResourcesAreTranslationErrors(t *testing.T) {
 // the last good snapshot keeps serving.
 func TestServerKeepsServingWhenAResourceIsInvalid(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(loadTestPolicy(t, tollgateClustersYAML)); err != nil {
 		t.Fatal(err)
 	}
 	edge := x.sotw(t, "envoy-a", "edge")
@@ -114,9 +114,7 @@ func TestServerKeepsServingWhenAResourceIsInvalid(t *testing.T) {
 	edge.ack(edge.recv())
 	before := x.snapshot(t, "edge")
 
-	next := twoGroupPolicy()
-	next.Version = "v2"
-	next.Services["orders"].ConnectTimeout = policy.Duration(3 * time.Second)
+	next := loadTestPolicy(t, strings.Replace(tollgateClustersYAML, "9001", "9101", 1))
 	breakResources(t, func(r *Resources) {
 		if c := clusterNamed(r, "orders"); c != nil {
 			c.ConnectTimeout = durationpb.New(0)
