@@ -35,7 +35,7 @@ func TestRateLimitClusterFollowsOptions(t *testing.T) {
 		t.Error("a bad rate-limit address was accepted")
 	}
 	// Present without a limited route too, so that limiting a route is
-	// a route-only change (see addTollgateClusters).
+	// a route-only change (see addAuthzCluster).
 	p.Routes[0].RateLimits = nil
 	res, err := Translate(p, DefaultGroup, Options{})
 	if err != nil {
