@@ -14,13 +14,6 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// authPolicy is twoGroupPolicy with an auth rule on the orders route.
-func authPolicy() *policy.Policy {
-	p := twoGroupPolicy()
-	p.Routes[0].Auth = &policy.RouteAuth{Accept: []string{policy.CredAnonymous}}
-	return p
-}
-
 // TestRouteAuthAndLimitEditsLeaveListenersAlone translates two policies
 // that differ only in their routes, their auth rules and their limits
 // (the second protects a route, limits others before and after
