@@ -16,11 +16,6 @@ import (
 // ext_authz service (Options.AuthzAddress).
 const AuthzCluster = "tollgate_authz"
 
-// DefaultAuthzAddress is where Envoy reaches the ext_authz service when
-// Options leave it empty: `tollgate serve`'s default gRPC address, since
-// by default one server carries xDS and ext_authz.
-const DefaultAuthzAddress = "127.0.0.1:18000"
-
 // routeContextKey is the per-route context extension naming the policy
 // route, so Tollgate applies that route's rule without matching routes
 // again (authz.RouteContextKey; xds does not import authz).
@@ -77,24 +72,4 @@ func (extAuthzFilter) routeConfig(_ *policy.Policy, r *policy.Route) (proto.Mess
 	return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
 		ContextExtensions: map[string]string{routeContextKey: r.Name},
 	}}}, nil
-}
-
-// addAuthzCluster adds the tollgate_authz cluster to a group with
-// listeners, whether or not a route is protected. Envoy 1.40 accepts an
-// ext_authz filter naming a cluster it does not have (checked with a real
-// Envoy), but RDS and CDS are separate updates over ADS, in no guaranteed
-// order: a route enabling the filter before the cluster arrived would have
-// its calls fail, and its requests answered by the failure mode (with
-// allow, admitted unauthenticated). Always present, the cluster makes
-// protecting a route an RDS-only change. A cluster nobody calls costs
-// Envoy no connection.
-func (r *Resources) addAuthzCluster(opts Options) error {
-	if len(r.Listeners) == 0 {
-		return nil
-	}
-	addr := opts.AuthzAddress
-	if addr == "" {
-		addr = DefaultAuthzAddress
-	}
-	return r.addGRPCCluster(AuthzCluster, addr)
 }

@@ -3,7 +3,6 @@ package xds
 import (
 	"bytes"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -11,44 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/internal/policytest"
-	"github.com/tollgate/tollgate/policy"
 )
-
-// authPolicy is twoGroupPolicy with an auth rule on the orders route.
-func authPolicy(t *testing.T) *policy.Policy {
-	t.Helper()
-	return twoGroupPolicy(t, "---\nroutes:\n"+prefixRouteYAML("guarded", "/guarded", "orders", "listeners: [edge-http], auth: { accept: [anonymous] }"))
-}
-
-func TestAuthzClusterAddress(t *testing.T) {
-	cases := []struct {
-		addr, want string
-	}{
-		{"", "127.0.0.1:18000"},
-		{"0.0.0.0:19000", "127.0.0.1:19000"},
-		{":19001", "127.0.0.1:19001"},
-		{"10.1.2.3:9000", "10.1.2.3:9000"},
-	}
-	for _, tc := range cases {
-		res, err := Translate(authPolicy(t), "edge", Options{AuthzAddress: tc.addr})
-		if err != nil {
-			t.Fatalf("%q: %v", tc.addr, err)
-		}
-		var got string
-		for _, e := range res.Endpoints {
-			if e.GetClusterName() == AuthzCluster {
-				sa := e.GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
-				got = sa.GetAddress() + ":" + strconv.FormatUint(uint64(sa.GetPortValue()), 10)
-			}
-		}
-		if got != tc.want {
-			t.Errorf("AuthzAddress %q: Envoy dials %q, want %q", tc.addr, got, tc.want)
-		}
-	}
-	if _, err := Translate(authPolicy(t), "edge", Options{AuthzAddress: "nowhere"}); err == nil || !strings.Contains(err.Error(), "not host:port") {
-		t.Errorf("a bad address was accepted: %v", err)
-	}
-}
 
 // TestRouteAuthAndLimitEditsLeaveListenersAlone translates two policies
 // that differ only in their routes, their auth rules and their limits

@@ -35,7 +35,7 @@ routes:
 		t.Error("a bad rate-limit address was accepted")
 	}
 	// Present without a limited route too, so that limiting a route is
-	// a route-only change (see addAuthzCluster).
+	// a route-only change (see addTollgateClusters).
 	p = policytest.Load(t, limited+prefixRouteYAML("r", "/", "api", ""))
 	res, err := Translate(p, DefaultGroup, Options{})
 	if err != nil {

@@ -94,7 +94,7 @@ func TestServerUpdateResendsOnlyChangedTypes(t *testing.T) {
 	}
 	edge := x.sotw(t, "envoy-a", "edge")
 	before := edge.subscribeAll(map[string][]string{
-		resourcev3.EndpointType: {"orders", AuthzCluster},
+		resourcev3.EndpointType: {"orders"},
 		resourcev3.RouteType:    {"edge-http"},
 	})
 

@@ -180,7 +180,7 @@ func TestServerMarshalsOncePerGroup(t *testing.T) {
 	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
-	names := map[string][]string{resourcev3.EndpointType: {"orders", AuthzCluster}, resourcev3.RouteType: {"edge-http"}}
+	names := map[string][]string{resourcev3.EndpointType: {"orders"}, resourcev3.RouteType: {"edge-http"}}
 	x.sotw(t, "envoy-a", "edge").subscribeAll(names)
 	x.sotw(t, "envoy-b", "edge").subscribeAll(names)
 	if got := x.server.shared.marshalCount(); got != 4 {

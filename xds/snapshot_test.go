@@ -57,7 +57,7 @@ func TestSnapshotIsConsistent(t *testing.T) {
 			t.Errorf("%s has no version", typ)
 		}
 	}
-	if got := len(snap.GetResources(resourcev3.EndpointType)); got != 2 {
-		t.Errorf("%d endpoint assignments, want 2 (orders, tollgate_authz)", got)
+	if got := len(snap.GetResources(resourcev3.EndpointType)); got != 1 {
+		t.Errorf("%d endpoint assignments, want 1 (orders; Tollgate's own clusters carry theirs inline)", got)
 	}
 }

@@ -104,7 +104,8 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 }
 
 // xdsOptions says where Envoy reaches Tollgate's own gRPC services: the
-// serve gRPC address unless a flag points elsewhere.
+// serve gRPC address unless a flag points elsewhere. The addresses go as
+// written; xds turns a wildcard host into loopback (xds.Options).
 func xdsOptions(c *serveConfig) xds.Options {
 	return xds.Options{
 		RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr),
