@@ -14,17 +14,17 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// hangingIdP is an identity provider that answers no JWKS request until
+// hangingIDP is an identity provider that answers no JWKS request until
 // released: each request is announced on arrived, then waits for release
 // or for the client to give up.
-type hangingIdP struct {
+type hangingIDP struct {
 	arrived chan struct{}
 	release chan struct{}
 	*httptest.Server
 }
 
-func newHangingIdP(t *testing.T) *hangingIdP {
-	h := &hangingIdP{arrived: make(chan struct{}, 1), release: make(chan struct{})}
+func newHangingIDP(t *testing.T) *hangingIDP {
+	h := &hangingIDP{arrived: make(chan struct{}, 1), release: make(chan struct{})}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case h.arrived <- struct{}{}:
@@ -77,7 +77,7 @@ func TestReloadFetchingJWKSBlocksNoDecisionAndEndsWithItsContext(t *testing.T) {
 	f := newFixture(t, "")
 	serving := f.e.rules.Load().version
 	tok := f.rsa.Sign(authtest.Standard(testIssuer, "orders-api", "alice", "orders:read"))
-	idp := newHangingIdP(t)
+	idp := newHangingIDP(t)
 	p := f.withJWKSURI(t, idp.URL)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -125,7 +125,7 @@ func TestReloadCommitsWhenTheIdPHangsPastTheFetchTimeout(t *testing.T) {
 	firstFetchTimeout = 50 * time.Millisecond
 
 	f := newFixture(t, "")
-	idp := newHangingIdP(t)
+	idp := newHangingIDP(t)
 	p := f.withJWKSURI(t, idp.URL)
 	var (
 		commit func()
