@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tollgate/tollgate/internal/authtest"
 	"github.com/tollgate/tollgate/policy"
 )
@@ -119,7 +121,8 @@ func TestReloadFetchingJWKSBlocksNoDecisionAndEndsWithItsContext(t *testing.T) {
 
 // The fetch's own timeout is not a cancellation: an identity provider
 // that hangs delays the reload by firstFetchTimeout, then the generation
-// commits and the provider's refresh loop keeps trying.
+// commits, the timeout counts as a failed fetch and the provider's
+// refresh loop keeps trying.
 func TestReloadCommitsWhenTheIdPHangsPastTheFetchTimeout(t *testing.T) {
 	defer func(old time.Duration) { firstFetchTimeout = old }(firstFetchTimeout)
 	firstFetchTimeout = 50 * time.Millisecond
@@ -138,5 +141,8 @@ func TestReloadCommitsWhenTheIdPHangsPastTheFetchTimeout(t *testing.T) {
 	commit()
 	if got := f.e.rules.Load().version; got != p.Version {
 		t.Errorf("serving %s, want the new generation %s", got, p.Version)
+	}
+	if got := testutil.ToFloat64(f.e.metrics.fetches.WithLabelValues(testIssuer, "error")); got < 1 {
+		t.Errorf("failed JWKS fetches = %v, want the timed-out one counted", got)
 	}
 }

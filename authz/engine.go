@@ -176,9 +176,10 @@ func fetchNew(ctx context.Context, fresh []*jwksSource) error {
 	var wg sync.WaitGroup
 	for _, src := range fresh {
 		wg.Go(func() {
-			// fetch leaves an ended context's error uncounted; a timeout
-			// is the identity provider's failure, and counts.
-			if err := src.fetch(fetchCtx); err != nil && ctx.Err() == nil && fetchCtx.Err() != nil {
+			// fetch leaves an ended context's error uncounted; this
+			// timeout is the identity provider's failure, and counts.
+			err := src.fetch(fetchCtx)
+			if errors.Is(err, context.DeadlineExceeded) && fetchCtx.Err() != nil && ctx.Err() == nil {
 				src.failed(err)
 			}
 		})
