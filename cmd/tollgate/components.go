@@ -83,7 +83,10 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, opts xds.Options) component {
 	s := xds.NewServer(ctx, log, reg, opts)
 	return component{
-		stage: func(p *policy.Policy) (func(), error) {
+		// Translation is CPU work, waiting on nothing: it does not look
+		// at the reload's context, which the reloader checks before
+		// committing.
+		stage: func(_ context.Context, p *policy.Policy) (func(), error) {
 			commit, err := s.Prepare(p)
 			if err != nil {
 				return nil, err

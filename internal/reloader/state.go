@@ -1,6 +1,7 @@
 package reloader
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -175,16 +176,19 @@ func (r *Reloader) savedGeneration() *policy.Policy {
 // refused and nothing serves yet (at startup), so that authz rules,
 // limits and Envoy's configuration stay those of the last good policy
 // until the directory is fixed. The refusal stays recorded: the last
-// reload is reported unsuccessful.
-func (r *Reloader) restore() {
-	if r.current.Load() != nil {
+// reload is reported unsuccessful. A cancelled reload restores nothing.
+func (r *Reloader) restore(ctx context.Context) {
+	if r.current.Load() != nil || ctx.Err() != nil {
 		return
 	}
 	p := r.savedGeneration()
 	if p == nil {
 		return
 	}
-	if err := r.apply(p); err != nil {
+	if err := r.apply(ctx, p); err != nil {
+		if ctx.Err() != nil {
+			return // stopping: not a fault of the saved generation
+		}
 		r.log.Error("the saved last good policy generation does not compile; not ready", "state", r.state.Path(), "version", p.Version, "error", err)
 		return
 	}
