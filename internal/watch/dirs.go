@@ -15,6 +15,8 @@ import (
 // policy names certificate and key files, possibly in a subdirectory or
 // elsewhere, and a file replaced there must be noticed like a policy edit.
 // A directory that cannot be watched (not there yet) is left to the poll.
+// onChange runs once as soon as the watches are set, so that a change made
+// while Dirs was starting is not missed.
 func Dirs(ctx context.Context, root string, extra func() []string, debounce, poll time.Duration, log *slog.Logger, onChange func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -34,6 +36,10 @@ func Dirs(ctx context.Context, root string, extra func() []string, debounce, pol
 	}
 	changed := func() { onChange(); resync() }
 	resync()
+	// The caller read the directory before calling Dirs; a change made
+	// before the watches above existed raised no event. One onChange now
+	// catches up with it, instead of leaving it to the poll.
+	changed()
 	// The timer fires onChange once events have been quiet for debounce.
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()

@@ -45,3 +45,44 @@ func TestDirsWatchesExtraDirectories(t *testing.T) {
 		}
 	}
 }
+
+// A change made while Dirs is still setting up its watches (between the
+// caller's first read of the directory and the watch) must not wait for
+// the poll: devstack's policy copy and serve's first load both race the
+// watch's start. The poll here is an hour, so only Dirs itself can see it.
+func TestDirsSeesAChangeMadeAsItStarts(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "gateway.yaml")
+	if err := os.WriteFile(file, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Dirs(ctx, root, nil, 20*time.Millisecond, time.Hour, slog.New(slog.DiscardHandler), func() {
+			data, _ := os.ReadFile(file)
+			seen <- string(data)
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	if err := os.WriteFile(file, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case content := <-seen:
+			if content == "new" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("a change made as the watch started was not reported")
+		}
+	}
+}
