@@ -14,13 +14,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // devstackBin builds cmd/devstack (what `make run` runs) once, beside the
 // tollgate binary TestMain built.
 var devstackBin = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(filepath.Dir(tollgateBin), "devstack")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/devstack").CombinedOutput()
+	out, err := goBuild(bin, "../cmd/devstack")
 	if err != nil {
 		return "", fmt.Errorf("building devstack: %v\n%s", err, out)
 	}
@@ -30,7 +32,7 @@ var devstackBin = sync.OnceValues(func() (string, error) {
 // devstack is a running `devstack`, on ports other than make run's.
 type devstack struct {
 	cmd             *exec.Cmd
-	out             *syncBuffer
+	out             *testenv.Buffer
 	done            chan struct{}
 	gateway, admin  string
 	policy, demoKey string
@@ -46,7 +48,7 @@ func startDevstack(t *testing.T) *devstack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &devstack{out: &syncBuffer{}, done: make(chan struct{}), gateway: freeAddr(t), admin: freeAddr(t), policy: t.TempDir()}
+	d := &devstack{out: &testenv.Buffer{}, done: make(chan struct{}), gateway: freeAddr(t), admin: freeAddr(t), policy: t.TempDir()}
 	files, _ := filepath.Glob("../examples/gateway/*.yaml")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -73,6 +75,7 @@ func startDevstack(t *testing.T) *devstack {
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
 	t.Cleanup(func() {
 		d.stop(t)
+		raceFree(t, "devstack", d.out.String())
 		if t.Failed() {
 			t.Logf("devstack output:\n%s", d.out)
 		}

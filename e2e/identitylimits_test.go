@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/internal/authtest"
 	"github.com/tollgate/tollgate/internal/redistest"
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // identityLimitsPolicy joins authentication and rate limiting: the authz
@@ -56,7 +57,7 @@ tiers:
 // and token signer the test calls with.
 type identityGateway struct {
 	base      string
-	accessLog *syncBuffer
+	accessLog *testenv.Buffer
 	keys      map[string]string // key id → plaintext
 	signer    *authtest.Key
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/redistest"
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // rlGateway is Envoy, a control plane (--only xds) and a rate-limit
@@ -23,14 +24,14 @@ type rlGateway struct {
 	redis     *redistest.Server
 	ratelimit *tollgate
 	events    string
-	accessLog *syncBuffer // Envoy's stdout: the JSON access log
+	accessLog *testenv.Buffer // Envoy's stdout: the JSON access log
 }
 
 // startEnvoyWithAccessLog is startEnvoy keeping Envoy's stdout, where the
 // access log goes, flushed every 100ms.
-func startEnvoyWithAccessLog(t testing.TB, xdsAddr string) *syncBuffer {
+func startEnvoyWithAccessLog(t testing.TB, xdsAddr string) *testenv.Buffer {
 	t.Helper()
-	out, log := &syncBuffer{}, &syncBuffer{}
+	out, log := &testenv.Buffer{}, &testenv.Buffer{}
 	p, err := envoy.Start(context.Background(), envoy.Config{
 		Binary: requireEnvoy(t), XDSAddress: xdsAddr, Stdout: out, Stderr: log, LogLevel: "warn",
 		ExtraArgs: []string{"--file-flush-interval-msec", "100"},

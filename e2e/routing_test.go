@@ -2,12 +2,13 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/tollgate/tollgate/envoy"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/envoy"
 )
 
 // gateway is one Tollgate and one Envoy serving a policy directory.

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tollgate/tollgate/internal/testenv"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -121,7 +122,7 @@ type fanoutFleet struct {
 	server  *Server
 	policy  func(rev int) *policy.Policy // the policy served at each rev
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 	addr    string
 	delta   bool
 	subs    map[string]fanoutSubscription
@@ -135,7 +136,7 @@ type fanoutFleet struct {
 // Everything stops in tb's cleanup.
 func startFanoutFleet(tb testing.TB, delta bool, pol func(rev int) *policy.Policy) *fanoutFleet {
 	tb.Helper()
-	f := &fanoutFleet{policy: pol, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, delta: delta, subs: map[string]fanoutSubscription{}}
+	f := &fanoutFleet{policy: pol, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, delta: delta, subs: map[string]fanoutSubscription{}}
 	// Warnings and errors only: a NACK or a failed push shows here.
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,13 +1,11 @@
 package xds
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // waitFor bounds every wait on the server.
@@ -252,12 +252,12 @@ type testServer struct {
 	server *Server
 	conn   *grpc.ClientConn
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 }
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	x := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	x := &testServer{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	x.server = NewServer(t.Context(), slog.New(slog.NewTextHandler(x.logs, nil)), x.reg, Options{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -500,24 +500,6 @@ func resourceNames(t *testing.T, resources []*anypb.Any) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestServerCheckServesNothing(t *testing.T) {
