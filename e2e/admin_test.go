@@ -26,6 +26,7 @@ func startTollgateUnready(t *testing.T, policyDir string) *tollgate {
 }
 
 func TestAdminEndpointsFollowThePolicy(t *testing.T) {
+	t.Parallel()
 	listener := strings.ReplaceAll(listenerYAML, "{{PORT}}", strings.Split(freeAddr(t), ":")[1])
 	dir := policyDir(t, map[string]string{
 		"gateway.yaml": listener + servicesYAML(t, "orders") + "routes:\n  - { name: orders, to: nowhere }\n",

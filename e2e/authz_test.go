@@ -151,6 +151,7 @@ routes:
 `
 
 func TestJWTThroughEnvoy(t *testing.T) {
+	t.Parallel()
 	rsa1, ec1 := authtest.NewRSA("rsa-1"), authtest.NewEC("ec-1")
 	main, flaky := startIDP(t, rsa1, ec1), startIDP(t, ec1)
 	policy := strings.Replace(jwtPolicy, "UPSTREAM", upstream(t, "api", 1, nil)[0], 1)
@@ -302,6 +303,7 @@ routes:
 `
 
 func TestAPIKeysThroughEnvoy(t *testing.T) {
+	t.Parallel()
 	kf := &authz.KeysFile{}
 	plain := map[string]string{}
 	for _, k := range []authz.NewKeyOptions{
@@ -445,6 +447,7 @@ routes:
 // With Tollgate's authorization service unreachable, protected routes are
 // refused by default (fail closed) and allowed where the policy says so.
 func TestAuthzUnreachable(t *testing.T) {
+	t.Parallel()
 	api := upstream(t, "api", 1, nil)[0]
 	policy := strings.Replace(unreachablePolicy, "UPSTREAM", api, 1)
 	// Nothing listens on the authz address: only xDS is served.

@@ -13,6 +13,7 @@ import (
 // without a Docker engine: docker-compose parses, interpolates and validates
 // it against the Compose schema.
 func TestComposeFileIsValid(t *testing.T) {
+	t.Parallel()
 	bin := testenv.Require(t, "docker-compose", "make deps-compose", func() (string, error) {
 		return exec.LookPath("docker-compose")
 	})

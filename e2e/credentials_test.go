@@ -63,6 +63,7 @@ func hdr(kv ...string) [][2]string {
 // for the secret. Credentials in the query string are refused where the
 // route does not take them there, rather than dropped silently.
 func TestNoCredentialReachesAService(t *testing.T) {
+	t.Parallel()
 	signer := authtest.NewRSA("rsa-1")
 	idp := startIDP(t, signer)
 	kf := &authz.KeysFile{}

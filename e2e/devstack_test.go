@@ -118,6 +118,7 @@ func (d *devstack) stop(t *testing.T) {
 // and endpoints to them, and the whole gateway works there; stopping it
 // stops everything.
 func TestDevstackServesTheExampleOnOtherPorts(t *testing.T) {
+	t.Parallel()
 	d := startDevstack(t)
 	if strings.Contains(d.out.String(), "WARNING: nothing answers") {
 		t.Fatalf("the gateway did not come up on %s", d.gateway)
@@ -169,6 +170,7 @@ func curl(t *testing.T, method, url string, headers map[string]string) int {
 // exactly 18 × 200 and then only 429, however slow the loop; the loop with
 // the demo key sees 25 × 200.
 func TestQuickstartAnonymousRequestsStopAtExactly20AndTheKeyLoopPasses(t *testing.T) {
+	t.Parallel()
 	d := startDevstack(t)
 	gw := "http://" + d.gateway
 	waitService(t, gw+"/users/7", nil, "users")

@@ -106,6 +106,7 @@ func (g *identityGateway) key(id string, extra ...string) map[string]string {
 // identity authz sets is what the limits count by, and a client cannot
 // choose it.
 func TestIdentityKeysRateLimits(t *testing.T) {
+	t.Parallel()
 	g := startIdentityGateway(t)
 	mixed := g.base + "/mixed"
 

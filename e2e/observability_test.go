@@ -146,6 +146,7 @@ routes:
 `
 
 func TestAccessLogEntriesCarryEveryField(t *testing.T) {
+	t.Parallel()
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
@@ -238,6 +239,7 @@ func TestAccessLogEntriesCarryEveryField(t *testing.T) {
 }
 
 func TestTraceparentIsInjectedOrPreserved(t *testing.T) {
+	t.Parallel()
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
 		"log.yaml":     "access_log: { disabled: true }\n",
@@ -305,6 +307,7 @@ func promSample(text, name string, labels map[string]string) float64 {
 }
 
 func TestPrometheusMetricsPerServiceAndRoute(t *testing.T) {
+	t.Parallel()
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
 		"log.yaml":     "access_log: { disabled: true }\n",
@@ -388,6 +391,7 @@ func TestPrometheusMetricsPerServiceAndRoute(t *testing.T) {
 }
 
 func TestEnvoyRejectionShowsInProxiesAndMetrics(t *testing.T) {
+	t.Parallel()
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
 		"log.yaml":     "access_log: { disabled: true }\n",

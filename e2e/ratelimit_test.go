@@ -129,6 +129,7 @@ func statuses(t *testing.T, url string, n int, headers map[string]string) string
 }
 
 func TestRateLimitsThroughEnvoyWithRedis(t *testing.T) {
+	t.Parallel()
 	g := startRateLimitGateway(t, rateLimitPolicy)
 
 	t.Run("per-IP token bucket, 429 with headers and JSON body", func(t *testing.T) {

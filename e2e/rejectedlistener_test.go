@@ -28,11 +28,15 @@ const (
 // once, shown in /debug/proxies and the metrics, and re-offered with
 // backoff, so the listener comes up once the port frees, with no edit.
 func TestListenerOnABusyPortSettlesAndComesUpWhenThePortFrees(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []struct {
 		name  string
 		delta bool
 	}{{"sotw", false}, {"delta", true}} {
-		t.Run(mode.name, func(t *testing.T) { testBusyPort(t, mode.delta) })
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testBusyPort(t, mode.delta)
+		})
 	}
 }
 
