@@ -47,6 +47,7 @@ func (s *sotwStream) nack(resp *discoveryv3.DiscoveryResponse, msg string) {
 // 2 s..., and once accepted the rejection is forgotten. Another Envoy of
 // the group, which accepted it, receives nothing more.
 func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
+	t.Parallel() // mostly waits for the backoff timers
 	x := startServer(t)
 	if err := x.server.Update(twoGroupPolicy()); err != nil {
 		t.Fatal(err)
@@ -93,6 +94,7 @@ func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
 // TestServerReoffersARejectedDeltaConfiguration: over delta, the cache
 // believes the Envoy holds what it was sent; the re-offer sends it again.
 func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
+	t.Parallel()
 	x := startServer(t)
 	if err := x.server.Update(twoGroupPolicy()); err != nil {
 		t.Fatal(err)
@@ -141,6 +143,7 @@ func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 // answering with every route configuration made Envoy ignore it and ask
 // again, thousands of times a second.
 func TestServerIgnoresAnEmptyRouteSubscription(t *testing.T) {
+	t.Parallel()
 	x := startServer(t)
 	if err := x.server.Update(twoGroupPolicy()); err != nil {
 		t.Fatal(err)
