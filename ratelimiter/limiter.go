@@ -1,6 +1,7 @@
 package ratelimiter
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -67,7 +68,7 @@ func compileLimit(pl *policy.RateLimit) (*Limit, error) {
 	switch {
 	case pl.TokenBucket != nil:
 		tb := pl.TokenBucket
-		l.Rule = Rule{Algorithm: TokenBucket, Limit: int64(cmpOr(tb.Burst, tb.Rate.Count)), Period: tb.Rate.Per, Rate: int64(tb.Rate.Count)}
+		l.Rule = Rule{Algorithm: TokenBucket, Limit: int64(cmp.Or(tb.Burst, tb.Rate.Count)), Period: tb.Rate.Per, Rate: int64(tb.Rate.Count)}
 	case pl.SlidingWindow != nil:
 		l.Rule = Rule{Algorithm: SlidingWindow, Limit: int64(pl.SlidingWindow.Limit), Period: pl.SlidingWindow.Window.D()}
 	case pl.FixedWindow != nil:
@@ -85,13 +86,6 @@ func compileLimit(pl *policy.RateLimit) (*Limit, error) {
 	}
 	l.policyHint = policyHeader(l)
 	return l, nil
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // limitType names a limit by the most specific thing it counts by.

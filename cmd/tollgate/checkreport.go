@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -126,7 +127,7 @@ func describeMatch(m *policy.Match) []string {
 	case m.PathRegex != "":
 		out = append(out, fmt.Sprintf("path_regex %s (whole path)", m.PathRegex))
 	default:
-		out = append(out, fmt.Sprintf("path_prefix %s (any case)", cmpOr(m.PathPrefix, "/")))
+		out = append(out, fmt.Sprintf("path_prefix %s (any case)", cmp.Or(m.PathPrefix, "/")))
 	}
 	if len(m.Hosts) > 0 {
 		out = append(out, "hosts "+strings.Join(m.Hosts, ", "))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -107,15 +108,8 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 // serve gRPC address unless a flag points elsewhere.
 func xdsOptions(c *serveConfig) xds.Options {
 	return xds.Options{
-		RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr),
-		AccessLogAddress: cmpOr(c.accessLogAddr, c.grpcAddr),
-		AuthzAddress:     cmpOr(c.authzAddr, c.grpcAddr),
+		RateLimitAddress: cmp.Or(c.rl.address, c.grpcAddr),
+		AccessLogAddress: cmp.Or(c.accessLogAddr, c.grpcAddr),
+		AuthzAddress:     cmp.Or(c.authzAddr, c.grpcAddr),
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
