@@ -13,8 +13,6 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func TestRetryDelayDoublesUpToItsBound(t *testing.T) {
@@ -27,17 +25,6 @@ func TestRetryDelayDoublesUpToItsBound(t *testing.T) {
 	if got := retryDelay(1000); got != maxRetryDelay {
 		t.Errorf("retryDelay(1000) = %v, want %v", got, maxRetryDelay)
 	}
-}
-
-// nack rejects a state-of-the-world response as Envoy does: naming its
-// nonce, with the version it last accepted (none here) and an error.
-func (s *sotwStream) nack(resp *discoveryv3.DiscoveryResponse, msg string) {
-	s.t.Helper()
-	s.send(&discoveryv3.DiscoveryRequest{
-		TypeUrl:       resp.GetTypeUrl(),
-		ResponseNonce: resp.GetNonce(),
-		ErrorDetail:   status.New(codes.InvalidArgument, msg).Proto(),
-	})
 }
 
 // TestServerReoffersARejectedConfigurationWithBackoff: a rejected version
@@ -102,11 +89,7 @@ func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
 	d := x.delta(t, "envoy-b", "internal")
 	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType})
 	first := d.recv()
-	d.send(&discoveryv3.DeltaDiscoveryRequest{
-		TypeUrl:       resourcev3.ListenerType,
-		ResponseNonce: first.GetNonce(),
-		ErrorDetail:   status.New(codes.InvalidArgument, "cannot bind").Proto(),
-	})
+	d.nack(first, "cannot bind")
 	again := d.recv()
 	if len(again.GetResources()) != 1 || again.GetResources()[0].GetName() != "internal-http" || again.GetSystemVersionInfo() != first.GetSystemVersionInfo() {
 		t.Fatalf("re-offer = %v, want listener internal-http at %s", again, first.GetSystemVersionInfo())
