@@ -93,22 +93,14 @@ type denial struct {
 // service's reply on 200, or the denial.
 func authSend(t *testing.T, url string, headers map[string]string) (reply, *denial) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, body := mustRoundTrip(t, "GET", url, headers, "")
 	var r reply
 	if resp.StatusCode == 200 {
-		_ = json.NewDecoder(resp.Body).Decode(&r)
+		_ = json.Unmarshal(body, &r)
 		return r, nil
 	}
 	d := &denial{status: resp.StatusCode, challenge: resp.Header.Get("WWW-Authenticate")}
-	_ = json.NewDecoder(resp.Body).Decode(d)
+	_ = json.Unmarshal(body, d)
 	return r, d
 }
 

@@ -152,15 +152,14 @@ func curl(t *testing.T, method, url string, headers map[string]string) int {
 	t.Helper()
 	time.Sleep(75 * time.Millisecond)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	req, _ := http.NewRequest(method, url, nil)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
+	req, err := newRequest(method, url, headers, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	resp, _, err := roundTrip(client, req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return resp.StatusCode
 }
 

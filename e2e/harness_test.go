@@ -287,14 +287,32 @@ var client = &http.Client{
 	Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64},
 }
 
+// The HTTP helpers every test uses: newRequest builds a request,
+// roundTrip sends it and reads the answer; httpGet, httpDo and call are
+// the shorthands for the shared client.
+
 func httpGet(url string, headers map[string]string) (int, []byte, error) {
 	return httpDo("GET", url, headers)
 }
 
 func httpDo(method, url string, headers map[string]string) (int, []byte, error) {
-	req, err := http.NewRequest(method, url, nil)
+	req, err := newRequest(method, url, headers, "")
 	if err != nil {
 		return 0, nil, err
+	}
+	resp, body, err := roundTrip(client, req)
+	if resp == nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, body, err
+}
+
+// newRequest builds a request with headers and a body. A "Host" header
+// sets the request's Host, which Go's client would otherwise ignore.
+func newRequest(method, url string, headers map[string]string, body string) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	for k, v := range headers {
 		if strings.EqualFold(k, "host") {
@@ -303,13 +321,34 @@ func httpDo(method, url string, headers map[string]string) (int, []byte, error) 
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := client.Do(req)
+	return req, nil
+}
+
+// roundTrip sends req with c and returns the response with its body read
+// and closed (resp is nil when the request failed).
+func roundTrip(c *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	resp, err := c.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return resp, body, err
+}
+
+// mustRoundTrip is roundTrip of a new request on the shared client,
+// failing the test when the request fails.
+func mustRoundTrip(t testing.TB, method, url string, headers map[string]string, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := newRequest(method, url, headers, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, b, err := roundTrip(client, req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp, b
 }
 
 // reply is the demo service's answer.

@@ -95,27 +95,10 @@ tiers:
   free: { rate_limits: [free] }
 `
 
+// get sends a GET through the gateway, failing the test when it fails.
 func get(t *testing.T, url string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		body = append(body, buf[:n]...)
-		if err != nil {
-			break
-		}
-	}
-	return resp, body
+	return mustRoundTrip(t, "GET", url, headers, "")
 }
 
 func statuses(t *testing.T, url string, n int, headers map[string]string) string {

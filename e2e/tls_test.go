@@ -97,19 +97,14 @@ func tlsClient(roots *x509.CertPool, serverName string, cert *tls.Certificate) *
 
 // getReply sends a GET and decodes the demo service's reply.
 func getReply(c *http.Client, url string, headers map[string]string) (int, reply, *http.Response, error) {
-	req, err := http.NewRequest("GET", url, nil)
+	req, err := newRequest("GET", url, headers, "")
 	if err != nil {
 		return 0, reply{}, nil, err
 	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
+	resp, body, err := roundTrip(c, req)
+	if resp == nil {
 		return 0, reply{}, nil, err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	var r reply
 	if resp.StatusCode == 200 {
 		_ = json.Unmarshal(body, &r)
