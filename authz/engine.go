@@ -33,7 +33,9 @@ type Engine struct {
 
 	rules atomic.Pointer[ruleset]
 
-	mu      sync.Mutex // guards sources; Compile and commits run under it
+	// mu guards sources; commits and Close run under it, and Compile
+	// only while it looks sources up: never across a JWKS fetch.
+	mu      sync.Mutex
 	sources map[string]*jwksSource
 }
 
@@ -78,23 +80,31 @@ type ruleset struct {
 
 // Compile builds the rules of a policy generation without serving them,
 // and returns the function that does (a reloader.Stage). A bad keys file
-// or JWKS file fails the generation; the previous one keeps serving.
-func (e *Engine) Compile(p *policy.Policy) (func(), error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// or JWKS file fails the generation; the previous one keeps serving. The
+// JWKS of a new URL provider is fetched once first (see fetchNew); when
+// ctx ends meanwhile Compile returns its error and nothing to commit.
+func (e *Engine) Compile(ctx context.Context, p *policy.Policy) (func(), error) {
 	rs := &ruleset{version: p.Version, routes: map[string]*routeRule{}, providers: map[string]*provider{}, sources: map[string]*jwksSource{}}
+	var fresh []*jwksSource
 	if a := p.Auth; a != nil {
 		if err := rs.compileKeys(a, p); err != nil {
 			return nil, err
 		}
 		for _, j := range a.JWT {
-			if err := e.compileProvider(rs, j); err != nil {
+			src, isNew, err := e.compileProvider(rs, j)
+			if err != nil {
 				return nil, err
+			}
+			if isNew {
+				fresh = append(fresh, src)
 			}
 		}
 	}
 	for _, r := range p.Routes {
 		rs.routes[r.Name] = compileRoute(p, r)
+	}
+	if err := fetchNew(ctx, fresh); err != nil {
+		return nil, err
 	}
 	return func() { e.commit(rs) }, nil
 }
@@ -117,29 +127,67 @@ func (rs *ruleset) compileKeys(a *policy.Auth, p *policy.Policy) error {
 
 // compileProvider builds a provider, reusing the running JWKS source of an
 // unchanged provider so a reload neither refetches nor drops its keys. A
-// new URL source is fetched once here, so the first tokens after a start
-// do not meet an empty key set; it starts refreshing on commit.
-func (e *Engine) compileProvider(rs *ruleset, j *policy.JWTProvider) error {
-	var src *jwksSource
+// new URL source is returned with isNew set, for Compile to fetch; it
+// starts refreshing on commit.
+func (e *Engine) compileProvider(rs *ruleset, j *policy.JWTProvider) (src *jwksSource, isNew bool, err error) {
 	if j.JWKSURI == "" {
-		s, err := newStaticSource(j.Issuer, j.JWKSData)
+		src, err = newStaticSource(j.Issuer, j.JWKSData)
 		if err != nil {
-			return fmt.Errorf("%s: auth.jwt jwks_file %s: %w", j.At("jwks_file"), j.JWKSFile, err)
+			return nil, false, fmt.Errorf("%s: auth.jwt jwks_file %s: %w", j.At("jwks_file"), j.JWKSFile, err)
 		}
-		src = s
 	} else {
 		id := fmt.Sprintf("%s\x00%s\x00%d\x00%d", j.Issuer, j.JWKSURI, j.RefreshInterval, j.MaxStale)
-		if src = e.sources[id]; src == nil {
-			src = newURLSource(j.Issuer, j.JWKSURI, j.RefreshInterval.D(), j.MaxStale.D(), e.log, e.metrics)
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			_ = src.fetch(ctx) // logged and counted; the loop retries
-			cancel()
+		if src = e.runningSource(id); src == nil {
+			src, isNew = newURLSource(j.Issuer, j.JWKSURI, j.RefreshInterval.D(), j.MaxStale.D(), e.log, e.metrics), true
 		}
 		rs.sources[id] = src
 	}
 	p := newProvider(j, src, e.metrics)
 	rs.providers[j.Issuer] = p
 	rs.providerList = append(rs.providerList, p)
+	return src, isNew, nil
+}
+
+// runningSource is the serving generation's JWKS source with id, or nil.
+func (e *Engine) runningSource(id string) *jwksSource {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sources[id]
+}
+
+// firstFetchTimeout bounds how long a reload waits for new providers'
+// JWKS (a variable for tests). Past it the generation commits without
+// their keys, which the refresh loops keep fetching.
+var firstFetchTimeout = 3 * time.Second
+
+// fetchNew fetches the JWKS of new URL sources once, so that the first
+// tokens after a start or a new provider do not meet an empty key set.
+// The fetches run together, under one firstFetchTimeout, and outside the
+// engine's lock: a slow identity provider delays this reload alone, never
+// Close or a commit (and Check never takes the lock). A fetch that fails
+// or times out is logged and counted and the generation still commits;
+// ctx ending (serve stopping) fails the generation with ctx's error.
+func fetchNew(ctx context.Context, fresh []*jwksSource) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	fetchCtx, cancel := context.WithTimeout(ctx, firstFetchTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, src := range fresh {
+		wg.Go(func() {
+			// fetch leaves an ended context's error uncounted; this
+			// timeout is the identity provider's failure, and counts.
+			err := src.fetch(fetchCtx)
+			if errors.Is(err, context.DeadlineExceeded) && fetchCtx.Err() != nil && ctx.Err() == nil {
+				src.failed(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fetching JWKS: %w", err)
+	}
 	return nil
 }
 

@@ -96,7 +96,7 @@ func (f *fixture) reload(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit, err := f.e.Compile(p)
+	commit, err := f.e.Compile(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestBadKeysFileKeepsTheLastGoodRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.e.Compile(p)
+	_, err = f.e.Compile(t.Context(), p)
 	if err == nil || !strings.Contains(err.Error(), "keys.yaml:2: keys[0]") || strings.Contains(err.Error(), f.keys["partner"]) {
 		t.Fatalf("want a positioned error that does not repeat the value, got %v", err)
 	}

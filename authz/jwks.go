@@ -123,6 +123,10 @@ var unknownKidInterval = 2 * time.Second
 
 const maxJWKSBytes = 1 << 20
 
+// fetchTimeout bounds one JWKS request of a URL source (a variable for
+// tests, which make contexts alone end fetches).
+var fetchTimeout = 5 * time.Second
+
 func newStaticSource(issuer string, data []byte) (*jwksSource, error) {
 	ks, err := parseKeySet(data)
 	if err != nil {
@@ -136,7 +140,7 @@ func newStaticSource(issuer string, data []byte) (*jwksSource, error) {
 func newURLSource(issuer, uri string, refresh, maxStale time.Duration, log *slog.Logger, m *metrics) *jwksSource {
 	return &jwksSource{
 		issuer: issuer, uri: uri, refresh: refresh, maxStale: maxStale, minRefetch: unknownKidInterval, log: log, metrics: m,
-		client: &http.Client{Timeout: 5 * time.Second},
+		client: &http.Client{Timeout: fetchTimeout},
 		kick:   make(chan struct{}, 1),
 	}
 }

@@ -87,9 +87,11 @@ func TestJWKSRotationStaleAndOutage(t *testing.T) {
 
 	// The IdP goes down: cached keys keep working within max_stale (1m).
 	idp.down.Store(true)
-	calls := idp.calls.Load()
-	f.e.rules.Load().providers[testIssuer].source.refetch()
-	waitFor(t, "a failed fetch", func() bool { return idp.calls.Load() > calls })
+	source := f.e.rules.Load().providers[testIssuer].source
+	source.refetch()
+	// The source, not the server, says when the failure is recorded: the
+	// server counts the call before the client has read the answer.
+	waitFor(t, "a failed fetch", func() bool { return source.current().failing })
 	if d := ok(newTok); !d.Allowed() {
 		t.Errorf("a JWKS outage within max_stale refused a good token: %s", d.Reason)
 	}

@@ -116,7 +116,7 @@ func apiKeyFrom(req *Request, header string, allowQuery bool) string {
 		return v
 	}
 	if allowQuery {
-		return queryParam(req.Path, policy.DefaultAPIKeyQueryParam)
+		return queryParam(req.Path, policy.APIKeyQueryParam)
 	}
 	return ""
 }

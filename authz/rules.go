@@ -52,10 +52,7 @@ func compileRoute(p *policy.Policy, r *policy.Route) *routeRule {
 		rule.invalidToken = append(rule.invalidToken, "Bearer "+realm+`, error="invalid_token"`)
 	}
 	if ra.Accepts(policy.CredAPIKey) {
-		c := "ApiKey " + realm
-		if p.Auth.APIKeys.Header != "" {
-			c += fmt.Sprintf(`, header=%q`, p.Auth.APIKeys.Header)
-		}
+		c := "ApiKey " + realm + fmt.Sprintf(`, header=%q`, p.Auth.APIKeys.Header)
 		rule.challenges = append(rule.challenges, c)
 		rule.invalidToken = append(rule.invalidToken, c)
 	}
@@ -72,7 +69,7 @@ func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *U
 	bearer, hasBearer := cutScheme(req.Headers["authorization"], "bearer")
 	key := ""
 	if rs.keys != nil {
-		if !rule.allowQuery && hasQueryValue(req.Path, policy.DefaultAPIKeyQueryParam) {
+		if !rule.allowQuery && hasQueryValue(req.Path, policy.APIKeyQueryParam) {
 			// Envoy removes the parameter on every route (xds/credentials.go),
 			// so the request would go on without the key the client meant
 			// to send, perhaps as anonymous: say so instead.
@@ -93,12 +90,12 @@ func (rs *ruleset) decide(rule *routeRule, req *Request, now time.Time, usage *U
 	case rule.accepts(policy.CredAnonymous):
 		d = allow(anonymous)
 	default:
-		d = rule.unauthorized("unauthorized", rule.missingMessage(rs), "missing_credentials")
+		d = rule.unauthorized("unauthorized", rule.missingMessage(), "missing_credentials")
 	}
 	return d
 }
 
-func (r *routeRule) missingMessage(rs *ruleset) string {
+func (r *routeRule) missingMessage() string {
 	var ways []string
 	if r.accepts(policy.CredAPIKey) {
 		ways = append(ways, "an API key")

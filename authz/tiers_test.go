@@ -1,11 +1,10 @@
 package authz
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/internal/policytest"
 )
 
 func TestUndeclaredTiers(t *testing.T) {
@@ -17,12 +16,7 @@ func TestUndeclaredTiers(t *testing.T) {
 		{"no tiers section: nothing to match", "", nil},
 		{"typo and case", "tiers: { gold: { rate_limits: [] }, free: { rate_limits: [] } }\n", []string{`key "b" has tier "glod"`, `key "d" has tier "Free"`}},
 	} {
-		dir := t.TempDir()
-		writeTestFile(t, filepath.Join(dir, "p.yaml"), "listeners: [{ name: l, port: 8080 }]\n"+tc.tiers)
-		p, err := policy.Load(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := policytest.Load(t, "listeners: [{ name: l, port: 8080 }]\n"+tc.tiers)
 		got := UndeclaredTiers(p, kf)
 		if len(got) != len(tc.want) {
 			t.Errorf("%s: got %q, want %d", tc.name, got, len(tc.want))

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/atomicfile"
 )
 
 // Usage tracks when each API key was last used. A request only stores a
@@ -92,7 +94,7 @@ func (u *Usage) Flush(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path, append(data, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o644, 0o755); err != nil {
 		u.dirty.Store(true)
 		return err
 	}

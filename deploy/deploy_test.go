@@ -10,14 +10,14 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// metricRE finds metric names in PromQL and in the README.
+// metricRE finds metric names in PromQL and in docs/operations.md.
 var metricRE = regexp.MustCompile(`\b(?:envoy|tollgate)_[a-z0-9_]+`)
 
-// documentedMetrics are the metric names of README.md's tables: rows
+// documentedMetrics are the metric names of docs/operations.md's tables: rows
 // whose first cell starts with a quoted metric name.
 func documentedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestDashboardQueriesOnlyDocumentedMetrics(t *testing.T) {
 	d := loadDashboard(t)
 	documented := documentedMetrics(t)
 	if len(documented) < 10 {
-		t.Fatalf("found only %d documented metrics in README.md: %v", len(documented), documented)
+		t.Fatalf("found only %d documented metrics in docs/operations.md: %v", len(documented), documented)
 	}
 	var exprs []string
 	for _, v := range d.Templating.List {
@@ -107,7 +107,7 @@ func TestDashboardQueriesOnlyDocumentedMetrics(t *testing.T) {
 		for _, m := range metricNames(e) {
 			seen++
 			if !documented[baseName(m)] && !documented[m] {
-				t.Errorf("the dashboard queries %s, which README.md does not document", m)
+				t.Errorf("the dashboard queries %s, which docs/operations.md does not document", m)
 			}
 		}
 	}

@@ -196,9 +196,9 @@ func Start(ctx context.Context, c Config) (*Process, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	p.stopCtx = context.AfterFunc(ctx, func() { p.Stop() })
+	p.stopCtx = context.AfterFunc(ctx, func() { _ = p.Stop() }) // a later Stop returns its error
 	if err := p.waitAdmin(ctx, c.ReadyTimeout); err != nil {
-		p.Stop()
+		_ = p.Stop() // the start's error is the one the caller can act on
 		return nil, err
 	}
 	return p, nil

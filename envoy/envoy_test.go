@@ -230,8 +230,11 @@ func TestParseStats(t *testing.T) {
 
 func TestTailBufferKeepsTheEnd(t *testing.T) {
 	tb := &tailBuffer{max: 10}
-	tb.Write([]byte("line one\nline two\n"))
-	tb.Write([]byte("three\n"))
+	for _, s := range []string{"line one\nline two\n", "three\n"} {
+		if _, err := tb.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got := tb.lastLines(5); !strings.HasSuffix(got, "three") || len(got) > 10 {
 		t.Errorf("lastLines = %q", got)
 	}

@@ -186,8 +186,20 @@ func (p *Policy) HasAuthz() bool {
 	return slices.ContainsFunc(p.Routes, func(r *Route) bool { return r.Auth != nil && !r.Auth.Public })
 }
 
-// DefaultAPIKeyHeader is the header API keys are read from by default.
-const DefaultAPIKeyHeader = "X-API-Key"
+// APIKeyQueryParam is the query parameter an API key is read from where a
+// route allows it (allow_query). It is a fixed name, not a default: no
+// policy field changes it.
+const APIKeyQueryParam = "api_key"
+
+// AuthzTimeout is how long Envoy waits for an authorization decision:
+// auth.timeout as Load resolved it. A policy without an auth section may
+// still protect routes (client_cert, anonymous), so it gets the default.
+func (p *Policy) AuthzTimeout() time.Duration {
+	if p.Auth == nil {
+		return DefaultAuthzTimeout
+	}
+	return p.Auth.Timeout.D()
+}
 
 // authHeaders are the claim header names, for IdentityHeaders.
 func (p *Policy) authHeaders() []string {
@@ -284,20 +296,6 @@ func (p *Policy) mergeAuth(a *Auth, errs *Errors) {
 	}
 	p.Auth = a
 }
-
-// The auth defaults; docs/policy.md lists them too.
-const (
-	DefaultAuthzTimeout     = 200 * time.Millisecond
-	DefaultJWTLeeway        = 30 * time.Second
-	DefaultJWKSRefresh      = 5 * time.Minute
-	DefaultJWKSMaxStale     = time.Hour
-	DefaultScopesClaim      = "scope"
-	DefaultRolesClaim       = "roles"
-	DefaultAPIKeyQueryParam = "api_key"
-)
-
-// DefaultAlgorithms a JWT provider accepts when it lists none.
-var DefaultAlgorithms = []string{"RS256", "ES256"}
 
 // applyAuthDefaults fills the auth section and every route's rule. When
 // the policy has an auth section, a route without `auth` requires one of

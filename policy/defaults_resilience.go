@@ -1,37 +1,5 @@
 package policy
 
-import "time"
-
-// Defaults of the resilience and TLS fields; docs/policy.md lists them too.
-// Circuit breaker limits are Envoy's own defaults, written out so that the
-// configuration Envoy receives says what it enforces.
-const (
-	DefaultMaxConnections       = 1024
-	DefaultMaxPending           = 1024
-	DefaultMaxRequests          = 1024
-	DefaultMaxRetries           = 3
-	DefaultConsecutive5xx       = 5
-	DefaultOutlierInterval      = 10 * time.Second
-	DefaultBaseEjectionTime     = 30 * time.Second
-	DefaultMaxEjectionPercent   = 10
-	DefaultHealthCheckInterval  = 10 * time.Second
-	DefaultHealthCheckTimeout   = time.Second
-	DefaultHealthyThreshold     = 2
-	DefaultUnhealthyThreshold   = 3
-	DefaultRetryBudgetPercent   = 20
-	DefaultRetryMinConcurrency  = 3
-	DefaultRetryBackoffBase     = 25 * time.Millisecond
-	DefaultSuccessRateMinHosts  = 5
-	DefaultSuccessRateVolume    = 100
-	DefaultSuccessRateStdev     = 1.9
-	DefaultTLSMinVersion        = TLS12
-	defaultRetryBackoffMaxRatio = 10
-)
-
-// DefaultRetryOn are the retry conditions of a route that names none: the
-// failures where the service most likely did not act on the request.
-var DefaultRetryOn = []string{"gateway-error", "reset", "connect-failure", "refused-stream"}
-
 // applyResilienceDefaults fills the resilience and TLS fields left out.
 func applyResilienceDefaults(p *Policy) {
 	for _, l := range p.Listeners {
@@ -42,6 +10,9 @@ func applyResilienceDefaults(p *Policy) {
 	for _, s := range p.Services {
 		if s.Protocol == "" {
 			s.Protocol = HTTP1
+		}
+		if t := s.TLS; t != nil && len(t.SAN) == 0 && t.SNI != "" {
+			t.SAN = []string{t.SNI}
 		}
 		defaultCircuitBreaker(s.CircuitBreaker)
 		defaultOutlierDetection(s.OutlierDetection)

@@ -61,3 +61,23 @@ func (es Errors) err() error {
 	es.sort()
 	return es
 }
+
+// listPath is the field path of the i-th element of a list section
+// (listeners, routes): by its name when it has a valid one, so that an
+// error reads as the name the author wrote, else by index. Every
+// validation of a list element builds its path here, so that one element's
+// errors all name it the same way.
+func listPath(section string, i int, name string) string {
+	if nameRE.MatchString(name) {
+		return section + "." + name
+	}
+	return indexPath(section, i)
+}
+
+// indexPath is the path of a list element by index only, for the one error
+// its name cannot identify: a name declared twice.
+func indexPath(section string, i int) string { return fmt.Sprintf("%s[%d]", section, i) }
+
+// mapPath is the field path of an element of a mapping section (services,
+// rate_limits, tiers), which is always by name.
+func mapPath(section, name string) string { return section + "." + name }

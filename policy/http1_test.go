@@ -39,6 +39,7 @@ routes:
 		{"GET http://evil.com/h HTTP/1.1\r\nHost: api.example.com\r\n\r\n", "all"},
 		{"GET http://user@api.example.com:99/h HTTP/1.1\r\n\r\n", "host"},
 		{"GET http://api.example.com?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
+		{"GET http://api.example.com?x=1#f HTTP/1.1\r\nHost: x\r\n\r\n", "404"}, // no path: the fragment is never seen
 		{"GET https://api.example.com/h HTTP/1.1\r\nHost: x\r\n\r\n", "403"},
 		{"GET ftp://api.example.com/h HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
 		{"GET /h HTTP/1.1\r\nHost: evil.com\r\nHost: api.example.com\r\n\r\n", "all"}, // "evil.com,api.example.com"

@@ -71,6 +71,18 @@ func LoadFiles(files []string) (*Policy, error) {
 // load builds a policy from files, reading them and the files they name
 // through reads.
 func load(files []string, reads *fileReads) (*Policy, error) {
+	p, version, err := loadValid(files, reads)
+	if err != nil {
+		return nil, err
+	}
+	applyDefaults(p)
+	p.Version = version
+	return p, nil
+}
+
+// loadValid is load before defaults: the files decoded, merged and
+// validated, and the version of what they were built from.
+func loadValid(files []string, reads *fileReads) (*Policy, string, error) {
 	p := &Policy{Files: files, Services: map[string]*Service{}, reads: reads}
 	var errs Errors
 	hash := sha256.New()
@@ -91,12 +103,10 @@ func load(files []string, reads *fileReads) (*Policy, error) {
 		p.readAuthFiles(hash, &errs)
 	}
 	if err := errs.err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	hashTLSFiles(p, hash)
-	applyDefaults(p)
-	p.Version = hex.EncodeToString(hash.Sum(nil))[:16]
-	return p, nil
+	return p, hex.EncodeToString(hash.Sum(nil))[:16], nil
 }
 
 // parseFile decodes every YAML document of one file.
@@ -157,7 +167,7 @@ func mergeNamed[E any, P named[E]](into, from map[string]P, kind, section string
 		}
 		e.setName(name)
 		if first, dup := into[name]; dup {
-			errs.addf(e.Pos(), section+"."+name, "%s %q is already defined at %s", kind, name, first.Pos())
+			errs.addf(e.Pos(), mapPath(section, name), "%s %q is already defined at %s", kind, name, first.Pos())
 			continue
 		}
 		into[name] = e

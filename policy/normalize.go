@@ -21,7 +21,7 @@ import (
 // Only the path is rewritten; the query string is kept as sent.
 
 // ErrInvalidPath is returned for a path Envoy refuses with 400.
-var ErrInvalidPath = errors.New("Envoy refuses the path (400): it holds a NUL character or %00")
+var ErrInvalidPath = errors.New("Envoy refuses the path (400): it holds a NUL character or %00") //nolint:staticcheck // ST1005: "Envoy" is a name
 
 // NormalizedPath is a request path as Envoy routes it.
 type NormalizedPath struct {

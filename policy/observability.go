@@ -31,13 +31,6 @@ type Tracing struct {
 	SamplePercent *float64 `yaml:"sample_percent"`
 }
 
-// The defaults of the observability blocks; docs/policy.md lists them too.
-const (
-	DefaultAccessLogPath      = "/dev/stdout"
-	DefaultTracingServiceName = "tollgate"
-	DefaultSamplePercent      = 100.0
-)
-
 // mergeObservability takes the access_log and tracing blocks of one
 // document; each may be written once in the whole policy.
 func (p *Policy) mergeObservability(doc *document, errs *Errors) {

@@ -249,12 +249,6 @@ type GracePeriod struct {
 	Then   FailureMode `yaml:"then"`   // default fail_open
 }
 
-// Rate-limit defaults.
-const (
-	DefaultRedisTimeout = 50 * time.Millisecond
-	DefaultGracePeriod  = 30 * time.Second
-)
-
 // RateLimitCallMargin is what Envoy's wait for a rate-limit decision adds
 // to the decision deadline: the gRPC hop between Envoy and Tollgate and
 // Tollgate's own work around the Redis round trip, with room for a loaded
@@ -269,10 +263,10 @@ const RateLimitCallMargin = 100 * time.Millisecond
 // gets the default deadline too, so Envoy's wait (CallTimeout) has the same
 // shape whatever the store. A nil store is the memory store.
 func (s *RateLimitStore) DecisionDeadline() time.Duration {
-	if s != nil && s.Redis != nil && s.Redis.Timeout > 0 {
-		return s.Redis.Timeout.D()
+	if s == nil || s.Redis == nil {
+		return DefaultRedisTimeout
 	}
-	return DefaultRedisTimeout
+	return s.Redis.Timeout.D()
 }
 
 // CallTimeout is how long Envoy waits for a rate-limit decision before it
@@ -291,12 +285,10 @@ func (s *RateLimitStore) CallTimeout() time.Duration {
 // applies at once. A nil store fails open, as on_failure's default does.
 func (s *RateLimitStore) UnreachableMode() FailureMode {
 	switch {
-	case s == nil || s.OnFailure == "":
+	case s == nil:
 		return FailOpen
-	case s.OnFailure == Grace && s.Grace != nil && s.Grace.Then != "":
-		return s.Grace.Then
 	case s.OnFailure == Grace:
-		return FailOpen
+		return s.Grace.Then
 	}
 	return s.OnFailure
 }
@@ -403,6 +395,6 @@ func IdentityHeader(d KeyDimension) string {
 	return ""
 }
 
-func (l *RateLimit) setName(name string) { l.Name = name }
+func (r *RateLimit) setName(name string) { r.Name = name }
 
 func (t *Tier) setName(name string) { t.Name = name }

@@ -82,7 +82,11 @@ var invalidRateLimitCases = []struct {
 	}},
 	{"sliding window too large", "rate_limits:\n  a: { sliding_window: { limit: 1000000, window: 1h } }\n", []string{`2:33: rate_limits.a.sliding_window.limit: limit must be between 1 and 100000, got 1000000`}},
 	{"window missing", "rate_limits:\n  a: { fixed_window: { limit: 5 } }\n", []string{`2:22: rate_limits.a.fixed_window.window: needs a positive window`}},
-	{"unknown limit on route", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a, rate_limits: [nope] }\n", []string{`4:36: routes[0].rate_limits[0]: unknown rate limit "nope"`}},
+	{"unknown limit on route", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a, rate_limits: [nope] }\n", []string{`4:36: routes.r.rate_limits[0]: unknown rate limit "nope"`}},
+	{"unknown limit on an unnamed route", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { to: a, rate_limits: [nope] }\n", []string{
+		`4:5: routes[0]: route needs a name`,
+		`4:27: routes[0].rate_limits[0]: unknown rate limit "nope"`,
+	}},
 	{"tier conflicts", "rate_limits:\n  a: { when: anonymous, token_bucket: { rate: 1/s } }\n  b: { when: tier:gold, token_bucket: { rate: 1/s } }\ntiers:\n  gold: { rate_limits: [a, c] }\n  free: { rate_limits: [b] }\n", []string{
 		`5:24: tiers.gold.rate_limits[0]: rate limit "a" applies to anonymous requests, which have no tier`,
 		`5:24: tiers.gold.rate_limits[1]: unknown rate limit "c"`,
@@ -109,7 +113,7 @@ var invalidRateLimitCases = []struct {
 		`7:13: rate_limits.d.key[0]: header:true-client-ip is set or removed by the gateway`,
 	}},
 	{"too many parts and limits", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a, rate_limits: [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32] }\nrate_limits:\n  l0: { key: [client_ip, header:a, header:b, header:c, header:d, header:e, header:f, header:g, header:h], token_bucket: { rate: 1/s } }\n  l1: { token_bucket: { rate: 1/s } }\n  l2: { token_bucket: { rate: 1/s } }\n  l3: { token_bucket: { rate: 1/s } }\n  l4: { token_bucket: { rate: 1/s } }\n  l5: { token_bucket: { rate: 1/s } }\n  l6: { token_bucket: { rate: 1/s } }\n  l7: { token_bucket: { rate: 1/s } }\n  l8: { token_bucket: { rate: 1/s } }\n  l9: { token_bucket: { rate: 1/s } }\n  l10: { token_bucket: { rate: 1/s } }\n  l11: { token_bucket: { rate: 1/s } }\n  l12: { token_bucket: { rate: 1/s } }\n  l13: { token_bucket: { rate: 1/s } }\n  l14: { token_bucket: { rate: 1/s } }\n  l15: { token_bucket: { rate: 1/s } }\n  l16: { token_bucket: { rate: 1/s } }\n  l17: { token_bucket: { rate: 1/s } }\n  l18: { token_bucket: { rate: 1/s } }\n  l19: { token_bucket: { rate: 1/s } }\n  l20: { token_bucket: { rate: 1/s } }\n  l21: { token_bucket: { rate: 1/s } }\n  l22: { token_bucket: { rate: 1/s } }\n  l23: { token_bucket: { rate: 1/s } }\n  l24: { token_bucket: { rate: 1/s } }\n  l25: { token_bucket: { rate: 1/s } }\n  l26: { token_bucket: { rate: 1/s } }\n  l27: { token_bucket: { rate: 1/s } }\n  l28: { token_bucket: { rate: 1/s } }\n  l29: { token_bucket: { rate: 1/s } }\n  l30: { token_bucket: { rate: 1/s } }\n  l31: { token_bucket: { rate: 1/s } }\n  l32: { token_bucket: { rate: 1/s } }\n", []string{
-		`4:36: routes[0].rate_limits: a route names at most 32 rate limits, got 33`,
+		`4:36: routes.r.rate_limits: a route names at most 32 rate limits, got 33`,
 		`6:14: rate_limits.l0.key: a key has at most 8 parts, got 9`,
 	}},
 	{"on_failure without redis", "rate_limit_store: { on_failure: fail_closed }\n", []string{`1:33: rate_limit_store.on_failure: on_failure applies to a Redis store`}},

@@ -25,14 +25,10 @@ type ReloadGuard struct {
 	MaxRemovedRoutesPercent int `yaml:"max_removed_routes_percent"`
 }
 
-// The reload guard defaults; docs/policy.md lists them too.
-const (
-	DefaultMaxRemovedRoutesPercent = 50
-	// GuardedRouteCount is how many routes the serving generation must
-	// have before removing most of them is refused, so that a small
-	// development policy can be rewritten freely.
-	GuardedRouteCount = 4
-)
+// GuardedRouteCount is how many routes the serving generation must have
+// before removing most of them is refused, so that a small development
+// policy can be rewritten freely.
+const GuardedRouteCount = 4
 
 // Reasons a GuardError gives; they label Tollgate's rejection metric.
 const (
@@ -86,9 +82,6 @@ func applyReloadGuardDefaults(p *Policy) {
 // what to write to apply next on purpose, or nil.
 func CheckReload(serving, next *Policy) error {
 	g := next.ReloadGuard
-	if g == nil { // not from Load: hold it to the defaults
-		g = &ReloadGuard{MaxRemovedRoutesPercent: DefaultMaxRemovedRoutesPercent}
-	}
 	if len(next.Listeners) == 0 && !g.AllowNoListeners {
 		return &GuardError{Reason: GuardNoListeners, msg: fmt.Sprintf(
 			"%s: the policy has no listeners, so applying it would close every Envoy listener; "+

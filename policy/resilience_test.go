@@ -45,6 +45,12 @@ var invalidResilienceCases = []struct {
 		`2:59: services.a.retry_budget.percent: must be above 0 and at most 100, got 150`,
 		`2:81: services.a.retry_budget.min_concurrency: must be at least 0, got -1`,
 	}},
+	// Envoy takes these counts as uint32: a larger one would wrap (2^32
+	// requests becoming a limit of 0, which refuses every request).
+	{"counts beyond uint32", "services:\n  a:\n    endpoints: [127.0.0.1:1]\n    circuit_breaker: { max_requests: 4294967296 }\n    health_check: { path: /h, healthy_threshold: 4294967297 }\n", []string{
+		`4:38: services.a.circuit_breaker.max_requests: must be between 1 and 4294967295, got 4294967296`,
+		`5:50: services.a.health_check.healthy_threshold: must be between 1 and 4294967295, got 4294967297`,
+	}},
 	{"per-try timeout larger than timeout", resilienceBase + "services: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a, timeout: 1s, per_try_timeout: 2s, retries: { attempts: 1 } }\n", []string{
 		`4:53: routes.r.per_try_timeout: per_try_timeout 2s is larger than the route's timeout 1s`,
 	}},

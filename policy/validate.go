@@ -67,10 +67,9 @@ func (v *validator) name(s Source, kind, name, path string) bool {
 func (v *validator) listeners() names {
 	seen, addrs := names{}, names{}
 	for i, l := range v.p.Listeners {
-		path := fmt.Sprintf("listeners[%d]", i)
+		path := listPath("listeners", i, l.Name)
 		if v.name(l.Source, "listener", l.Name, path) {
-			v.unique(seen, "listener", l.Name, l.At("name"), path+".name")
-			path = "listeners." + l.Name
+			v.unique(seen, "listener", l.Name, l.At("name"), indexPath("listeners", i)+".name")
 		}
 		if l.Address != "" {
 			if _, err := netip.ParseAddr(l.Address); err != nil {
@@ -80,7 +79,7 @@ func (v *validator) listeners() names {
 		if l.Port < 1 || l.Port > 65535 {
 			v.errorf(l.At("port"), path+".port", "port must be between 1 and 65535, got %d", l.Port)
 		}
-		addr := net.JoinHostPort(cmp.Or(l.Address, "0.0.0.0"), strconv.Itoa(l.Port))
+		addr := net.JoinHostPort(cmp.Or(l.Address, DefaultListenerAddress), strconv.Itoa(l.Port))
 		v.unique(addrs, "address", addr, l.At("port"), path+".port")
 		for j, h := range l.Hosts {
 			v.host(h, l.At("hosts"), fmt.Sprintf("%s.hosts[%d]", path, j))
@@ -101,7 +100,7 @@ func (v *validator) host(h string, pos Pos, path string) {
 var loadBalancings = []LoadBalancing{RoundRobin, LeastRequest, Random, RingHash}
 
 func (v *validator) service(s *Service) {
-	path := "services." + s.Name
+	path := mapPath("services", s.Name)
 	if !nameRE.MatchString(s.Name) {
 		v.errorf(s.Pos(), path, "%q is not a valid service name: use lower-case letters, digits, '.', '_' and '-' (at most 63)", s.Name)
 	}
@@ -169,10 +168,9 @@ func (v *validator) headerName(name string, pos Pos, path string) {
 func (v *validator) routes(listeners names) {
 	seen := names{}
 	for i, r := range v.p.Routes {
-		path := fmt.Sprintf("routes[%d]", i)
+		path := listPath("routes", i, r.Name)
 		if v.name(r.Source, "route", r.Name, path) {
-			v.unique(seen, "route", r.Name, r.At("name"), path+".name")
-			path = "routes." + r.Name
+			v.unique(seen, "route", r.Name, r.At("name"), indexPath("routes", i)+".name")
 		}
 		for _, l := range r.Listeners {
 			if _, ok := listeners[l]; !ok {

@@ -14,10 +14,7 @@ func (v *validator) auth() {
 		v.authSection(a)
 	}
 	for i, r := range v.p.Routes {
-		path := fmt.Sprintf("routes[%d].auth", i)
-		if r.Name != "" {
-			path = "routes." + r.Name + ".auth"
-		}
+		path := listPath("routes", i, r.Name) + ".auth"
 		switch {
 		case r.Auth != nil:
 			v.routeAuth(r.Auth, a, path)

@@ -44,7 +44,7 @@ func (v *validator) rateLimits() {
 		l.Tiers = slices.Compact(l.Tiers)
 	}
 	for i, r := range v.p.Routes {
-		v.routeRateLimits(r, fmt.Sprintf("routes[%d].rate_limits", i))
+		v.routeRateLimits(r, listPath("routes", i, r.Name)+".rate_limits")
 	}
 	if s := v.p.RateLimitStore; s != nil {
 		v.rateLimitStore(s)
@@ -52,7 +52,7 @@ func (v *validator) rateLimits() {
 }
 
 func (v *validator) rateLimit(l *RateLimit) {
-	path := "rate_limits." + l.Name
+	path := mapPath("rate_limits", l.Name)
 	if !nameRE.MatchString(l.Name) {
 		v.errorf(l.Pos(), path, "%q is not a valid limit name: use lower-case letters, digits, '.', '_' and '-' (at most 63)", l.Name)
 	}
@@ -175,7 +175,7 @@ func cmpPos(s interface {
 }
 
 func (v *validator) tier(t *Tier) {
-	path := "tiers." + t.Name
+	path := mapPath("tiers", t.Name)
 	if !nameRE.MatchString(t.Name) {
 		v.errorf(t.Pos(), path, "%q is not a valid tier name: use lower-case letters, digits, '.', '_' and '-' (at most 63)", t.Name)
 	}

@@ -12,7 +12,7 @@ import (
 func (v *validator) limitStages() {
 	for _, name := range sortedKeys(v.p.RateLimits) {
 		l := v.p.RateLimits[name]
-		path := "rate_limits." + name
+		path := mapPath("rate_limits", name)
 		switch l.Stage {
 		case "", StageAfterAuth:
 			continue

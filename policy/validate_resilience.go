@@ -1,21 +1,16 @@
 package policy
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 )
 
-// DefaultRouteTimeout is Envoy's request timeout for a route that sets none
-// and whose services set none either.
-const DefaultRouteTimeout = 15 * time.Second
-
 // resilience checks the resilience fields of every service and route.
 func (v *validator) resilience() {
 	for _, name := range v.p.ServiceNames() {
 		s := v.p.Services[name]
-		path := "services." + name
+		path := mapPath("services", name)
 		v.circuitBreaker(s.CircuitBreaker, path+".circuit_breaker", true)
 		v.outlierDetection(s.OutlierDetection, path+".outlier_detection")
 		v.healthCheck(s, path+".health_check")
@@ -24,10 +19,7 @@ func (v *validator) resilience() {
 		v.protocol(s, path)
 	}
 	for i, r := range v.p.Routes {
-		path := fmt.Sprintf("routes[%d]", i)
-		if r.Name != "" {
-			path = "routes." + r.Name
-		}
+		path := listPath("routes", i, r.Name)
 		v.routeTimeouts(r, path)
 		v.retries(r.Retries, path+".retries")
 	}
@@ -40,10 +32,16 @@ func (v *validator) positiveDuration(s Source, field string, d Duration, path st
 	}
 }
 
-// atLeast reports a written integer field below min.
+// atLeast reports a written count below min, or above what Envoy's
+// uint32 fields hold: every caller's count is one, and a larger value
+// would wrap in translation (2^32 requests becoming a limit of 0).
 func (v *validator) atLeast(s Source, field string, n, min int, path string) {
-	if s.Has(field) && n < min {
+	switch {
+	case !s.Has(field):
+	case n < min:
 		v.errorf(s.At(field), path+"."+field, "must be at least %d, got %d", min, n)
+	case int64(n) > 1<<32-1: // math.MaxUint32; int64 so that 32-bit builds compile
+		v.errorf(s.At(field), path+"."+field, "must be between %d and %d, got %d", min, int64(1<<32-1), n)
 	}
 }
 

@@ -23,14 +23,11 @@ func (v *validator) tls() {
 		ports[l.Port] = l.Name
 	}
 	for i, l := range v.p.Listeners {
-		path := fmt.Sprintf("listeners[%d]", i)
-		if l.Name != "" {
-			path = "listeners." + l.Name
-		}
+		path := listPath("listeners", i, l.Name)
 		v.listenerTLS(l, ports, path+".tls")
 	}
 	for _, name := range v.p.ServiceNames() {
-		v.upstreamTLS(v.p.Services[name], "services."+name+".tls")
+		v.upstreamTLS(v.p.Services[name], mapPath("services", name)+".tls")
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -57,7 +58,7 @@ rate_limits:
   multi: { key: [route, client_id, header:x-tenant, client_ip], sliding_window: { limit: 3, window: 1s } }
   global: { key: [], fixed_window: { limit: 3, window: 1s } }
 `
-	l, err := Compile(loadPolicy(t, yaml), NewMemoryStore(nil), false)
+	l, err := Compile(policytest.Load(t, yaml), NewMemoryStore(nil), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestCurrentLimitFollowsSwap(t *testing.T) {
 	if got := perUnit(); got != 5 {
 		t.Fatalf("requests per unit %d, want 5", got)
 	}
-	next, err := Compile(loadPolicy(t, "rate_limits:\n  l: { key: [route], fixed_window: { limit: 7, window: 1m } }\n"), NewMemoryStore(nil), false)
+	next, err := Compile(policytest.Load(t, "rate_limits:\n  l: { key: [route], fixed_window: { limit: 7, window: 1m } }\n"), NewMemoryStore(nil), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestCurrentLimitFollowsSwap(t *testing.T) {
 func TestConcurrentCallsShareProtos(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := NewService(quiet, nil, NewMetrics(reg), nil)
-	l, err := Compile(loadPolicy(t, benchYAML), NewMemoryStore(nil), false)
+	l, err := Compile(policytest.Load(t, benchYAML), NewMemoryStore(nil), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/internal/redistest"
 	"github.com/tollgate/tollgate/policy"
 )
@@ -27,23 +27,9 @@ func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// loadPolicy compiles a policy from YAML.
-func loadPolicy(t testing.TB, yaml string) *policy.Policy {
-	t.Helper()
-	dir := t.TempDir()
-	if err := writeFile(dir+"/p.yaml", yaml); err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func newService(t testing.TB, yaml string, store Store, remote bool, clock func() time.Time) *Service {
 	t.Helper()
-	l, err := Compile(loadPolicy(t, yaml), store, remote)
+	l, err := Compile(policytest.Load(t, yaml), store, remote)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,5 +64,3 @@ func decide(t testing.TB, s *Service, ds ...Descriptor) *Decision {
 	}
 	return d
 }
-
-func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }

@@ -3,6 +3,7 @@ package ratelimiter
 import (
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -11,7 +12,7 @@ import (
 // missing when no authz call was made (a public route, a policy without
 // auth, Envoy failing open). Missing counts as anonymous.
 func TestConditionsReadTheAuthEntry(t *testing.T) {
-	l, err := Compile(loadPolicy(t, `
+	l, err := Compile(policytest.Load(t, `
 rate_limits:
   anon: { when: anonymous, fixed_window: { limit: 1, window: 1m } }
   authed: { when: authenticated, fixed_window: { limit: 1, window: 1m } }

@@ -1,7 +1,6 @@
 package ratelimiter
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -68,7 +67,7 @@ func compileLimit(pl *policy.RateLimit) (*Limit, error) {
 	switch {
 	case pl.TokenBucket != nil:
 		tb := pl.TokenBucket
-		l.Rule = Rule{Algorithm: TokenBucket, Limit: int64(cmp.Or(tb.Burst, tb.Rate.Count)), Period: tb.Rate.Per, Rate: int64(tb.Rate.Count)}
+		l.Rule = Rule{Algorithm: TokenBucket, Limit: int64(tb.Burst), Period: tb.Rate.Per, Rate: int64(tb.Rate.Count)}
 	case pl.SlidingWindow != nil:
 		l.Rule = Rule{Algorithm: SlidingWindow, Limit: int64(pl.SlidingWindow.Limit), Period: pl.SlidingWindow.Window.D()}
 	case pl.FixedWindow != nil:

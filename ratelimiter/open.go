@@ -46,9 +46,7 @@ func FromPolicy(s *policy.RateLimitStore) StoreConfig {
 		c.Cluster = r.SentinelMaster == ""
 	}
 	c.SentinelMaster, c.Username, c.PasswordEnv, c.DB = r.SentinelMaster, r.Username, r.PasswordEnv, r.DB
-	if s.OnFailure != "" {
-		c.OnFailure = Mode(s.OnFailure)
-	}
+	c.OnFailure = Mode(s.OnFailure)
 	if g := s.Grace; g != nil {
 		c.GracePeriod, c.GraceThen = g.Period.D(), Mode(g.Then)
 	}

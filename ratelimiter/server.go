@@ -3,6 +3,7 @@ package ratelimiter
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -104,10 +105,16 @@ func currentLimit(lim *Limit) *rlsv3.RateLimitResponse_RateLimit {
 	}
 	return &rlsv3.RateLimitResponse_RateLimit{
 		Name:            lim.Name,
-		RequestsPerUnit: uint32(min(perUnit, 1<<32-1)),
+		RequestsPerUnit: saturateUint32(perUnit),
 		Unit:            rlsv3.RateLimitResponse_RateLimit_SECOND,
-		UnitMultiplier:  wrapperspb.UInt32(uint32(max(1, secs/time.Second))),
+		UnitMultiplier:  wrapperspb.UInt32(saturateUint32(max(1, int64(secs/time.Second)))),
 	}
+}
+
+// saturateUint32 is n within Envoy's uint32 fields: a window longer than
+// 136 years would otherwise wrap to a short one.
+func saturateUint32(n int64) uint32 {
+	return uint32(min(max(n, 0), math.MaxUint32)) //nolint:gosec // G115: clamped just here
 }
 
 // statusBlock is one descriptor status and its reset duration.

@@ -65,16 +65,12 @@ func AccessLogFields() []string { return slices.Sorted(maps.Keys(accessLogFields
 // one JSON entry per request, to a file or to Tollgate over gRPC.
 func accessLogs(a *policy.AccessLog) ([]*accesslogv3.AccessLog, error) {
 	switch {
-	case a == nil || a.Disabled:
+	case a.Disabled:
 		return nil, nil
 	case a.GRPC:
 		return accessLog("envoy.access_loggers.http_grpc", grpcAccessLog())
 	default:
-		path := a.Path
-		if path == "" {
-			path = policy.DefaultAccessLogPath
-		}
-		return accessLog("envoy.access_loggers.file", fileAccessLog(path))
+		return accessLog("envoy.access_loggers.file", fileAccessLog(a.Path))
 	}
 }
 

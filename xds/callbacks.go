@@ -71,6 +71,15 @@ func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.s.closeStream(st
 // NACK to name the rejected version makes the cache wait for the next
 // snapshot instead (and send at once if the snapshot already changed), or
 // for retryRejected's backoff to pass.
+//
+// This works around go-control-plane v0.14.0: snapshotCache.CreateWatch
+// (pkg/cache/v3/simple.go) compares the request's version_info with the
+// snapshot's and never reads error_detail, so a NACK is answered like a
+// request for a newer version (upstream issue #962; PR #794, callbacks to
+// decide, was closed unmerged). It relies on the server passing this very
+// request to the cache after this callback (server.process,
+// pkg/server/sotw/v3/xds.go). Pinned by TestSnapshotCacheAnswersByRequestVersion
+// and TestServerHandsTheCacheTheRequestOnStreamRequestSaw (upstream_test.go).
 func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
 	rejected := c.s.onRequest(streamKey{id: id}, xdsRequest{
 		node:    req.GetNode(),

@@ -19,48 +19,31 @@ func circuitBreakers(s *policy.Service) *clusterv3.CircuitBreakers {
 		return nil
 	}
 	cb := s.CircuitBreaker
-	if cb == nil {
-		cb = &policy.CircuitBreaker{}
-	}
 	out := &clusterv3.CircuitBreakers{
 		Thresholds: []*clusterv3.CircuitBreakers_Thresholds{thresholds(corev3.RoutingPriority_DEFAULT, cb, s.RetryBudget)},
 	}
-	if cb.HighPriority != nil {
+	if cb != nil && cb.HighPriority != nil {
 		out.Thresholds = append(out.Thresholds, thresholds(corev3.RoutingPriority_HIGH, cb.HighPriority, s.RetryBudget))
 	}
 	return out
 }
 
-// thresholds is one priority's limits; zero limits (a hand-built policy
-// without defaults) are left to Envoy.
+// thresholds is one priority's limits. A service with a retry budget and
+// no circuit breaker (cb nil) leaves the limits to Envoy. The policy may
+// set 0 pending (never queue) or 0 retries explicitly.
 func thresholds(priority corev3.RoutingPriority, cb *policy.CircuitBreaker, budget *policy.RetryBudget) *clusterv3.CircuitBreakers_Thresholds {
-	t := &clusterv3.CircuitBreakers_Thresholds{
-		Priority:           priority,
-		MaxConnections:     optionalUInt32(cb.MaxConnections),
-		MaxPendingRequests: optionalUInt32(cb.MaxPending),
-		MaxRequests:        optionalUInt32(cb.MaxRequests),
-		MaxRetries:         optionalUInt32(cb.MaxRetries),
-	}
-	// The policy may set 0 pending (never queue) or 0 retries explicitly.
-	if cb.Has("max_pending") {
-		t.MaxPendingRequests = wrapperspb.UInt32(uint32(max(cb.MaxPending, 0)))
-	}
-	if cb.Has("max_retries") {
-		t.MaxRetries = wrapperspb.UInt32(uint32(max(cb.MaxRetries, 0)))
+	t := &clusterv3.CircuitBreakers_Thresholds{Priority: priority}
+	if cb != nil {
+		t.MaxConnections = wrapperspb.UInt32(uint32(cb.MaxConnections))
+		t.MaxPendingRequests = wrapperspb.UInt32(uint32(cb.MaxPending))
+		t.MaxRequests = wrapperspb.UInt32(uint32(cb.MaxRequests))
+		t.MaxRetries = wrapperspb.UInt32(uint32(cb.MaxRetries))
 	}
 	if budget != nil {
 		t.RetryBudget = &clusterv3.CircuitBreakers_Thresholds_RetryBudget{
 			BudgetPercent:       &typev3.Percent{Value: budget.Percent},
-			MinRetryConcurrency: wrapperspb.UInt32(uint32(max(budget.MinConcurrency, 0))),
+			MinRetryConcurrency: wrapperspb.UInt32(uint32(budget.MinConcurrency)),
 		}
 	}
 	return t
-}
-
-// optionalUInt32 is nil for values Envoy should default.
-func optionalUInt32(n int) *wrapperspb.UInt32Value {
-	if n <= 0 {
-		return nil
-	}
-	return wrapperspb.UInt32(uint32(n))
 }

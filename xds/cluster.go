@@ -2,7 +2,6 @@ package xds
 
 import (
 	"fmt"
-	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -22,7 +21,7 @@ func buildCluster(s *policy.Service) (*clusterv3.Cluster, error) {
 	}
 	c := &clusterv3.Cluster{
 		Name:           s.Name,
-		ConnectTimeout: durationpb.New(connectTimeout(s)),
+		ConnectTimeout: durationpb.New(s.ConnectTimeout.D()),
 		LbPolicy:       lb,
 	}
 	if s.UsesDNS() {
@@ -37,11 +36,10 @@ func buildCluster(s *policy.Service) (*clusterv3.Cluster, error) {
 	return c, nil
 }
 
-// lbPolicy translates a load-balancing name. Load defaults it to
-// round_robin; an empty one from a hand-built policy means the same.
+// lbPolicy translates a load-balancing name.
 func lbPolicy(lb policy.LoadBalancing) (clusterv3.Cluster_LbPolicy, error) {
 	switch lb {
-	case policy.RoundRobin, "":
+	case policy.RoundRobin:
 		return clusterv3.Cluster_ROUND_ROBIN, nil
 	case policy.LeastRequest:
 		return clusterv3.Cluster_LEAST_REQUEST, nil
@@ -51,13 +49,4 @@ func lbPolicy(lb policy.LoadBalancing) (clusterv3.Cluster_LbPolicy, error) {
 		return clusterv3.Cluster_RING_HASH, nil
 	}
 	return 0, fmt.Errorf("unknown load balancing %q", lb)
-}
-
-// connectTimeout is the service's connect timeout; Envoy rejects zero, so
-// an unset one (possible only in a hand-built policy) gets the default.
-func connectTimeout(s *policy.Service) time.Duration {
-	if s.ConnectTimeout <= 0 {
-		return policy.DefaultConnectTimeout
-	}
-	return s.ConnectTimeout.D()
 }

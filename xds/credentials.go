@@ -139,7 +139,7 @@ const stripCredentialsLua = `function envoy_on_request(handle)
   for part in string.gmatch(string.sub(path, q + 1) .. "&", "([^&]*)&") do
     local name = string.gsub(string.match(part, "^[^=]*"), "%%(%x%x)",
       function(h) return string.char(tonumber(h, 16)) end)
-    if name == "` + policy.DefaultAPIKeyQueryParam + `" then
+    if name == "` + policy.APIKeyQueryParam + `" then
       removed = true
     else
       kept[#kept + 1] = part

@@ -21,13 +21,12 @@ func loadAssignment(s *policy.Service) *endpointv3.ClusterLoadAssignment {
 	}
 }
 
-// lbEndpoint is one endpoint with its weight. Load defaults weights to 1;
-// Envoy rejects 0, so an unset weight in a hand-built policy means 1 too.
+// lbEndpoint is one endpoint with its weight.
 func lbEndpoint(e *policy.Endpoint) *endpointv3.LbEndpoint {
 	return &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 			Address: socketAddress(e.Host, e.Port),
 		}},
-		LoadBalancingWeight: wrapperspb.UInt32(uint32(max(e.Weight, 1))),
+		LoadBalancingWeight: wrapperspb.UInt32(uint32(e.Weight)),
 	}
 }

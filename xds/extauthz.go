@@ -1,8 +1,6 @@
 package xds
 
 import (
-	"strings"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -17,11 +15,6 @@ import (
 // AuthzCluster is the cluster through which Envoy reaches Tollgate's
 // ext_authz service (Options.AuthzAddress).
 const AuthzCluster = "tollgate_authz"
-
-// DefaultAuthzAddress is where Envoy reaches the ext_authz service when
-// Options leave it empty: `tollgate serve`'s default gRPC address, since
-// by default one server carries xDS and ext_authz.
-const DefaultAuthzAddress = "127.0.0.1:18000"
 
 // routeContextKey is the per-route context extension naming the policy
 // route, so Tollgate applies that route's rule without matching routes
@@ -42,21 +35,12 @@ func (extAuthzFilter) optIn() bool { return true }
 // listenerConfig reads only the policy's auth section (timeout, failure
 // mode, API-key header): an edit there replaces the listener.
 func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
-	timeout, failOpen := policy.DefaultAuthzTimeout, false
-	headers := []string{"authorization", "x-request-id", strings.ToLower(policy.DefaultAPIKeyHeader)}
-	if a := p.Auth; a != nil {
-		timeout, failOpen = a.Timeout.D(), a.FailureMode == policy.FailAllow
-		if a.APIKeys != nil && a.APIKeys.Header != "" {
-			headers[2] = strings.ToLower(a.APIKeys.Header)
-		}
-	}
-	if timeout <= 0 {
-		timeout = policy.DefaultAuthzTimeout
-	}
+	failOpen := p.Auth != nil && p.Auth.FailureMode == policy.FailAllow
+	headers := []string{"authorization", "x-request-id", p.APIKeyHeader()}
 	return &extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
-			Timeout:         durationpb.New(timeout),
+			Timeout:         durationpb.New(p.AuthzTimeout()),
 		}},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		// Fail closed unless the policy says otherwise, and answer 503:
@@ -88,24 +72,4 @@ func (extAuthzFilter) routeConfig(_ *policy.Policy, r *policy.Route) (proto.Mess
 	return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
 		ContextExtensions: map[string]string{routeContextKey: r.Name},
 	}}}, nil
-}
-
-// addAuthzCluster adds the tollgate_authz cluster to a group with
-// listeners, whether or not a route is protected. Envoy 1.40 accepts an
-// ext_authz filter naming a cluster it does not have (checked with a real
-// Envoy), but RDS and CDS are separate updates over ADS, in no guaranteed
-// order: a route enabling the filter before the cluster arrived would have
-// its calls fail, and its requests answered by the failure mode (with
-// allow, admitted unauthenticated). Always present, the cluster makes
-// protecting a route an RDS-only change. A cluster nobody calls costs
-// Envoy no connection.
-func (r *Resources) addAuthzCluster(opts Options) error {
-	if len(r.Listeners) == 0 {
-		return nil
-	}
-	addr := opts.AuthzAddress
-	if addr == "" {
-		addr = DefaultAuthzAddress
-	}
-	return r.addGRPCCluster(AuthzCluster, addr)
 }

@@ -3,54 +3,14 @@ package xds
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/internal/policytest"
 )
-
-// authPolicy is twoGroupPolicy with an auth rule on the orders route.
-func authPolicy() *policy.Policy {
-	p := twoGroupPolicy()
-	p.Routes[0].Auth = &policy.RouteAuth{Accept: []string{policy.CredAnonymous}}
-	return p
-}
-
-func TestAuthzClusterAddress(t *testing.T) {
-	cases := []struct {
-		addr, want string
-	}{
-		{"", "127.0.0.1:18000"},
-		{"0.0.0.0:19000", "127.0.0.1:19000"},
-		{":19001", "127.0.0.1:19001"},
-		{"10.1.2.3:9000", "10.1.2.3:9000"},
-	}
-	for _, tc := range cases {
-		res, err := Translate(authPolicy(), "edge", Options{AuthzAddress: tc.addr})
-		if err != nil {
-			t.Fatalf("%q: %v", tc.addr, err)
-		}
-		var got string
-		for _, e := range res.Endpoints {
-			if e.GetClusterName() == AuthzCluster {
-				sa := e.GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
-				got = sa.GetAddress() + ":" + strconv.FormatUint(uint64(sa.GetPortValue()), 10)
-			}
-		}
-		if got != tc.want {
-			t.Errorf("AuthzAddress %q: Envoy dials %q, want %q", tc.addr, got, tc.want)
-		}
-	}
-	if _, err := Translate(authPolicy(), "edge", Options{AuthzAddress: "nowhere"}); err == nil || !strings.Contains(err.Error(), "not host:port") {
-		t.Errorf("a bad address was accepted: %v", err)
-	}
-}
 
 // TestRouteAuthAndLimitEditsLeaveListenersAlone translates two policies
 // that differ only in their routes, their auth rules and their limits
@@ -91,7 +51,7 @@ routes:
 	for i := range 1000 {
 		fmt.Fprintf(&large, "  - { name: r%d, match: { path: /r/%d }, to: api, auth: { accept: [api_key] }, rate_limits: [per-client] }\n", i, i)
 	}
-	a, b := loadPolicy(t, small), loadPolicy(t, large.String())
+	a, b := policytest.Load(t, small), policytest.Load(t, large.String())
 	for _, group := range []string{DefaultGroup, "edge"} {
 		ra, err := Translate(a, group, Options{})
 		if err != nil {
@@ -125,18 +85,4 @@ routes:
 			t.Error("route version did not change: the test compares equal policies")
 		}
 	}
-}
-
-// loadPolicy loads one policy file from YAML, as Tollgate would.
-func loadPolicy(t *testing.T, yaml string) *policy.Policy {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/internal/testenv"
 	"github.com/tollgate/tollgate/policy"
 )
@@ -37,32 +39,32 @@ var fanoutGroups = []string{"g0", "g1"}
 // services (three endpoints each) attached to every listener. Route 0's
 // path prefix carries rev, so two revs differ by one route, in every
 // group's route configuration and nowhere else.
-func fanoutPolicy(rev int) *policy.Policy {
-	p := &policy.Policy{Version: fmt.Sprintf("fanout-%d", rev), Services: map[string]*policy.Service{}}
+func fanoutPolicy(tb testing.TB, rev int) *policy.Policy {
+	tb.Helper()
+	var listeners, services, routes strings.Builder
 	for i, g := range fanoutGroups {
-		p.Listeners = append(p.Listeners, &policy.Listener{
-			Name: "http-" + g, Address: "127.0.0.1", Port: 8080 + i, Hosts: []string{"*"}, Groups: []string{g},
-		})
+		fmt.Fprintf(&listeners, "  - { name: http-%s, address: 127.0.0.1, port: %d, groups: [%s] }\n", g, 8080+i, g)
 	}
 	for s := range 50 {
 		name := fmt.Sprintf("svc-%02d", s)
-		p.Services[name] = ipService(name, 10000+s, 20000+s, 30000+s)
+		services.WriteString(ipServiceYAML(name, 10000+s, 20000+s, 30000+s))
 		for r := range 4 {
-			p.Routes = append(p.Routes, prefixRoute(fmt.Sprintf("%s-r%d", name, r), fmt.Sprintf("/%s/r%d", name, r), name))
+			prefix := fmt.Sprintf("/%s/r%d", name, r)
+			if s == 0 && r == 0 {
+				prefix = fmt.Sprintf("/svc-00/r0/rev%d", rev)
+			}
+			routes.WriteString(prefixRouteYAML(fmt.Sprintf("%s-r%d", name, r), prefix, name, ""))
 		}
 	}
-	p.Routes[0].Match.PathPrefix = fmt.Sprintf("/svc-00/r0/rev%d", rev)
-	return p
+	return policytest.Load(tb, "listeners:\n"+listeners.String()+"services:\n"+services.String()+"routes:\n"+routes.String())
 }
 
 // largeFanoutPolicy is largePolicy (10,000 routes in a 1.1 MB route
 // configuration, 1,000 services) served to every fanout group, with rev in
 // route 0's path prefix as in fanoutPolicy.
-func largeFanoutPolicy(rev int) *policy.Policy {
-	p := largePolicy()
-	p.Version = fmt.Sprintf("large-fanout-%d", rev)
-	p.Routes[0].Match.PathPrefix = fmt.Sprintf("/svc-0000/r0/rev%d", rev)
-	return p
+func largeFanoutPolicy(tb testing.TB, rev int) *policy.Policy {
+	tb.Helper()
+	return policytest.Load(tb, largePolicyYAML(fmt.Sprintf("/svc-0000/r0/rev%d", rev)))
 }
 
 // Indexes of the subscribed types, in the order Envoy subscribes over ADS.
@@ -120,7 +122,7 @@ type fanoutClient struct {
 // fanoutFleet is a Tollgate server on loopback and its simulated Envoys.
 type fanoutFleet struct {
 	server  *Server
-	policy  func(rev int) *policy.Policy // the policy served at each rev
+	policy  func(tb testing.TB, rev int) *policy.Policy // the policy served at each rev
 	reg     *prometheus.Registry
 	logs    *testenv.Buffer
 	addr    string
@@ -134,7 +136,7 @@ type fanoutFleet struct {
 
 // startFanoutFleet starts a server serving pol(0), with no client yet.
 // Everything stops in tb's cleanup.
-func startFanoutFleet(tb testing.TB, delta bool, pol func(rev int) *policy.Policy) *fanoutFleet {
+func startFanoutFleet(tb testing.TB, delta bool, pol func(tb testing.TB, rev int) *policy.Policy) *fanoutFleet {
 	tb.Helper()
 	f := &fanoutFleet{policy: pol, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, delta: delta, subs: map[string]fanoutSubscription{}}
 	// Warnings and errors only: a NACK or a failed push shows here.
@@ -155,7 +157,7 @@ func startFanoutFleet(tb testing.TB, delta bool, pol func(rev int) *policy.Polic
 		g.Stop()
 	})
 
-	p := pol(0)
+	p := pol(tb, 0)
 	if err := f.server.Update(p); err != nil {
 		tb.Fatal(err)
 	}
@@ -336,7 +338,7 @@ func (f *fanoutFleet) received(c *fanoutClient, i int, version string) (subscrib
 func (f *fanoutFleet) update(tb testing.TB) time.Duration {
 	tb.Helper()
 	f.rev++
-	p := f.policy(f.rev)
+	p := f.policy(tb, f.rev)
 	acked := f.routeACKs(tb)
 	r := &fanoutRound{done: make(chan struct{})}
 	r.remaining.Store(int64(len(f.clients)))
@@ -461,7 +463,7 @@ func BenchmarkFanout(b *testing.B) {
 		name    string
 		delta   bool
 		clients int
-		policy  func(rev int) *policy.Policy
+		policy  func(tb testing.TB, rev int) *policy.Policy
 	}{
 		{"sotw/10", false, 10, fanoutPolicy},
 		{"sotw/1000", false, 1000, fanoutPolicy},

@@ -5,15 +5,15 @@ import (
 
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 
-	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/internal/policytest"
 )
 
 // Every header the identity filter removes must be one a route may not
 // match on: Envoy picks the route from the client's value before the
 // filter removes it (policy.GatewaySetHeader, enforced by validation).
 func TestRemovedHeadersAreGatewaySet(t *testing.T) {
-	p := &policy.Policy{}
-	msg, err := identityHeaderFilter{}.listenerConfig(p, &policy.Listener{Name: "l"})
+	p := policytest.Load(t, "listeners: [{ name: l, port: 8080 }]\n")
+	msg, err := identityHeaderFilter{}.listenerConfig(p, p.Listeners[0])
 	if err != nil {
 		t.Fatal(err)
 	}

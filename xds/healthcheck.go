@@ -26,8 +26,8 @@ func healthChecks(s *policy.Service) []*corev3.HealthCheck {
 		Timeout:            durationpb.New(hc.Timeout.D()),
 		Interval:           interval,
 		NoTrafficInterval:  interval,
-		HealthyThreshold:   wrapperspb.UInt32(uint32(max(hc.HealthyThreshold, 1))),
-		UnhealthyThreshold: wrapperspb.UInt32(uint32(max(hc.UnhealthyThreshold, 1))),
+		HealthyThreshold:   wrapperspb.UInt32(uint32(hc.HealthyThreshold)),
+		UnhealthyThreshold: wrapperspb.UInt32(uint32(hc.UnhealthyThreshold)),
 	}
 	if s.Protocol == policy.GRPC {
 		check.HealthChecker = &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{}}

@@ -2,48 +2,52 @@ package xds
 
 import (
 	"fmt"
+	"strings"
+	"testing"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 )
 
-// ipService is a service with loopback endpoints on the given ports, as
-// Load would leave it.
-func ipService(name string, ports ...int) *policy.Service {
-	s := &policy.Service{Name: name, LoadBalancing: policy.RoundRobin, ConnectTimeout: policy.Duration(policy.DefaultConnectTimeout)}
-	for _, port := range ports {
-		s.Endpoints = append(s.Endpoints, &policy.Endpoint{
-			Address: fmt.Sprintf("127.0.0.1:%d", port), Host: "127.0.0.1", Port: port, Weight: 1,
-		})
+// Test policies are written as YAML and loaded through policytest.Load,
+// so the translator is only ever tested on what Load gives it: resolved
+// values, with every default applied.
+
+// ipServiceYAML is a services entry with loopback endpoints on the given
+// ports.
+func ipServiceYAML(name string, ports ...int) string {
+	endpoints := make([]string, len(ports))
+	for i, port := range ports {
+		endpoints[i] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	return s
+	return fmt.Sprintf("  %s: { endpoints: [%s] }\n", name, strings.Join(endpoints, ", "))
 }
 
-// prefixRoute sends a path prefix to one service.
-func prefixRoute(name, prefix, service string) *policy.Route {
-	return &policy.Route{
-		Name:  name,
-		Match: policy.Match{PathPrefix: prefix},
-		To:    policy.Destinations{{Service: service, Weight: 1}},
+// prefixRouteYAML is a routes entry sending a path prefix to one service;
+// extra is more fields of the route, such as "listeners: [edge-http]".
+func prefixRouteYAML(name, prefix, service, extra string) string {
+	if extra != "" {
+		extra = ", " + extra
 	}
+	return fmt.Sprintf("  - { name: %s, match: { path_prefix: %s }, to: %s%s }\n", name, prefix, service, extra)
 }
 
-// twoGroupPolicy has listener "edge-http" for group "edge" routing to
+// twoGroupYAML has listener "edge-http" for group "edge" routing to
 // orders, and "internal-http" for group "internal" routing to ledger.
-func twoGroupPolicy() *policy.Policy {
-	edge := prefixRoute("orders", "/orders", "orders")
-	edge.Listeners = []string{"edge-http"}
-	internal := prefixRoute("ledger", "/ledger", "ledger")
-	internal.Listeners = []string{"internal-http"}
-	return &policy.Policy{
-		Version: "v1",
-		Listeners: []*policy.Listener{
-			{Name: "edge-http", Address: "127.0.0.1", Port: 8080, Hosts: []string{"*"}, Groups: []string{"edge"}},
-			{Name: "internal-http", Address: "127.0.0.1", Port: 9090, Hosts: []string{"*"}, Groups: []string{"internal"}},
-		},
-		Services: map[string]*policy.Service{
-			"orders": ipService("orders", 9001),
-			"ledger": ipService("ledger", 9002),
-		},
-		Routes: []*policy.Route{edge, internal},
-	}
+const twoGroupYAML = `listeners:
+  - { name: edge-http, address: 127.0.0.1, port: 8080, groups: [edge] }
+  - { name: internal-http, address: 127.0.0.1, port: 9090, groups: [internal] }
+services:
+  orders: { endpoints: [127.0.0.1:9001] }
+  ledger: { endpoints: [127.0.0.1:9002] }
+routes:
+  - { name: orders, listeners: [edge-http], match: { path_prefix: /orders }, to: orders }
+  - { name: ledger, listeners: [internal-http], match: { path_prefix: /ledger }, to: ledger }
+`
+
+// twoGroupPolicy is twoGroupYAML, loaded; more is YAML documents merged
+// into it (each starting with "---").
+func twoGroupPolicy(tb testing.TB, more ...string) *policy.Policy {
+	tb.Helper()
+	return policytest.Load(tb, twoGroupYAML+strings.Join(more, ""))
 }

@@ -29,7 +29,7 @@ func buildListener(p *policy.Policy, l *policy.Listener) (*listenerv3.Listener, 
 	if err != nil {
 		return nil, err
 	}
-	return hcmListener(l.Name, listenerAddress(l), l.Port, hcm, tls)
+	return hcmListener(l.Name, l.Address, l.Port, hcm, tls)
 }
 
 // hcmListener is a listener whose one filter chain runs an HTTP connection
@@ -90,15 +90,6 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		return nil, err
 	}
 	return hcm, nil
-}
-
-// listenerAddress is the address a listener binds; Load defaults it, and a
-// hand-built policy that leaves it empty means the same.
-func listenerAddress(l *policy.Listener) string {
-	if l.Address == "" {
-		return policy.DefaultListenerAddress
-	}
-	return l.Address
 }
 
 // socketAddress is a TCP address for a listener or an endpoint. The port is

@@ -100,7 +100,10 @@ func clientCertHeaders(l *policy.Listener) []*corev3.HeaderValueOption {
 
 // httpRedirectName names the plain-HTTP listener (and its routes) that
 // redirects to a TLS listener. Policy names cannot contain ':'.
-func httpRedirectName(l *policy.Listener) string { return l.Name + ":http-redirect" }
+func httpRedirectName(l *policy.Listener) string { return l.Name + httpRedirectSuffix }
+
+// httpRedirectSuffix ends the names of a redirect listener and its routes.
+const httpRedirectSuffix = ":http-redirect"
 
 // httpRedirect is a plain HTTP listener on the listener's
 // redirect_http_from port that answers every request with a permanent
@@ -135,6 +138,6 @@ func httpRedirect(l *policy.Listener) (*listenerv3.Listener, *routev3.RouteConfi
 		}},
 		UseRemoteAddress: wrapperspb.Bool(true),
 	}
-	listener, err := hcmListener(name, listenerAddress(l), l.TLS.RedirectHTTPFrom, hcm, nil)
+	listener, err := hcmListener(name, l.Address, l.TLS.RedirectHTTPFrom, hcm, nil)
 	return listener, routes, err
 }

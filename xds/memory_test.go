@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"weak"
 
@@ -11,26 +12,27 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 )
 
 // routesPolicy has one listener and n routes over n/10 services (at least
-// one), each route matching its own path prefix.
-func routesPolicy(version string, n int) *policy.Policy {
-	p := &policy.Policy{
-		Version:   version,
-		Listeners: []*policy.Listener{{Name: "public", Address: "0.0.0.0", Port: 8080, Hosts: []string{"*"}}},
-		Services:  map[string]*policy.Service{},
-	}
+// one), each route matching its own path prefix. Its version is the one
+// given, so that a test can tell which policy is served.
+func routesPolicy(t *testing.T, version string, n int) *policy.Policy {
+	t.Helper()
+	var yaml strings.Builder
+	yaml.WriteString("listeners: [{ name: public, port: 8080 }]\nservices:\n")
 	services := max(n/10, 1)
 	for s := range services {
-		name := fmt.Sprintf("svc-%05d", s)
-		p.Services[name] = ipService(name, 10000+s%50000)
+		yaml.WriteString(ipServiceYAML(fmt.Sprintf("svc-%05d", s), 10000+s%50000))
 	}
+	yaml.WriteString("routes:\n")
 	for r := range n {
-		svc := fmt.Sprintf("svc-%05d", r%services)
-		p.Routes = append(p.Routes, prefixRoute(fmt.Sprintf("r-%06d", r), fmt.Sprintf("/r/%06d", r), svc))
+		yaml.WriteString(prefixRouteYAML(fmt.Sprintf("r-%06d", r), fmt.Sprintf("/r/%06d", r), fmt.Sprintf("svc-%05d", r%services), ""))
 	}
+	p := policytest.Load(t, yaml.String())
+	p.Version = version
 	return p
 }
 
@@ -105,7 +107,7 @@ func TestServerForgetsAReplacedGeneration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			x := startServer(t)
 			e := x.sotw(t, "envoy-a", DefaultGroup)
-			big := routesPolicy("big", 2000)
+			big := routesPolicy(t, "big", 2000)
 			if err := x.server.Update(big); err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +127,7 @@ func TestServerForgetsAReplacedGeneration(t *testing.T) {
 					ResponseNonce: lastNonce(x, resourcev3.RouteType)})
 				changed = 2
 			}
-			small := routesPolicy("small", 10)
+			small := routesPolicy(t, "small", 10)
 			serveGeneration(t, x, e, small, changed, !tc.unsubscribe)
 
 			for range 3 {
@@ -156,10 +158,10 @@ func lastNonce(x *testServer, typeURL string) string {
 // until the next reload.
 func TestServerKeepsNothingOfARefusedReload(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(routesPolicy("small", 10)); err != nil {
+	if err := x.server.Update(routesPolicy(t, "small", 10)); err != nil {
 		t.Fatal(err)
 	}
-	big := routesPolicy("big", 2000)
+	big := routesPolicy(t, "big", 2000)
 	// The reloader drops the commit of a refused reload.
 	if _, err := x.server.Prepare(big); err != nil {
 		t.Fatal(err)

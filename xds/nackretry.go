@@ -40,6 +40,19 @@ func retryDelay(attempts int) time.Duration {
 // the rejected version had never been sent, and the cache answers at once
 // with the version it serves. A new snapshot still answers at once.
 //
+// It relies on go-control-plane v0.14.0's snapshot cache answering at once
+// a request with no version (snapshotCache.CreateWatch,
+// pkg/cache/v3/simple.go) and a delta watch whose subscription holds none
+// of the type's resources (createDeltaResponse, pkg/cache/v3/delta.go), on
+// a watch getting at most one response, and on the server cancelling a
+// watch before it changes the watch's subscription (server.process,
+// pkg/server/sotw/v3/xds.go), since the subscription the cache is given
+// shares its map of returned resources with the server's. Each is pinned
+// in upstream_test.go (TestSnapshotCacheAnswersByRequestVersion,
+// TestSnapshotCacheDeltaSendsWhatTheSubscriptionLacks,
+// TestSnapshotCacheAnswersAWatchOnce,
+// TestServerCancelsAWatchBeforeChangingItsSubscription).
+//
 // delay says, for a NACK of a type by a node, how long to wait; ok false
 // means no re-offer. Watches opened by other requests pass untouched.
 type retryRejected struct {

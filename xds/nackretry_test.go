@@ -36,7 +36,7 @@ func TestRetryDelayDoublesUpToItsBound(t *testing.T) {
 func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
 	t.Parallel() // mostly waits for the backoff timers
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	happy := x.sotw(t, "envoy-happy", "edge")
@@ -83,7 +83,7 @@ func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
 func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
 	t.Parallel()
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	d := x.delta(t, "envoy-b", "internal")
@@ -102,7 +102,7 @@ func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
 // for the backoff.
 func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	e := x.sotw(t, "envoy-a", "edge")
@@ -110,7 +110,7 @@ func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 	first := e.recv()
 	e.nack(first, "bad")
 	x.waitProxy(t, "envoy-a", func(p ProxyStatus) bool { return len(p.Rejected) == 1 })
-	fixed := twoGroupPolicy()
+	fixed := twoGroupPolicy(t)
 	fixed.Version = "v2"
 	fixed.Listeners[0].Port = 8081
 	if err := x.server.Update(fixed); err != nil {
@@ -128,7 +128,7 @@ func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 func TestServerIgnoresAnEmptyRouteSubscription(t *testing.T) {
 	t.Parallel()
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	e := x.sotw(t, "envoy-a", "edge")
@@ -153,7 +153,7 @@ func TestServerIgnoresAnEmptyRouteSubscription(t *testing.T) {
 // listeners asks for the other's route configuration only, and gets it.
 func TestServerAnswersASubsetOfRoutes(t *testing.T) {
 	x := startServer(t)
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	p.Listeners[1].Groups = []string{"edge"}
 	if err := x.server.Update(p); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestServerAnswersASubsetOfRoutes(t *testing.T) {
 // fail, drop skipUnsubscribed.
 func TestSnapshotCacheAnswersAnEmptySubscription(t *testing.T) {
 	c := cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)})
-	snap, err := Snapshot(twoGroupPolicy(), "edge", Options{})
+	snap, err := Snapshot(twoGroupPolicy(t), "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestSnapshotCacheAnswersAnEmptySubscription(t *testing.T) {
 // ADS mode could come back.
 func TestSnapshotCacheADSModeAnswersOnlyEveryName(t *testing.T) {
 	c := cachev3.NewSnapshotCache(true, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)})
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	p.Listeners[1].Groups = []string{"edge"}
 	snap, err := Snapshot(p, "edge", Options{})
 	if err != nil {

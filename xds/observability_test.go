@@ -2,7 +2,6 @@ package xds
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
@@ -11,14 +10,14 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// observedPolicy is twoGroupPolicy with the observability blocks Load
-// would give it.
-func observedPolicy(a *policy.AccessLog) *policy.Policy {
-	p := twoGroupPolicy()
-	pct := 100.0
-	p.AccessLog = a
-	p.Tracing = &policy.Tracing{ServiceName: "tollgate", SamplePercent: &pct}
-	return p
+// observedPolicy is twoGroupPolicy with an access_log block (YAML, such
+// as "{ grpc: true }"; none when empty).
+func observedPolicy(t *testing.T, accessLog string) *policy.Policy {
+	t.Helper()
+	if accessLog == "" {
+		return twoGroupPolicy(t)
+	}
+	return twoGroupPolicy(t, "---\naccess_log: "+accessLog+"\n")
 }
 
 // connectionManager decodes the HCM of a translated listener.
@@ -32,10 +31,7 @@ func connectionManager(t *testing.T, res *Resources) *hcmv3.HttpConnectionManage
 }
 
 func TestGRPCAccessLogStreamsToTollgate(t *testing.T) {
-	p := observedPolicy(&policy.AccessLog{GRPC: true})
-	if _, err := Translate(p, "edge", Options{}); err == nil || !strings.Contains(err.Error(), "AccessLogAddress") {
-		t.Errorf("grpc access log without an address: got %v, want an error naming AccessLogAddress", err)
-	}
+	p := observedPolicy(t, "{ grpc: true }")
 	res, err := Translate(p, "edge", Options{AccessLogAddress: "127.0.0.1:18000"})
 	if err != nil {
 		t.Fatal(err)
@@ -64,15 +60,15 @@ func TestGRPCAccessLogStreamsToTollgate(t *testing.T) {
 func TestAccessLogSinks(t *testing.T) {
 	tests := []struct {
 		name string
-		log  *policy.AccessLog
+		log  string // the access_log block
 		want string // logger name, "" for none
 	}{
-		{"file", &policy.AccessLog{Path: "/dev/stdout"}, "envoy.access_loggers.file"},
-		{"disabled", &policy.AccessLog{Disabled: true}, ""},
-		{"hand-built policy", nil, ""},
+		{"file", "{ path: /tmp/access.log }", "envoy.access_loggers.file"},
+		{"disabled", "{ disabled: true }", ""},
+		{"default", "", "envoy.access_loggers.file"},
 	}
 	for _, tt := range tests {
-		res, err := Translate(observedPolicy(tt.log), "edge", Options{})
+		res, err := Translate(observedPolicy(t, tt.log), "edge", Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
@@ -88,7 +84,7 @@ func TestAccessLogSinks(t *testing.T) {
 }
 
 func TestTracingAlwaysInjectsTraceContext(t *testing.T) {
-	res, err := Translate(observedPolicy(nil), "edge", Options{})
+	res, err := Translate(observedPolicy(t, ""), "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +97,7 @@ func TestTracingAlwaysInjectsTraceContext(t *testing.T) {
 		t.Errorf("clusters = %v", got)
 	}
 	// The default group has no listener, so no tracer cluster either.
-	if res, _ := Translate(observedPolicy(nil), DefaultGroup, Options{}); len(res.Clusters) != 0 {
+	if res, _ := Translate(observedPolicy(t, ""), DefaultGroup, Options{}); len(res.Clusters) != 0 {
 		t.Errorf("default group clusters = %v, want none", names(res.Clusters))
 	}
 }

@@ -18,8 +18,8 @@ func outlierDetection(s *policy.Service) *clusterv3.OutlierDetection {
 		return nil
 	}
 	out := &clusterv3.OutlierDetection{
-		Interval:           optionalDuration(o.Interval),
-		BaseEjectionTime:   optionalDuration(o.BaseEjectionTime),
+		Interval:           durationpb.New(o.Interval.D()),
+		BaseEjectionTime:   durationpb.New(o.BaseEjectionTime.D()),
 		MaxEjectionPercent: wrapperspb.UInt32(uint32(o.MaxEjectionPercent)),
 		// Off unless asked for below.
 		EnforcingConsecutive_5Xx:               wrapperspb.UInt32(0),
@@ -37,16 +37,18 @@ func outlierDetection(s *policy.Service) *clusterv3.OutlierDetection {
 		out.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(100)
 	}
 	if sr := o.SuccessRate; sr != nil {
-		out.SuccessRateMinimumHosts = optionalUInt32(sr.MinimumHosts)
-		out.SuccessRateRequestVolume = optionalUInt32(sr.RequestVolume)
+		out.SuccessRateMinimumHosts = wrapperspb.UInt32(uint32(sr.MinimumHosts))
+		out.SuccessRateRequestVolume = wrapperspb.UInt32(uint32(sr.RequestVolume))
 		// Envoy takes the factor in thousandths.
-		out.SuccessRateStdevFactor = optionalUInt32(int(sr.StdevFactor * 1000))
+		out.SuccessRateStdevFactor = wrapperspb.UInt32(uint32(sr.StdevFactor * 1000))
 		out.EnforcingSuccessRate = wrapperspb.UInt32(100)
 	}
 	return out
 }
 
-// optionalDuration is nil for a zero duration, which Envoy then defaults.
+// optionalDuration is nil for a zero duration: an optional setting the
+// policy leaves out (a route's idle or per-try timeout), which Envoy then
+// does without.
 func optionalDuration(d policy.Duration) *durationpb.Duration {
 	if d <= 0 {
 		return nil

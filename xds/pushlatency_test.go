@@ -34,7 +34,7 @@ var plainTypes = []string{resourcev3.ListenerType, resourcev3.RouteType, resourc
 
 func TestServerMeasuresPushToACK(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	edge := x.sotw(t, "envoy-a", "edge")
@@ -59,7 +59,7 @@ func TestServerMeasuresPushToACK(t *testing.T) {
 		}
 	}
 
-	next := twoGroupPolicy()
+	next := twoGroupPolicy(t)
 	next.Version = "v2"
 	next.Routes[0].Match.PathPrefix = "/v2/orders"
 	if err := x.server.Update(next); err != nil {
@@ -78,7 +78,7 @@ func TestServerMeasuresPushToACK(t *testing.T) {
 
 func TestServerDoesNotResendARejectedVersion(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
 	edge := x.sotw(t, "envoy-a", "edge")
@@ -89,7 +89,7 @@ func TestServerDoesNotResendARejectedVersion(t *testing.T) {
 	edge.expectNone(300 * time.Millisecond)
 
 	// A new version is sent as soon as there is one.
-	next := twoGroupPolicy()
+	next := twoGroupPolicy(t)
 	next.Version = "v2"
 	next.Listeners[0].Port = 8081
 	if err := x.server.Update(next); err != nil {

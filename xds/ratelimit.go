@@ -1,22 +1,12 @@
 package xds
 
 import (
-	"fmt"
-	"net"
-	"net/netip"
-	"strconv"
-	"time"
-
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	ratelimitconfv3 "github.com/envoyproxy/go-control-plane/envoy/config/ratelimit/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tollgate/tollgate/policy"
@@ -30,9 +20,6 @@ const (
 	// RateLimitDomain is the domain of every rate-limit request; Tollgate
 	// finds the limit in the descriptor, so one domain suffices.
 	RateLimitDomain = "tollgate"
-	// DefaultRateLimitAddress is used when Options leave the address out:
-	// `tollgate serve`'s default gRPC address.
-	DefaultRateLimitAddress = "127.0.0.1:18000"
 )
 
 // rateLimitFilter is Envoy's rate-limit filter calling Tollgate for the
@@ -149,57 +136,4 @@ func requestHeader(header, key string) *routev3.RateLimit_Action {
 	return &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_RequestHeaders_{
 		RequestHeaders: &routev3.RateLimit_Action_RequestHeaders{HeaderName: header, DescriptorKey: key, SkipIfAbsent: true},
 	}}
-}
-
-// addRateLimitCluster adds the cluster of Tollgate's rate-limit service
-// to a group with listeners, whether or not a route is limited, for the
-// reason addAuthzCluster gives: HTTP/2 (gRPC), with its endpoint inline,
-// resolved by DNS when the address is a name.
-func (r *Resources) addRateLimitCluster(opts Options) error {
-	if len(r.Listeners) == 0 {
-		return nil
-	}
-	c, err := rateLimitServiceCluster(opts.RateLimitAddress)
-	if err != nil {
-		return fmt.Errorf("rate-limit service: %w", err)
-	}
-	r.Clusters = append(r.Clusters, c)
-	return nil
-}
-
-// rateLimitServiceCluster is a cluster of the one gRPC server at address.
-func rateLimitServiceCluster(address string) (*clusterv3.Cluster, error) {
-	name := RateLimitCluster
-	if address == "" {
-		address = DefaultRateLimitAddress
-	}
-	host, portText, err := net.SplitHostPort(address)
-	port, perr := strconv.Atoi(portText)
-	if err != nil || perr != nil || port < 1 || port > 65535 {
-		return nil, fmt.Errorf("%q is not host:port", address)
-	}
-	h2, err := anypb.New(&httpv3.HttpProtocolOptions{
-		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
-		}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	discovery := clusterv3.Cluster_STATIC
-	if _, err := netip.ParseAddr(host); err != nil {
-		discovery = clusterv3.Cluster_STRICT_DNS
-	}
-	return &clusterv3.Cluster{
-		Name:                          name,
-		ConnectTimeout:                durationpb.New(time.Second),
-		ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: discovery},
-		TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2},
-		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: name,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
-				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(host, port)}},
-			}}}},
-		},
-	}, nil
 }

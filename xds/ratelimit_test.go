@@ -6,16 +6,16 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
-	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/internal/policytest"
 )
 
 func TestRateLimitClusterFollowsOptions(t *testing.T) {
-	p := &policy.Policy{
-		Listeners:  []*policy.Listener{{Name: "public", Port: 8080}},
-		Services:   map[string]*policy.Service{"api": {Name: "api", Endpoints: []*policy.Endpoint{{Address: "127.0.0.1:1", Host: "127.0.0.1", Port: 1}}}},
-		Routes:     []*policy.Route{{Name: "r", To: policy.Destinations{{Service: "api"}}, RateLimits: []string{"l"}}},
-		RateLimits: map[string]*policy.RateLimit{"l": {Name: "l", FixedWindow: &policy.Window{Limit: 1, Window: policy.Duration(1e9)}}},
-	}
+	const limited = `listeners: [{ name: public, port: 8080 }]
+services: { api: { endpoints: [127.0.0.1:1] } }
+rate_limits: { l: { fixed_window: { limit: 1, window: 1s } } }
+routes:
+`
+	p := policytest.Load(t, limited+prefixRouteYAML("r", "/", "api", "rate_limits: [l]"))
 	for addr, want := range map[string]clusterv3.Cluster_DiscoveryType{"10.0.0.5:9000": clusterv3.Cluster_STATIC, "ratelimit.internal:9000": clusterv3.Cluster_STRICT_DNS} {
 		res, err := Translate(p, DefaultGroup, Options{RateLimitAddress: addr})
 		if err != nil {
@@ -35,8 +35,8 @@ func TestRateLimitClusterFollowsOptions(t *testing.T) {
 		t.Error("a bad rate-limit address was accepted")
 	}
 	// Present without a limited route too, so that limiting a route is
-	// a route-only change (see addAuthzCluster).
-	p.Routes[0].RateLimits = nil
+	// a route-only change (see addTollgateClusters).
+	p = policytest.Load(t, limited+prefixRouteYAML("r", "/", "api", ""))
 	res, err := Translate(p, DefaultGroup, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,32 +1,39 @@
 package xds
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 )
 
 // resilientPolicy is largePolicy with every service protected (circuit
 // breaker, outlier detection, health check, retry budget) and every route
 // retrying with timeouts: the most a policy of that size can ask for.
-func resilientPolicy() *policy.Policy {
-	p := largePolicy()
-	for _, s := range p.Services {
-		s.Timeout = policy.Duration(2 * time.Second)
-		s.CircuitBreaker = &policy.CircuitBreaker{MaxConnections: 100, MaxPending: 10, MaxRequests: 200, MaxRetries: 5}
-		s.OutlierDetection = &policy.OutlierDetection{Consecutive5xx: 5, Interval: policy.Duration(10 * time.Second),
-			BaseEjectionTime: policy.Duration(30 * time.Second), MaxEjectionPercent: 10}
-		s.HealthCheck = &policy.HealthCheck{Path: "/healthz", Interval: policy.Duration(5 * time.Second),
-			Timeout: policy.Duration(time.Second), HealthyThreshold: 2, UnhealthyThreshold: 3}
-		s.RetryBudget = &policy.RetryBudget{Percent: 20, MinConcurrency: 3}
+func resilientPolicy(tb testing.TB) *policy.Policy {
+	tb.Helper()
+	// Every service and route of largePolicyYAML's flow-style lines gets
+	// the settings, written into its mapping.
+	const service = `timeout: 2s, circuit_breaker: { max_connections: 100, max_pending: 10, max_requests: 200, max_retries: 5 }, ` +
+		`outlier_detection: { consecutive_5xx: 5, interval: 10s, base_ejection_time: 30s, max_ejection_percent: 10 }, ` +
+		`health_check: { path: /healthz, interval: 5s, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 3 }, ` +
+		`retry_budget: { percent: 20, min_concurrency: 3 } }`
+	const route = "    per_try_timeout: 500ms\n" +
+		"    retries: { attempts: 2, allow_with_idempotency_key: true, backoff: { base: 25ms, max: 250ms } }\n"
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(largePolicyYAML(""), "\n") {
+		switch {
+		case strings.HasPrefix(line, "  svc-"):
+			out.WriteString(strings.TrimSuffix(line, " }\n") + ", " + service + "\n")
+		case strings.HasPrefix(line, "    to: "):
+			out.WriteString(line + route)
+		default:
+			out.WriteString(line)
+		}
 	}
-	for _, r := range p.Routes {
-		r.PerTryTimeout = policy.Duration(500 * time.Millisecond)
-		r.Retries = &policy.Retries{Attempts: 2, On: policy.DefaultRetryOn, AllowWithIdempotencyKey: true,
-			Backoff: &policy.Backoff{Base: policy.Duration(25 * time.Millisecond), Max: policy.Duration(250 * time.Millisecond)}}
-	}
-	return p
+	return policytest.Load(tb, out.String())
 }
 
 // BenchmarkSnapshotResilience10kRoutes measures the snapshot of the
@@ -34,7 +41,7 @@ func resilientPolicy() *policy.Policy {
 // without resilience settings (the baseline), and reports their ratio:
 // what retries, timeouts and cluster protection add to a reload.
 func BenchmarkSnapshotResilience10kRoutes(b *testing.B) {
-	plain, resilient := largePolicy(), resilientPolicy()
+	plain, resilient := largePolicy(b), resilientPolicy(b)
 	var base, with time.Duration
 	b.ReportAllocs()
 	for b.Loop() {

@@ -47,9 +47,6 @@ func retryPolicy(r *policy.Route) (*routev3.RetryPolicy, error) {
 		return nil, nil
 	}
 	on := rt.On
-	if len(on) == 0 {
-		on = policy.DefaultRetryOn
-	}
 	if len(rt.RetriableStatusCodes) > 0 && !slices.Contains(on, "retriable-status-codes") {
 		on = append(slices.Clone(on), "retriable-status-codes")
 	}
@@ -71,11 +68,9 @@ func retryPolicy(r *policy.Route) (*routev3.RetryPolicy, error) {
 	for _, code := range rt.RetriableStatusCodes {
 		rp.RetriableStatusCodes = append(rp.RetriableStatusCodes, uint32(code))
 	}
-	if b := rt.Backoff; b != nil && b.Base > 0 {
-		rp.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{
-			BaseInterval: durationpb.New(b.Base.D()),
-			MaxInterval:  optionalDuration(b.Max),
-		}
+	rp.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{
+		BaseInterval: durationpb.New(rt.Backoff.Base.D()),
+		MaxInterval:  durationpb.New(rt.Backoff.Max.D()),
 	}
 	return rp, nil
 }

@@ -42,12 +42,8 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 }
 
 // listenerHosts are the hosts a listener answers for, lower-cased and
-// distinct (Envoy rejects a domain listed twice). Load defaults them to
-// "*"; a hand-built policy that leaves them empty means the same.
+// distinct (Envoy rejects a domain listed twice).
 func listenerHosts(l *policy.Listener) []string {
-	if len(l.Hosts) == 0 {
-		return []string{"*"}
-	}
 	out := make([]string, 0, len(l.Hosts))
 	for _, h := range l.Hosts {
 		h = strings.ToLower(h)

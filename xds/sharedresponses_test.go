@@ -82,7 +82,7 @@ func (c *sharedResponses) marshalCount() int {
 }
 
 func TestSharedResponsesMarshalOncePerGroup(t *testing.T) {
-	c := newTestSharedResponses(t, twoGroupPolicy(), "edge", "internal")
+	c := newTestSharedResponses(t, twoGroupPolicy(t), "edge", "internal")
 	outA, _ := watchRoutes(t, c, "envoy-a", "edge", "")
 	outB, _ := watchRoutes(t, c, "envoy-b", "edge", "")
 	respA, a := receive(t, outA)
@@ -123,13 +123,13 @@ func TestSharedResponsesMarshalOncePerGroup(t *testing.T) {
 }
 
 func TestSharedResponsesKeepOnlyTheCurrentVersion(t *testing.T) {
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	c := newTestSharedResponses(t, p, "edge")
 	_, first := receive(t, channelOf(watchRoutes(t, c, "envoy-a", "edge", "")))
 
 	// A watch on the version held is answered when the snapshot changes.
 	out, _ := watchRoutes(t, c, "envoy-a", "edge", first.GetVersionInfo())
-	next := twoGroupPolicy()
+	next := twoGroupPolicy(t)
 	next.Routes[0].Match.PathPrefix = "/v2/orders"
 	setTestSnapshot(t, c, next, "edge")
 	_, second := receive(t, out)
@@ -156,14 +156,14 @@ func TestSharedResponsesKeepOnlyTheCurrentVersion(t *testing.T) {
 }
 
 func TestSharedResponsesCancelledWatchGetsNothing(t *testing.T) {
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	c := newTestSharedResponses(t, p, "edge")
 	_, first := receive(t, channelOf(watchRoutes(t, c, "envoy-a", "edge", "")))
 	out, cancel := watchRoutes(t, c, "envoy-a", "edge", first.GetVersionInfo())
 	cancel()
 	cancel() // the server may cancel more than once
 
-	next := twoGroupPolicy()
+	next := twoGroupPolicy(t)
 	next.Routes[0].Match.PathPrefix = "/v2/orders"
 	setTestSnapshot(t, c, next, "edge")
 	select {
@@ -177,10 +177,10 @@ func TestSharedResponsesCancelledWatchGetsNothing(t *testing.T) {
 // subscribing to every type cost one marshal per type, not two.
 func TestServerMarshalsOncePerGroup(t *testing.T) {
 	x := startServer(t)
-	if err := x.server.Update(twoGroupPolicy()); err != nil {
+	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
 	}
-	names := map[string][]string{resourcev3.EndpointType: {"orders", AuthzCluster}, resourcev3.RouteType: {"edge-http"}}
+	names := map[string][]string{resourcev3.EndpointType: {"orders"}, resourcev3.RouteType: {"edge-http"}}
 	x.sotw(t, "envoy-a", "edge").subscribeAll(names)
 	x.sotw(t, "envoy-b", "edge").subscribeAll(names)
 	if got := x.server.shared.marshalCount(); got != 4 {

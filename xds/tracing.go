@@ -27,30 +27,18 @@ const (
 // without a traceparent gets one with a new trace id, and one with a
 // traceparent keeps its trace id (the parent id becomes the gateway's
 // span, as the W3C spec asks of a participant). Spans go to the policy's
-// collector, if any. Load always sets a tracing block; a hand-built
-// policy without one gets no tracer.
+// collector, if any.
 func tracing(t *policy.Tracing) (*hcmv3.HttpConnectionManager_Tracing, error) {
-	if t == nil {
-		return nil, nil
-	}
 	cluster := noCollectorClusterName
 	if t.Collector != "" {
 		cluster = collectorClusterName
 	}
-	name := t.ServiceName
-	if name == "" {
-		name = policy.DefaultTracingServiceName
-	}
-	config, err := anypb.New(&tracev3.OpenTelemetryConfig{GrpcService: envoyGRPC(cluster), ServiceName: name})
+	config, err := anypb.New(&tracev3.OpenTelemetryConfig{GrpcService: envoyGRPC(cluster), ServiceName: t.ServiceName})
 	if err != nil {
 		return nil, fmt.Errorf("encoding the tracer: %w", err)
 	}
-	sample := policy.DefaultSamplePercent
-	if t.SamplePercent != nil {
-		sample = *t.SamplePercent
-	}
 	return &hcmv3.HttpConnectionManager_Tracing{
-		RandomSampling: &typev3.Percent{Value: sample},
+		RandomSampling: &typev3.Percent{Value: *t.SamplePercent},
 		Provider: &tracev3.Tracing_Http{
 			Name:       "envoy.tracers.opentelemetry",
 			ConfigType: &tracev3.Tracing_Http_TypedConfig{TypedConfig: config},

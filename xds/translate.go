@@ -28,8 +28,12 @@ const DefaultGroup = "default"
 
 // Options are translation settings that come from how Tollgate is deployed
 // rather than from the policy: where Envoy reaches Tollgate's own gRPC
-// services (ext_authz, rate limiting) when they are split out with
-// `serve --only`.
+// services (ext_authz, rate limiting, access logs), by default the
+// address `tollgate serve` listens on, or each service's own address
+// when it is split out with `serve --only`. Each is host:port as served;
+// tollgateEndpoint (grpccluster.go) is the one rule that turns it into
+// the address Envoy dials: empty is DefaultGRPCAddress, and no host or a
+// wildcard host (":18000", "0.0.0.0:18000", "[::]:18000") is loopback.
 type Options struct {
 	// AuthzAddress is host:port of Tollgate's ext_authz gRPC service.
 	AuthzAddress string
@@ -58,8 +62,24 @@ type Resources struct {
 // Translate builds the resources served to the Envoys of a node group: the
 // group's listeners, one route configuration per listener, and the clusters
 // (with their endpoints) that those routes send traffic to. Services no
-// route of the group uses are left out.
+// route of the group uses are left out. Every resource is validated
+// (validate.go): an invalid one is an error here, not a NACK from Envoy.
 func Translate(p *policy.Policy, group string, opts Options) (*Resources, error) {
+	res, err := translate(p, group, opts)
+	if err != nil {
+		return nil, err
+	}
+	if beforeValidate != nil {
+		beforeValidate(res)
+	}
+	if err := res.validate(p); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// translate is Translate without the validation.
+func translate(p *policy.Policy, group string, opts Options) (*Resources, error) {
 	if p == nil {
 		return nil, errors.New("xds: no policy to translate")
 	}
@@ -75,13 +95,10 @@ func Translate(p *policy.Policy, group string, opts Options) (*Resources, error)
 			return nil, err
 		}
 	}
-	if err := res.addAuthzCluster(opts); err != nil {
+	if err := res.addTollgateClusters(p, opts); err != nil {
 		return nil, err
 	}
-	if err := res.addRateLimitCluster(opts); err != nil {
-		return nil, err
-	}
-	if err := res.addObservabilityClusters(p, opts); err != nil {
+	if err := res.addObservabilityClusters(p); err != nil {
 		return nil, err
 	}
 	res.sort()

@@ -11,17 +11,18 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 )
 
 func TestTranslateGroupsGetTheirOwnListenersAndClusters(t *testing.T) {
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	tests := []struct {
 		group               string
 		listeners, clusters []string
 	}{
-		{"edge", []string{"edge-http"}, []string{"orders", AuthzCluster, RateLimitCluster}},
-		{"internal", []string{"internal-http"}, []string{"ledger", AuthzCluster, RateLimitCluster}},
+		{"edge", []string{"edge-http"}, []string{noCollectorClusterName, "orders", AuthzCluster, RateLimitCluster}},
+		{"internal", []string{"internal-http"}, []string{noCollectorClusterName, "ledger", AuthzCluster, RateLimitCluster}},
 		{DefaultGroup, nil, nil},
 	}
 	for _, tt := range tests {
@@ -39,12 +40,13 @@ func TestTranslateGroupsGetTheirOwnListenersAndClusters(t *testing.T) {
 }
 
 func TestTranslateIsDeterministic(t *testing.T) {
-	p := twoGroupPolicy()
+	services, routes := "---\nservices:\n", "routes:\n"
 	for i := range 20 {
 		name := string(rune('a' + i))
-		p.Services[name] = ipService(name, 10000+i)
-		p.Routes = append(p.Routes, prefixRoute(name, "/"+name, name))
+		services += ipServiceYAML(name, 10000+i)
+		routes += prefixRouteYAML(name, "/"+name, name, "")
 	}
+	p := twoGroupPolicy(t, services+routes)
 	first, err := Snapshot(p, "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +83,7 @@ func TestTranslateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := twoGroupPolicy()
+			p := twoGroupPolicy(t)
 			tt.change(p)
 			_, err := Translate(p, "edge", Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -95,17 +97,18 @@ func TestTranslateErrors(t *testing.T) {
 }
 
 func TestClusterDiscovery(t *testing.T) {
-	ip := ipService("ip", 9001)
-	dns := ipService("dns", 9002)
-	dns.Endpoints = append(dns.Endpoints, &policy.Endpoint{Address: "db.internal:5432", Host: "db.internal", Port: 5432, Weight: 2})
-	c, err := buildCluster(ip)
+	p := policytest.Load(t, `services:
+  ip: { endpoints: [127.0.0.1:9001] }
+  dns: { endpoints: [127.0.0.1:9002, { address: db.internal:5432, weight: 2 }] }
+`)
+	c, err := buildCluster(p.Services["ip"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.GetType() != clusterv3.Cluster_EDS || c.GetEdsClusterConfig() == nil || c.GetLoadAssignment() != nil {
 		t.Errorf("IP service: want EDS without inline endpoints, got %v", c)
 	}
-	c, err = buildCluster(dns)
+	c, err = buildCluster(p.Services["dns"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +132,12 @@ func TestLoadBalancingPolicies(t *testing.T) {
 }
 
 func TestHashPolicies(t *testing.T) {
-	byHeader := ipService("profile", 9001)
-	byHeader.LoadBalancing, byHeader.HashOn = policy.RingHash, &policy.HashOn{Header: "X-User"}
-	byIP := ipService("sessions", 9002)
-	byIP.LoadBalancing, byIP.HashOn = policy.RingHash, &policy.HashOn{ClientIP: true}
-	plain := ipService("orders", 9003)
+	p := policytest.Load(t, `services:
+  profile: { endpoints: [127.0.0.1:9001], load_balancing: ring_hash, hash_on: { header: X-User } }
+  sessions: { endpoints: [127.0.0.1:9002], load_balancing: ring_hash, hash_on: { client_ip: true } }
+  orders: { endpoints: [127.0.0.1:9003] }
+`)
+	byHeader, byIP, plain := p.Services["profile"], p.Services["sessions"], p.Services["orders"]
 
 	got := hashPolicies([]*policy.Service{plain, byHeader, byIP, byHeader})
 	if len(got) != 2 {
@@ -188,7 +192,7 @@ func TestHostMatcher(t *testing.T) {
 }
 
 func TestIgnorePortOnlyWithoutPortsInDomains(t *testing.T) {
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	res, err := Translate(p, "edge", Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +243,7 @@ func TestMethodMatcher(t *testing.T) {
 }
 
 func TestWeightedSplit(t *testing.T) {
-	p := twoGroupPolicy()
+	p := twoGroupPolicy(t)
 	p.Routes[0].To = policy.Destinations{{Service: "orders", Weight: 90}, {Service: "ledger", Weight: 10}}
 	res, err := Translate(p, "edge", Options{})
 	if err != nil {
@@ -253,7 +257,7 @@ func TestWeightedSplit(t *testing.T) {
 	if !proto.Equal(wc, want) {
 		t.Errorf("weighted clusters = %v, want %v", wc, want)
 	}
-	if got := names(res.Clusters); !slices.Equal(got, []string{"ledger", "orders", AuthzCluster, RateLimitCluster}) {
+	if got := names(res.Clusters); !slices.Equal(got, []string{noCollectorClusterName, "ledger", "orders", AuthzCluster, RateLimitCluster}) {
 		t.Errorf("clusters = %v, want both services of the split", got)
 	}
 }

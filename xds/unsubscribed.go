@@ -23,7 +23,8 @@ var namedTypes = []string{resourcev3.RouteType, resourcev3.EndpointType, resourc
 // removed or fails (a port already in use), and answers the unwanted
 // response with "Ignoring unwatched type URL" and the same request again:
 // the two looped thousands of times a second. See go-control-plane
-// PR #1319 for the same loop with a resource missing from the snapshot.
+// PR #1319 for the same loop with a resource missing from the snapshot,
+// and envoyproxy/envoy issue #10046 for Envoy's side of it.
 // TestSnapshotCacheAnswersAnEmptySubscription fails once an upgrade fixes
 // this, and the wrapper can go.
 type skipUnsubscribed struct {

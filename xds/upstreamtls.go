@@ -40,16 +40,12 @@ func upstreamTransportSocket(s *policy.Service) (*corev3.TransportSocket, error)
 	return tlsTransportSocket(&tlsv3.UpstreamTlsContext{CommonTlsContext: common, Sni: t.SNI})
 }
 
-// sanMatchers are the names the service's certificate must carry one of:
-// the policy's san list, else its SNI. A name with "://" is a URI SAN
-// (such as a SPIFFE id), anything else a DNS SAN.
+// sanMatchers are the names the service's certificate must carry one of
+// (Load defaults them to the SNI). A name with "://" is a URI SAN (such as
+// a SPIFFE id), anything else a DNS SAN.
 func sanMatchers(t *policy.UpstreamTLS) []*tlsv3.SubjectAltNameMatcher {
-	names := t.SAN
-	if len(names) == 0 && t.SNI != "" {
-		names = []string{t.SNI}
-	}
 	var out []*tlsv3.SubjectAltNameMatcher
-	for _, n := range names {
+	for _, n := range t.SAN {
 		typ := tlsv3.SubjectAltNameMatcher_DNS
 		if strings.Contains(n, "://") {
 			typ = tlsv3.SubjectAltNameMatcher_URI

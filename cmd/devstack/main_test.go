@@ -61,8 +61,11 @@ func TestDialable(t *testing.T) {
 func TestPrefixWriterPrefixesWholeLines(t *testing.T) {
 	var out strings.Builder
 	w := &prefixWriter{prefix: []byte("[x] "), out: &out}
-	w.Write([]byte("one\ntw"))
-	w.Write([]byte("o\nthr"))
+	for _, s := range []string{"one\ntw", "o\nthr"} {
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got, want := out.String(), "[x] one\n[x] two\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

@@ -25,7 +25,7 @@ func accessLogComponent(ctx context.Context, c *serveConfig, log *slog.Logger, r
 	}
 	s := accesslog.NewServer(out, log, reg)
 	return component{
-		stage:    func(*policy.Policy) (func(), error) { return func() {}, nil },
+		stage:    func(context.Context, *policy.Policy) (func(), error) { return func() {}, nil },
 		register: func(g *grpc.Server, _ *admin.Server) { s.Register(g) },
 	}, nil
 }

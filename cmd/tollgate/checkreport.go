@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -127,7 +126,7 @@ func describeMatch(m *policy.Match) []string {
 	case m.PathRegex != "":
 		out = append(out, fmt.Sprintf("path_regex %s (whole path)", m.PathRegex))
 	default:
-		out = append(out, fmt.Sprintf("path_prefix %s (any case)", cmp.Or(m.PathPrefix, "/")))
+		out = append(out, fmt.Sprintf("path_prefix %s (any case)", m.PathPrefix))
 	}
 	if len(m.Hosts) > 0 {
 		out = append(out, "hosts "+strings.Join(m.Hosts, ", "))

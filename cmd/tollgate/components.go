@@ -84,7 +84,10 @@ func buildComponents(ctx context.Context, c *serveConfig, log *slog.Logger, reg 
 func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, opts xds.Options) component {
 	s := xds.NewServer(ctx, log, reg, opts)
 	return component{
-		stage: func(p *policy.Policy) (func(), error) {
+		// Translation is CPU work, waiting on nothing: it does not look
+		// at the reload's context, which the reloader checks before
+		// committing.
+		stage: func(_ context.Context, p *policy.Policy) (func(), error) {
 			commit, err := s.Prepare(p)
 			if err != nil {
 				return nil, err
@@ -105,7 +108,8 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 }
 
 // xdsOptions says where Envoy reaches Tollgate's own gRPC services: the
-// serve gRPC address unless a flag points elsewhere.
+// serve gRPC address unless a flag points elsewhere. The addresses go as
+// written; xds turns a wildcard host into loopback (xds.Options).
 func xdsOptions(c *serveConfig) xds.Options {
 	return xds.Options{
 		RateLimitAddress: cmp.Or(c.rl.address, c.grpcAddr),

@@ -15,11 +15,11 @@ type tracingRow struct {
 	SamplePercent float64 `json:"sample_percent"`
 }
 
-// observabilityView summarizes the access_log and tracing blocks.
+// observabilityView summarizes the access_log and tracing blocks, which
+// Load always sets.
 func observabilityView(p *policy.Policy) (*accessLogRow, *tracingRow) {
 	var a *accessLogRow
 	switch l := p.AccessLog; {
-	case l == nil:
 	case l.Disabled:
 		a = &accessLogRow{Sink: "disabled"}
 	case l.GRPC:
@@ -27,12 +27,6 @@ func observabilityView(p *policy.Policy) (*accessLogRow, *tracingRow) {
 	default:
 		a = &accessLogRow{Sink: "file", Path: l.Path}
 	}
-	var t *tracingRow
-	if tr := p.Tracing; tr != nil {
-		t = &tracingRow{Collector: tr.Collector, ServiceName: tr.ServiceName, SamplePercent: policy.DefaultSamplePercent}
-		if tr.SamplePercent != nil {
-			t.SamplePercent = *tr.SamplePercent
-		}
-	}
-	return a, t
+	tr := p.Tracing
+	return a, &tracingRow{Collector: tr.Collector, ServiceName: tr.ServiceName, SamplePercent: *tr.SamplePercent}
 }

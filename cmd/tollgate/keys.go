@@ -94,7 +94,9 @@ func keysNew(args []string, stdout, stderr io.Writer) error {
 	if err := authz.WriteKeysFile(file, kf); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, plain)
+	if err := showKey(stdout, id, plain); err != nil {
+		return err
+	}
 	fmt.Fprintf(stderr, "key %q added to %s; the key above is shown only once\n", id, file)
 	return nil
 }
@@ -121,8 +123,20 @@ func keysRotate(args []string, stdout, stderr io.Writer) error {
 	if err := authz.WriteKeysFile(file, kf); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, plain)
+	if err := showKey(stdout, id, plain); err != nil {
+		return err
+	}
 	fmt.Fprintf(stderr, "key %q rotated; the old secret stays valid for %s; the key above is shown only once\n", id, overlap)
+	return nil
+}
+
+// showKey prints a new secret, the only time it is shown. The keys file
+// holds its hash only, so when it cannot be printed (stdout closed, disk
+// full) nobody has it: fail, so that no script takes it for a success.
+func showKey(stdout io.Writer, id, plain string) error {
+	if _, err := fmt.Fprintln(stdout, plain); err != nil {
+		return fmt.Errorf("the new secret of key %q was saved but could not be shown (%v), so nobody has it: rotate or revoke the key", id, err)
+	}
 	return nil
 }
 

@@ -67,3 +67,24 @@ func TestKeysCommands(t *testing.T) {
 		}
 	}
 }
+
+// failingWriter is a stdout that cannot be written, like a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+// A key is shown only once: when it cannot be shown, the command must
+// fail and say so, or a script takes a key nobody has for a success.
+func TestKeysNewFailsWhenTheKeyCannotBeShown(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.yaml")
+	for _, args := range [][]string{
+		{"keys", "new", "--id", "partner-a", "--file", file},
+		{"keys", "rotate", "partner-a", "--file", file},
+	} {
+		var errOut bytes.Buffer
+		code := run(args, failingWriter{}, &errOut)
+		if code == 0 || !strings.Contains(errOut.String(), "could not be shown") {
+			t.Errorf("%v: exit %d, stderr %q; want a failure that says the key could not be shown", args, code, errOut.String())
+		}
+	}
+}

@@ -126,7 +126,10 @@ func rateLimitComponent(ctx context.Context, c *serveConfig, log *slog.Logger, r
 	go svc.Run(ctx)
 	stores := &storeSet{log: log, metrics: metrics, open: map[ratelimiter.StoreConfig]*ratelimiter.Opened{}}
 	return component{
-		stage: func(p *policy.Policy) (func(), error) {
+		// Opening a store dials nothing (connections are made by the
+		// first decisions), so the stage does not look at the reload's
+		// context.
+		stage: func(_ context.Context, p *policy.Policy) (func(), error) {
 			cfg := c.rl.storeConfig(p.RateLimitStore)
 			opened, err := stores.get(cfg)
 			if err != nil {

@@ -5,16 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/ratelimiter"
 )
 
 // Flags beat the policy's rate_limit_store, which beats the defaults.
 func TestRateLimitStorePrecedence(t *testing.T) {
-	fromPolicy := &policy.RateLimitStore{
-		Redis:     &policy.RedisStore{Addresses: []string{"a:1", "b:2"}, Timeout: policy.Duration(20 * time.Millisecond)},
-		OnFailure: policy.FailClosed,
-	}
+	fromPolicy := policytest.Load(t, "rate_limit_store: { redis: { addresses: [a:1, b:2], timeout: 20ms }, on_failure: fail_closed }\n").RateLimitStore
 	cases := []struct {
 		name  string
 		args  []string

@@ -189,11 +189,13 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 
 	// A first load that fails is logged and leaves the process running
 	// but not ready: fixing the files brings it up without a restart.
+	// Every reload runs under ctx, so that a signal ends one waiting on
+	// the network (a JWKS fetch) at once, committing nothing.
 	trim := newMemoryTrim()
 	defer trim.stop()
 	reload := func() {
 		before := rl.Current()
-		_ = rl.Reload() // the reloader logs and counts its errors
+		_ = rl.Reload(ctx) // the reloader logs and counts its errors
 		if rl.Current() != before {
 			trim.generationApplied()
 		}

@@ -112,7 +112,7 @@ func (h *handler) setHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "status: "+err.Error())
 		return
 	}
-	h.health.Store(int32(status))
+	h.health.Store(int32(status)) //nolint:gosec // G115: parseStatus keeps it within 200-599
 	writeJSON(w, http.StatusOK, map[string]any{"instance": h.instance, "health": status})
 }
 
@@ -128,7 +128,7 @@ func (h *handler) echo(w http.ResponseWriter, r *http.Request) {
 	if !sleep(r, c.delay) {
 		return // the client (or the gateway's timeout) gave up
 	}
-	io.Copy(io.Discard, io.LimitReader(r.Body, maxBodyRead))
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBodyRead)) // a body cut short is the client's problem
 	status := c.status
 	if attempt <= c.failAttempts {
 		status = http.StatusServiceUnavailable
@@ -229,5 +229,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v) // a failed write means the client left; nothing to do
+	_ = enc.Encode(v) // a failed write means the client left; nothing to do
 }

@@ -5,6 +5,7 @@
 package reloader
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +24,12 @@ import (
 // function that makes the compiled generation live. The reloader commits
 // only when every stage compiled, so components never serve different
 // generations because one of them rejected it.
-type Stage func(p *policy.Policy) (commit func(), err error)
+//
+// ctx is the reload's: a stage that waits on the network (authz fetching
+// a new provider's JWKS) returns ctx's error when it ends, so a shutdown
+// never waits on an identity provider. Whatever a stage returns, a reload
+// whose ctx is done commits nothing.
+type Stage func(ctx context.Context, p *policy.Policy) (commit func(), err error)
 
 // Generation is the policy being served and when it was loaded.
 type Generation struct {
@@ -111,14 +117,15 @@ func (r *Reloader) Status() string {
 // Reload loads the directory and, if it is valid, passes the reload guard
 // (policy.CheckReload) and differs from what is serving, applies it. On
 // error the previous generation keeps serving and every positioned error
-// is logged.
-func (r *Reloader) Reload() error {
+// is logged. When ctx ends first (serve is stopping), Reload returns its
+// error having committed nothing; that is no refusal of the policy.
+func (r *Reloader) Reload(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, err := policy.Load(r.dir)
 	if err != nil {
 		r.reject(reasonInvalid, err)
-		r.restore()
+		r.restore(ctx)
 		return err
 	}
 	cur := r.current.Load()
@@ -130,8 +137,8 @@ func (r *Reloader) Reload() error {
 		r.m.reloads.WithLabelValues("unchanged").Inc()
 		return nil
 	}
-	if err := r.admit(r.lastGood(cur), p); err != nil {
-		r.restore()
+	if err := r.admit(ctx, r.lastGood(cur), p); err != nil {
+		r.restore(ctx)
 		return err
 	}
 	r.lastErr.Store(nil)
@@ -153,15 +160,20 @@ func (r *Reloader) lastGood(cur *Generation) *policy.Policy {
 }
 
 // admit runs the reload guard against the last good generation, then
-// every stage; a refusal is recorded and returned.
-func (r *Reloader) admit(serving, p *policy.Policy) error {
+// every stage; a refusal is recorded and returned. A reload cancelled
+// meanwhile is returned unrecorded: the policy was not refused.
+func (r *Reloader) admit(ctx context.Context, serving, p *policy.Policy) error {
 	if err := policy.CheckReload(serving, p); err != nil {
 		var ge *policy.GuardError
 		errors.As(err, &ge)
 		r.reject(ge.Reason, err)
 		return err
 	}
-	if err := r.apply(p); err != nil {
+	if err := r.apply(ctx, p); err != nil {
+		if ctx.Err() != nil {
+			r.log.Info("policy reload cancelled; nothing committed", "version", p.Version, "error", err)
+			return err
+		}
 		r.reject(reasonComponent, err)
 		return err
 	}
@@ -179,14 +191,24 @@ func (r *Reloader) serve(g *Generation) {
 	r.m.routes.Set(float64(len(p.Routes)))
 }
 
-func (r *Reloader) apply(p *policy.Policy) error {
+// apply compiles p in every stage, then commits every stage, unless a
+// stage refused it or ctx ended before the commits began: the commits
+// run all or none, so ctx is not looked at once they start.
+func (r *Reloader) apply(ctx context.Context, p *policy.Policy) error {
 	commits := make([]func(), 0, len(r.stages))
 	for _, stage := range r.stages {
-		commit, err := stage(p)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		commit, err := stage(ctx, p)
 		if err != nil {
 			return err
 		}
 		commits = append(commits, commit)
+	}
+	// A stage that ignores ctx may compile after it ended.
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	for _, commit := range commits {
 		commit()

@@ -1,6 +1,7 @@
 package reloader
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -30,7 +31,7 @@ type recorder struct {
 	refuse    bool
 }
 
-func (r *recorder) stage(p *policy.Policy) (func(), error) {
+func (r *recorder) stage(_ context.Context, p *policy.Policy) (func(), error) {
 	if r.refuse {
 		return nil, errors.New("refused")
 	}
@@ -47,13 +48,13 @@ func TestBadPolicyKeepsTheLastGood(t *testing.T) {
 	write(t, dir, good)
 	rec := &recorder{}
 	rl, _ := newReloader(t, dir, rec.stage)
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	first := rl.Current().Policy.Version
 
 	write(t, dir, strings.Replace(good, "to: a", "to: missing", 1))
-	if err := rl.Reload(); err == nil {
+	if err := rl.Reload(t.Context()); err == nil {
 		t.Fatal("an invalid policy was accepted")
 	}
 	if got := rl.Current().Policy.Version; got != first {
@@ -72,12 +73,12 @@ func TestAStageRefusalCommitsNothing(t *testing.T) {
 	write(t, dir, good)
 	a, b := &recorder{}, &recorder{}
 	rl, reg := newReloader(t, dir, a.stage, b.stage)
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	write(t, dir, good+"# changed\n")
 	b.refuse = true
-	if err := rl.Reload(); err == nil {
+	if err := rl.Reload(t.Context()); err == nil {
 		t.Fatal("a refused generation was reported as applied")
 	}
 	if len(a.committed) != 1 || len(b.committed) != 1 {
@@ -88,13 +89,62 @@ func TestAStageRefusalCommitsNothing(t *testing.T) {
 	}
 }
 
+// A reload whose context ends (serve stopping) commits nothing in any
+// stage, whether the stage that was running returns the context's error
+// or ignores the context, and is no refusal: nothing is recorded and the
+// serving generation stays.
+func TestACancelledReloadCommitsNothing(t *testing.T) {
+	for name, stageSeesCtx := range map[string]bool{"the stage returns ctx's error": true, "the stage ignores ctx": false} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, good)
+			a := &recorder{}
+			// last cancels the reload while it compiles, as a SIGTERM
+			// during a slow JWKS fetch does.
+			var cancel context.CancelFunc
+			last := func(ctx context.Context, p *policy.Policy) (func(), error) {
+				if cancel != nil {
+					cancel()
+					if stageSeesCtx {
+						<-ctx.Done()
+						return nil, ctx.Err()
+					}
+				}
+				return func() { a.committed = append(a.committed, "last:"+p.Version) }, nil
+			}
+			rl, reg := newReloader(t, dir, a.stage, last)
+			if err := rl.Reload(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			first := rl.Current()
+			write(t, dir, good+"# changed\n")
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(t.Context())
+			if err := rl.Reload(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("a cancelled reload returned %v, want context.Canceled", err)
+			}
+			if len(a.committed) != 2 || rl.Current() != first {
+				t.Errorf("a cancelled reload committed: %v", a.committed)
+			}
+			if rl.LastError() != "" || counter(t, reg, "rejected") > 0 {
+				t.Errorf("a cancelled reload was recorded as a refusal: %q", rl.LastError())
+			}
+			// The next reload applies the edit.
+			cancel = nil
+			if err := rl.Reload(t.Context()); err != nil || rl.Current() == first {
+				t.Errorf("the reload after a cancelled one: %v", err)
+			}
+		})
+	}
+}
+
 func TestUnchangedPolicyIsNotReapplied(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, good)
 	rec := &recorder{}
 	rl, _ := newReloader(t, dir, rec.stage)
 	for range 3 {
-		if err := rl.Reload(); err != nil {
+		if err := rl.Reload(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,13 +184,13 @@ func TestEmptyPolicyIsRefusedAndTheLastGoodKeepsServing(t *testing.T) {
 	write(t, dir, fourRoutes)
 	rec := &recorder{}
 	rl, reg := newReloader(t, dir, rec.stage)
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	first := rl.Current().Policy.Version
 
 	write(t, dir, "")
-	err := rl.Reload()
+	err := rl.Reload(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "allow_no_listeners: true") {
 		t.Fatalf("an empty policy gave %v, want a refusal saying how to apply it on purpose", err)
 	}
@@ -163,7 +213,7 @@ func TestEmptyPolicyIsRefusedAndTheLastGoodKeepsServing(t *testing.T) {
 	}
 
 	write(t, dir, fourRoutes+"# edited\n")
-	if err := rl.Reload(); err != nil || rl.Status() != strings.SplitAfter(rl.Status(), "\n")[0] {
+	if err := rl.Reload(t.Context()); err != nil || rl.Status() != strings.SplitAfter(rl.Status(), "\n")[0] {
 		t.Errorf("a good edit after a refusal: %v; status %q must no longer name the refusal", err, rl.Status())
 	}
 }
@@ -173,18 +223,18 @@ func TestRemovingMostRoutesIsRefusedUnlessThePolicySaysSo(t *testing.T) {
 	write(t, dir, fourRoutes)
 	rec := &recorder{}
 	rl, reg := newReloader(t, dir, rec.stage)
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	write(t, dir, good)
-	if err := rl.Reload(); err == nil || !strings.Contains(err.Error(), "max_removed_routes_percent: 100") {
+	if err := rl.Reload(t.Context()); err == nil || !strings.Contains(err.Error(), "max_removed_routes_percent: 100") {
 		t.Fatalf("removing 4 of 4 routes gave %v, want a refusal", err)
 	}
 	if got := sampleValue(t, reg, `tollgate_policy_reload_rejections_total{reason="routes_removed"}`); got != 1 {
 		t.Errorf("routes_removed rejections = %v, want 1", got)
 	}
 	write(t, dir, good+"reload_guard: { max_removed_routes_percent: 100 }\n")
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatalf("removing routes on purpose: %v", err)
 	}
 	if got := sampleValue(t, reg, `tollgate_policy_serving_routes`); got != 1 || len(rec.committed) != 2 {
@@ -196,7 +246,7 @@ func TestEmptyFirstPolicyIsNotReady(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "")
 	rl, _ := newReloader(t, dir)
-	if err := rl.Reload(); err == nil || rl.Current() != nil {
+	if err := rl.Reload(t.Context()); err == nil || rl.Current() != nil {
 		t.Fatalf("an empty first policy was applied (err %v)", err)
 	}
 }
@@ -235,15 +285,15 @@ func TestRevertingARefusedEditClearsTheRefusal(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, good)
 	rl, reg := newReloader(t, dir)
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	write(t, dir, "")
-	if err := rl.Reload(); err == nil {
+	if err := rl.Reload(t.Context()); err == nil {
 		t.Fatal("an empty policy was applied")
 	}
 	write(t, dir, good)
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if rl.LastError() != "" || sampleValue(t, reg, "tollgate_policy_last_reload_successful") != 1 {

@@ -1,6 +1,7 @@
 package reloader
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/atomicfile"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -101,54 +103,19 @@ func (s *State) Save(p *policy.Policy) error {
 		return fmt.Errorf("the generation takes %d bytes, more than the %d a saved generation may", len(data), maxStateBytes)
 	}
 	removeStaleTemps(s.path)
-	return writeAtomic(s.path, data)
+	return atomicfile.Write(s.path, data, 0o600, 0o700)
 }
 
 // removeStaleTemps removes the temporary files a crash mid-write left
 // beside path. Only old ones: a fresh one may be another instance's
 // write in progress.
 func removeStaleTemps(path string) {
-	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), atomicfile.TempPattern(path)))
 	for _, f := range stale {
 		if fi, err := os.Stat(f); err == nil && time.Since(fi.ModTime()) > time.Minute {
 			_ = os.Remove(f)
 		}
 	}
-}
-
-// writeAtomic replaces path with data: a private temporary file in the
-// same directory, synced, then renamed over path, then the directory
-// synced so that the rename survives a crash.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, nothing is there
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Load rebuilds the saved generation. An error wrapping fs.ErrNotExist
@@ -209,16 +176,19 @@ func (r *Reloader) savedGeneration() *policy.Policy {
 // refused and nothing serves yet (at startup), so that authz rules,
 // limits and Envoy's configuration stay those of the last good policy
 // until the directory is fixed. The refusal stays recorded: the last
-// reload is reported unsuccessful.
-func (r *Reloader) restore() {
-	if r.current.Load() != nil {
+// reload is reported unsuccessful. A cancelled reload restores nothing.
+func (r *Reloader) restore(ctx context.Context) {
+	if r.current.Load() != nil || ctx.Err() != nil {
 		return
 	}
 	p := r.savedGeneration()
 	if p == nil {
 		return
 	}
-	if err := r.apply(p); err != nil {
+	if err := r.apply(ctx, p); err != nil {
+		if ctx.Err() != nil {
+			return // stopping: not a fault of the saved generation
+		}
 		r.log.Error("the saved last good policy generation does not compile; not ready", "state", r.state.Path(), "version", p.Version, "error", err)
 		return
 	}

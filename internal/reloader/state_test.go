@@ -26,7 +26,7 @@ func TestRestartWithAnInvalidPolicyServesTheLastGoodGeneration(t *testing.T) {
 	dir, stateDir := t.TempDir(), filepath.Join(t.TempDir(), "state")
 	write(t, dir, fourRoutes)
 	first, _ := newStateReloader(t, dir, stateDir)
-	if err := first.Reload(); err != nil {
+	if err := first.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	goodVersion := first.Current().Policy.Version
@@ -46,7 +46,7 @@ func TestRestartWithAnInvalidPolicyServesTheLastGoodGeneration(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			write(t, dir, broken)
 			rl, rec := newStateReloader(t, dir, stateDir)
-			if err := rl.Reload(); err == nil || !strings.Contains(err.Error(), want[name]) {
+			if err := rl.Reload(t.Context()); err == nil || !strings.Contains(err.Error(), want[name]) {
 				t.Fatalf("the broken policy gave %v, want an error with %q", err, want[name])
 			}
 			g := rl.Current()
@@ -63,15 +63,15 @@ func TestRestartWithAnInvalidPolicyServesTheLastGoodGeneration(t *testing.T) {
 	write(t, dir, fourRoutes+"# fixed\n")
 	rl, _ := newStateReloader(t, dir, stateDir)
 	write(t, dir, "")
-	_ = rl.Reload()
+	_ = rl.Reload(t.Context())
 	write(t, dir, fourRoutes+"# fixed\n")
-	if err := rl.Reload(); err != nil || rl.Current().RestoredFrom != "" || rl.LastError() != "" {
+	if err := rl.Reload(t.Context()); err != nil || rl.Current().RestoredFrom != "" || rl.LastError() != "" {
 		t.Fatalf("the fixed policy: %v", err)
 	}
 	fixed := rl.Current().Policy.Version
 	write(t, dir, "")
 	again, _ := newStateReloader(t, dir, stateDir)
-	_ = again.Reload()
+	_ = again.Reload(t.Context())
 	if g := again.Current(); g == nil || g.Policy.Version != fixed {
 		t.Errorf("after the fix, a restart restored %+v, want %s", g, fixed)
 	}
@@ -83,7 +83,7 @@ func TestUnusableSavedGenerationLeavesTollgateNotReady(t *testing.T) {
 	write(t, other, good)
 	for _, d := range []string{dir, other} {
 		rl, _ := newStateReloader(t, d, stateDir)
-		if err := rl.Reload(); err != nil {
+		if err := rl.Reload(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,7 +114,7 @@ func TestUnusableSavedGenerationLeavesTollgateNotReady(t *testing.T) {
 			}
 			write(t, dir, "")
 			rl, rec := newStateReloader(t, dir, stateDir)
-			if err := rl.Reload(); err == nil || rl.Current() != nil || len(rec.committed) != 0 {
+			if err := rl.Reload(t.Context()); err == nil || rl.Current() != nil || len(rec.committed) != 0 {
 				t.Errorf("served %+v (committed %v) from an unusable state file", rl.Current(), rec.committed)
 			}
 		})
@@ -151,7 +151,7 @@ func TestSavingRemovesTemporaryFilesACrashLeft(t *testing.T) {
 	}
 	write(t, dir, good)
 	rl, _ := newStateReloader(t, dir, stateDir)
-	if err := rl.Reload(); err != nil {
+	if err := rl.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); err == nil {
