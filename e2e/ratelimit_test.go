@@ -112,7 +112,8 @@ func statuses(t *testing.T, url string, n int, headers map[string]string) string
 }
 
 func TestRateLimitsThroughEnvoyWithRedis(t *testing.T) {
-	t.Parallel()
+	// Serial: every decision must reach Redis within --redis-timeout
+	// (50 ms), or fail_open admits what the test expects refused.
 	g := startRateLimitGateway(t, rateLimitPolicy)
 
 	t.Run("per-IP token bucket, 429 with headers and JSON body", func(t *testing.T) {
