@@ -37,7 +37,7 @@ apt_get = $(APT_INSTALL) $(1) || { $(SUDO) apt-get update && $(APT_INSTALL) $(1)
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} \
-		/^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+		/^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ Build and run
 
@@ -72,9 +72,29 @@ run: build deps-envoy ## Run the example gateway (Envoy + Tollgate + demo servic
 
 ##@ Test
 
+# Extra go test flags for unit, e2e and test: `make e2e TESTFLAGS='-run TestHotReload -v'`.
+TESTFLAGS ?=
+# A -race binary sleeps 1 s before it exits (for late reports); make unit
+# runs a dozen test binaries and skips the sleep. A GORACE of your own
+# comes after, so it wins.
+UNIT_GORACE := atexit_sleep_ms=0 $(GORACE)
+
+.PHONY: unit
+unit: deps-cc ## The inner loop: every test that needs no Envoy, Redis or docker-compose (-short, -race), in seconds
+	GORACE="$(UNIT_GORACE)" $(GO) test -short -race $(TESTFLAGS) ./...
+
+.PHONY: e2e
+e2e: deps ## End-to-end tests only: the tollgate binary (built with -race), a real Envoy and Redis
+	$(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) ./e2e/
+
+.PHONY: golden
+golden: ## Rewrite the golden files in xds/testdata from the translator, then show what changed
+	$(GO) test ./xds/ -run TestGolden -update
+	@git status --short -- xds/testdata
+
 .PHONY: test
 test: deps lint ## Lint, then run every test with the race detector (real Envoy and Redis)
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 .PHONY: bench
 bench: deps ## Run the benchmarks

@@ -1,12 +1,10 @@
 package accesslog
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 func sockAddr(host string, port uint32) *corev3.Address {
@@ -105,27 +105,8 @@ func TestTraceID(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the server's writes and the
-// test's reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestServerWritesOneLinePerEntry(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	reg := prometheus.NewRegistry()
 	s := NewServer(out, nil, reg)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -10,6 +10,8 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+
+	"github.com/tollgate/tollgate/internal/metric"
 )
 
 // Server receives Envoy's access-log streams and writes every HTTP entry
@@ -35,26 +37,13 @@ func NewServer(out io.Writer, log *slog.Logger, reg prometheus.Registerer) *Serv
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		out: out,
-		log: log,
-		entries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tollgate_accesslog_entries_total",
-			Help: "Access-log entries received from Envoy over gRPC and written.",
-		}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tollgate_accesslog_write_errors_total",
-			Help: "Access-log entries that could not be written to the sink.",
-		}),
+	f := metric.With(reg)
+	return &Server{
+		out:     out,
+		log:     log,
+		entries: f.Counter("tollgate_accesslog_entries_total", "Access-log entries received from Envoy over gRPC and written."),
+		errors:  f.Counter("tollgate_accesslog_write_errors_total", "Access-log entries that could not be written to the sink."),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{s.entries, s.errors} {
-			if err := reg.Register(c); err != nil {
-				log.Error("registering access-log metric", "err", err)
-			}
-		}
-	}
-	return s
 }
 
 // Register adds the access-log service to a gRPC server.

@@ -2,6 +2,8 @@ package authz
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/internal/metric"
 )
 
 // metrics are the authorization service's Prometheus metrics. Labels are
@@ -18,41 +20,16 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_authz_decisions_total",
-			Help: "Authorization decisions by result (allow, deny) and reason.",
-		}, []string{"result", "reason"}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "tollgate_authz_check_duration_seconds",
-			Help:    "Time to decide one ext_authz Check, inside Tollgate.",
-			Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3},
-		}),
-		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_authz_jwks_fetches_total",
-			Help: "JWKS fetches by issuer and result (ok, error).",
-		}, []string{"issuer", "result"}),
-		lastFetch: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tollgate_authz_jwks_last_success_timestamp_seconds",
-			Help: "When each issuer's JWKS was last fetched successfully.",
-		}, []string{"issuer"}),
-		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tollgate_authz_jwks_stale",
-			Help: "1 while an issuer's JWKS has failed for longer than max_stale (alert on it).",
-		}, []string{"issuer"}),
-		keysLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_authz_api_keys",
-			Help: "API keys in the serving keys file.",
-		}),
-		usageErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tollgate_authz_key_usage_flush_errors_total",
-			Help: "Failed writes of the API keys' last-used times.",
-		}),
+	f := metric.With(reg)
+	return &metrics{
+		decisions:   f.CounterVec("tollgate_authz_decisions_total", "Authorization decisions by result (allow, deny) and reason.", "result", "reason"),
+		latency:     f.Histogram("tollgate_authz_check_duration_seconds", "Time to decide one ext_authz Check, inside Tollgate.", []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3}),
+		fetches:     f.CounterVec("tollgate_authz_jwks_fetches_total", "JWKS fetches by issuer and result (ok, error).", "issuer", "result"),
+		lastFetch:   f.GaugeVec("tollgate_authz_jwks_last_success_timestamp_seconds", "When each issuer's JWKS was last fetched successfully.", "issuer"),
+		stale:       f.GaugeVec("tollgate_authz_jwks_stale", "1 while an issuer's JWKS has failed for longer than max_stale (alert on it).", "issuer"),
+		keysLoaded:  f.Gauge("tollgate_authz_api_keys", "API keys in the serving keys file."),
+		usageErrors: f.Counter("tollgate_authz_key_usage_flush_errors_total", "Failed writes of the API keys' last-used times."),
 	}
-	if reg != nil {
-		reg.MustRegister(m.decisions, m.latency, m.fetches, m.lastFetch, m.stale, m.keysLoaded, m.usageErrors)
-	}
-	return m
 }
 
 func (m *metrics) decision(d *Decision) {

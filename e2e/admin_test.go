@@ -3,26 +3,21 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // startTollgateUnready runs `tollgate serve` without waiting for /readyz,
 // for tests of what it says before a valid policy is loaded.
 func startTollgateUnready(t *testing.T, policyDir string) *tollgate {
 	t.Helper()
-	tg := &tollgate{grpcAddr: freeAddr(t), adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
-	tg.cmd = exec.Command(tollgateBin, "serve", "--policy", policyDir,
+	tg := &tollgate{grpcAddr: freeAddr(t), adminAddr: freeAddr(t), log: &testenv.Buffer{}, done: make(chan struct{})}
+	tg.run(t, "serve", "--policy", policyDir,
 		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text", "--state-dir", t.TempDir())
-	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
-	if err := tg.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = tg.cmd.Wait(); close(tg.done) }()
-	t.Cleanup(tg.stop)
 	eventually(t, 10*time.Second, func() error {
 		_, _, err := httpGet(tg.adminURL("/healthz"), nil)
 		return err
@@ -31,6 +26,7 @@ func startTollgateUnready(t *testing.T, policyDir string) *tollgate {
 }
 
 func TestAdminEndpointsFollowThePolicy(t *testing.T) {
+	t.Parallel()
 	listener := strings.ReplaceAll(listenerYAML, "{{PORT}}", strings.Split(freeAddr(t), ":")[1])
 	dir := policyDir(t, map[string]string{
 		"gateway.yaml": listener + servicesYAML(t, "orders") + "routes:\n  - { name: orders, to: nowhere }\n",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tollgate/tollgate/envoy"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/envoy"
 
 	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/internal/authtest"
@@ -92,22 +93,14 @@ type denial struct {
 // service's reply on 200, or the denial.
 func authSend(t *testing.T, url string, headers map[string]string) (reply, *denial) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, body := mustRoundTrip(t, "GET", url, headers, "")
 	var r reply
 	if resp.StatusCode == 200 {
-		_ = json.NewDecoder(resp.Body).Decode(&r)
+		_ = json.Unmarshal(body, &r)
 		return r, nil
 	}
 	d := &denial{status: resp.StatusCode, challenge: resp.Header.Get("WWW-Authenticate")}
-	_ = json.NewDecoder(resp.Body).Decode(d)
+	_ = json.Unmarshal(body, d)
 	return r, d
 }
 
@@ -150,6 +143,7 @@ routes:
 `
 
 func TestJWTThroughEnvoy(t *testing.T) {
+	t.Parallel()
 	rsa1, ec1 := authtest.NewRSA("rsa-1"), authtest.NewEC("ec-1")
 	main, flaky := startIDP(t, rsa1, ec1), startIDP(t, ec1)
 	policy := strings.Replace(jwtPolicy, "UPSTREAM", upstream(t, "api", 1, nil)[0], 1)
@@ -301,6 +295,7 @@ routes:
 `
 
 func TestAPIKeysThroughEnvoy(t *testing.T) {
+	t.Parallel()
 	kf := &authz.KeysFile{}
 	plain := map[string]string{}
 	for _, k := range []authz.NewKeyOptions{
@@ -444,6 +439,7 @@ routes:
 // With Tollgate's authorization service unreachable, protected routes are
 // refused by default (fail closed) and allowed where the policy says so.
 func TestAuthzUnreachable(t *testing.T) {
+	t.Parallel()
 	api := upstream(t, "api", 1, nil)[0]
 	policy := strings.Replace(unreachablePolicy, "UPSTREAM", api, 1)
 	// Nothing listens on the authz address: only xDS is served.

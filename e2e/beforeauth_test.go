@@ -32,6 +32,7 @@ rate_limits:
 // reach Tollgate's authz service, and it counts every request that
 // reaches it, valid keys and requests refused later included.
 func TestBeforeAuthLimitStopsCredentialFlood(t *testing.T) {
+	t.Parallel()
 	requireEnvoy(t)
 	addr := freeAddr(t)
 	base := "http://" + addr

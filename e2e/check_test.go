@@ -34,6 +34,7 @@ routes:
 // policy/match.go reimplements Envoy's matching; this is what keeps the two
 // in step when either changes.
 func TestCheckAgreesWithEnvoy(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, map[string]string{
 		"10-listeners.yaml": listenerYAML,
 		"20-services.yaml": servicesYAML(t, "exact", "regex", "host", "host-port", "method", "header-exact", "header-regex",

@@ -2,23 +2,21 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // TestComposeFileIsValid checks docker-compose.yaml the only way possible
 // without a Docker engine: docker-compose parses, interpolates and validates
 // it against the Compose schema.
 func TestComposeFileIsValid(t *testing.T) {
-	bin, err := exec.LookPath("docker-compose")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but docker-compose is missing (make deps-compose installs it): %v", err)
-		}
-		t.Skipf("no docker-compose (make deps-compose installs it): %v", err)
-	}
+	t.Parallel()
+	bin := testenv.Require(t, "docker-compose", "make deps-compose", func() (string, error) {
+		return exec.LookPath("docker-compose")
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "config", "-q")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,6 +62,7 @@ func hdr(kv ...string) [][2]string {
 // for the secret. Credentials in the query string are refused where the
 // route does not take them there, rather than dropped silently.
 func TestNoCredentialReachesAService(t *testing.T) {
+	t.Parallel()
 	signer := authtest.NewRSA("rsa-1")
 	idp := startIDP(t, signer)
 	kf := &authz.KeysFile{}
@@ -188,21 +188,11 @@ func sendPairs(t *testing.T, url string, headers [][2]string) (int, string) {
 	for _, h := range headers {
 		req.Header[h[0]] = append(req.Header[h[0]], h[1])
 	}
-	status, body, err := doRequest(req)
+	resp, body, err := roundTrip(client, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return status, body
-}
-
-func doRequest(req *http.Request) (int, string, error) {
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+	return resp.StatusCode, string(body)
 }
 
 func decodeEcho(t *testing.T, body string) demoservice.Reply {

@@ -14,13 +14,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // devstackBin builds cmd/devstack (what `make run` runs) once, beside the
 // tollgate binary TestMain built.
 var devstackBin = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(filepath.Dir(tollgateBin), "devstack")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/devstack").CombinedOutput()
+	out, err := goBuild(bin, "../cmd/devstack")
 	if err != nil {
 		return "", fmt.Errorf("building devstack: %v\n%s", err, out)
 	}
@@ -30,7 +32,7 @@ var devstackBin = sync.OnceValues(func() (string, error) {
 // devstack is a running `devstack`, on ports other than make run's.
 type devstack struct {
 	cmd             *exec.Cmd
-	out             *syncBuffer
+	out             *testenv.Buffer
 	done            chan struct{}
 	gateway, admin  string
 	policy, demoKey string
@@ -46,7 +48,7 @@ func startDevstack(t *testing.T) *devstack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &devstack{out: &syncBuffer{}, done: make(chan struct{}), gateway: freeAddr(t), admin: freeAddr(t), policy: t.TempDir()}
+	d := &devstack{out: &testenv.Buffer{}, done: make(chan struct{}), gateway: freeAddr(t), admin: freeAddr(t), policy: t.TempDir()}
 	files, _ := filepath.Glob("../examples/gateway/*.yaml")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -73,6 +75,7 @@ func startDevstack(t *testing.T) *devstack {
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
 	t.Cleanup(func() {
 		d.stop(t)
+		raceFree(t, "devstack", d.out.String())
 		if t.Failed() {
 			t.Logf("devstack output:\n%s", d.out)
 		}
@@ -115,6 +118,7 @@ func (d *devstack) stop(t *testing.T) {
 // and endpoints to them, and the whole gateway works there; stopping it
 // stops everything.
 func TestDevstackServesTheExampleOnOtherPorts(t *testing.T) {
+	t.Parallel()
 	d := startDevstack(t)
 	if strings.Contains(d.out.String(), "WARNING: nothing answers") {
 		t.Fatalf("the gateway did not come up on %s", d.gateway)
@@ -148,15 +152,14 @@ func curl(t *testing.T, method, url string, headers map[string]string) int {
 	t.Helper()
 	time.Sleep(75 * time.Millisecond)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	req, _ := http.NewRequest(method, url, nil)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
+	req, err := newRequest(method, url, headers, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	resp, _, err := roundTrip(client, req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return resp.StatusCode
 }
 
@@ -166,6 +169,7 @@ func curl(t *testing.T, method, url string, headers map[string]string) int {
 // exactly 18 × 200 and then only 429, however slow the loop; the loop with
 // the demo key sees 25 × 200.
 func TestQuickstartAnonymousRequestsStopAtExactly20AndTheKeyLoopPasses(t *testing.T) {
+	t.Parallel()
 	d := startDevstack(t)
 	gw := "http://" + d.gateway
 	waitService(t, gw+"/users/7", nil, "users")

@@ -65,6 +65,7 @@ var diffServices = []string{"exact", "regex", "host", "host-port", "method", "he
 // TOLLGATE_DIFF_SEED replays a run (the seed is printed on failure);
 // TOLLGATE_DIFF_N changes the number of generated requests (3000).
 func TestDifferentialRoutingAgreesWithEnvoy(t *testing.T) {
+	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("TOLLGATE_DIFF_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)

@@ -45,6 +45,7 @@ func expectPrivate(t *testing.T, g *gateway, spellings []spelling) {
 // A path with dot segments, doubled slashes or encoded slashes still gets
 // the route the policy wrote for it, not the public one next to it.
 func TestEdgePathSpellingsCannotSkipARoute(t *testing.T) {
+	t.Parallel()
 	g := startEdgeGateway(t)
 	expectPrivate(t, g, []spelling{
 		{"plain", "/admin/users", ""},
@@ -61,6 +62,7 @@ func TestEdgePathSpellingsCannotSkipARoute(t *testing.T) {
 // case: services that ignore case would otherwise serve /admin through the
 // public route.
 func TestEdgePathCaseCannotSkipARoute(t *testing.T) {
+	t.Parallel()
 	g := startEdgeGateway(t)
 	expectPrivate(t, g, []spelling{
 		{"upper case", "/ADMIN/users", ""},
@@ -72,6 +74,7 @@ func TestEdgePathCaseCannotSkipARoute(t *testing.T) {
 // A host written with a trailing dot, in other case or with a port gets
 // the route of the host the policy names.
 func TestEdgeHostSpellingsCannotSkipARoute(t *testing.T) {
+	t.Parallel()
 	g := startEdgeGateway(t)
 	expectPrivate(t, g, []spelling{
 		{"plain", "/users", "admin.example.com"},
@@ -87,6 +90,7 @@ func TestEdgeHostSpellingsCannotSkipARoute(t *testing.T) {
 // CGI-style see x_tollgate_client_id as x-tollgate-client-id, which the
 // identity header filter would not have removed.
 func TestEdgeRefusesUnderscoreHeaders(t *testing.T) {
+	t.Parallel()
 	g := startEdgeGateway(t)
 	for _, name := range []string{"x_tollgate_client_id", "X_Tollgate_Auth", "x-tollgate_tier"} {
 		status, body, err := httpDo("GET", g.base+"/users", map[string]string{name: "admin"})

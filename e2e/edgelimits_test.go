@@ -15,6 +15,7 @@ import (
 // answered 408 and disconnected after the request-headers timeout (10s),
 // instead of holding a connection for Envoy's hour-long idle timeout.
 func TestEdgeCutsOffSlowRequestHeaders(t *testing.T) {
+	t.Parallel()
 	g := startEdgeGateway(t)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
 	if err != nil {
@@ -38,6 +39,7 @@ func TestEdgeCutsOffSlowRequestHeaders(t *testing.T) {
 // Over HTTP/2 Envoy announces the edge limits: at most 100 concurrent
 // streams per connection and a 64 KiB window per stream.
 func TestEdgeAnnouncesHTTP2Limits(t *testing.T) {
+	t.Parallel()
 	g := startEdgeGateway(t)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
 	if err != nil {

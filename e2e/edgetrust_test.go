@@ -12,6 +12,7 @@ import (
 // replaces its x-request-id and keys client_ip on the connection's peer,
 // not on the X-Forwarded-For it sends.
 func TestEdgeTreatsLoopbackClientsAsExternal(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "api") + `routes:
   - { name: api, to: api, rate_limits: [per-ip] }
@@ -96,6 +97,7 @@ rate_limits:
 // A client's W3C traceparent keeps its trace id (the gateway joins the
 // client's trace, as W3C participants do).
 func TestForgedClientHeadersNeverReachAService(t *testing.T) {
+	t.Parallel()
 	cdn := freeAddr(t)
 	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "api") + "routes:\n  - { name: api, to: api }\n",

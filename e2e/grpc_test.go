@@ -54,6 +54,7 @@ func h2cUpstream(t *testing.T, name string) string {
 }
 
 func TestGRPCAndH2CServicesThroughTheGateway(t *testing.T) {
+	t.Parallel()
 	addr, hs := grpcUpstream(t)
 	web := upstream(t, "web", 1, nil)[0]
 	h2c := h2cUpstream(t, "streams")
@@ -115,6 +116,7 @@ routes:
 // Envoy's default, UNAVAILABLE, tells gRPC clients to retry at once, which
 // their retry policies do, adding load to the limit that refused them.
 func TestGRPCClientsOverALimitGetResourceExhausted(t *testing.T) {
+	t.Parallel()
 	addr, _ := grpcUpstream(t)
 	web := upstream(t, "web", 1, nil)[0]
 	g := startGateway(t, map[string]string{

@@ -4,9 +4,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,13 +16,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/demoservice"
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // tollgateBin is the tollgate binary built once by TestMain.
@@ -33,52 +33,51 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs the tollgate binary, most with a real
+		// Envoy: none belongs in `make unit`, and skipping here spares
+		// the build too.
+		fmt.Println("e2e: skipped under -short (make e2e runs it)")
+		return 0
+	}
 	dir, err := os.MkdirTemp("", "tollgate-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if raceEnabled && !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
+		// A -race binary sleeps 1 s before it exits, so that other
+		// goroutines may still report; every `tollgate check` and every
+		// stop would pay it. The reports come before the exit anyway.
+		os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	}
 	tollgateBin = filepath.Join(dir, "tollgate")
-	build := exec.Command("go", "build", "-o", tollgateBin, "../cmd/tollgate")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building tollgate:", err)
+	if out, err := goBuild(tollgateBin, "../cmd/tollgate"); err != nil {
+		fmt.Fprintf(os.Stderr, "building tollgate: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()
 }
 
-// requireEnvoy returns the Envoy binary. Under CI a missing Envoy fails the
-// test: the end-to-end suite is the proof the gateway works.
+// goBuild builds the command in pkg into bin, with -race when the tests
+// run with it, so that the race detector watches the processes the tests
+// start as well as the tests.
+func goBuild(bin, pkg string) ([]byte, error) {
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	return exec.Command("go", append(args, pkg)...).CombinedOutput()
+}
+
+// requireEnvoy returns the Envoy binary (testenv.Require: under CI a
+// missing Envoy fails the test, since the end-to-end suite is the proof
+// the gateway works).
 func requireEnvoy(t testing.TB) string {
 	t.Helper()
-	bin, err := envoy.FindBinary()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Envoy is required in CI: %v", err)
-		}
-		t.Skipf("no Envoy (run `make deps`): %v", err)
-	}
-	return bin
-}
-
-// syncBuffer collects a process's output for assertions while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return testenv.Require(t, "Envoy", "make deps-envoy", envoy.FindBinary)
 }
 
 // tollgate is a running `tollgate serve` process.
@@ -86,7 +85,7 @@ type tollgate struct {
 	cmd       *exec.Cmd
 	grpcAddr  string
 	adminAddr string
-	log       *syncBuffer
+	log       *testenv.Buffer
 	done      chan struct{}
 }
 
@@ -119,7 +118,7 @@ func startTollgateAt(t testing.TB, policyDir, grpcAddr string, extra ...string) 
 	if grpcAddr == "" {
 		grpcAddr = freeAddr(t)
 	}
-	tg := &tollgate{grpcAddr: grpcAddr, adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
+	tg := &tollgate{grpcAddr: grpcAddr, adminAddr: freeAddr(t), log: &testenv.Buffer{}, done: make(chan struct{})}
 	args := []string{"serve", "--policy", policyDir,
 		"--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr, "--log-format", "text"}
 	if !slices.Contains(extra, "--state-dir") {
@@ -127,19 +126,7 @@ func startTollgateAt(t testing.TB, policyDir, grpcAddr string, extra ...string) 
 		// test restores another's (nor the user's, by default in ~).
 		args = append(args, "--state-dir", t.TempDir())
 	}
-	args = append(args, extra...)
-	tg.cmd = exec.Command(tollgateBin, args...)
-	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
-	if err := tg.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = tg.cmd.Wait(); close(tg.done) }()
-	t.Cleanup(tg.stop)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("tollgate %s log:\n%s", strings.Join(extra, " "), tg.log)
-		}
-	})
+	tg.run(t, append(args, extra...)...)
 	eventually(t, 10*time.Second, func() error {
 		select {
 		case <-tg.done:
@@ -156,6 +143,35 @@ func startTollgateAt(t testing.TB, policyDir, grpcAddr string, extra ...string) 
 		return nil
 	})
 	return tg
+}
+
+// run starts tollgate with args and stops it in t.Cleanup, failing the
+// test when the race detector (a -race build, see goBuild) reported a
+// data race in it, and showing its log when the test failed.
+func (tg *tollgate) run(t testing.TB, args ...string) {
+	t.Helper()
+	tg.cmd = exec.Command(tollgateBin, args...)
+	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
+	if err := tg.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = tg.cmd.Wait(); close(tg.done) }()
+	t.Cleanup(func() {
+		tg.stop()
+		raceFree(t, "tollgate", tg.log.String())
+		if t.Failed() {
+			t.Logf("tollgate %s log:\n%s", strings.Join(args, " "), tg.log)
+		}
+	})
+}
+
+// raceFree fails the test when a process's output holds a report of the
+// race detector, which a -race build prints but does not exit for.
+func raceFree(t testing.TB, what, output string) {
+	t.Helper()
+	if strings.Contains(output, "WARNING: DATA RACE") {
+		t.Errorf("the race detector found a data race in %s (its output follows)", what)
+	}
 }
 
 func (tg *tollgate) adminURL(path string) string { return "http://" + tg.adminAddr + path }
@@ -197,7 +213,7 @@ func (tg *tollgate) metric(t testing.TB, sample string) string {
 func startEnvoy(t testing.TB, xdsAddr, group string, delta bool, extraArgs ...string) *envoy.Process {
 	t.Helper()
 	bin := requireEnvoy(t)
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	p, err := envoy.Start(context.Background(), envoy.Config{
 		Binary: bin, XDSAddress: xdsAddr, NodeGroup: group, Delta: delta,
 		Stderr: log, LogLevel: "warn", ExtraArgs: extraArgs,
@@ -271,14 +287,32 @@ var client = &http.Client{
 	Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64},
 }
 
+// The HTTP helpers every test uses: newRequest builds a request,
+// roundTrip sends it and reads the answer; httpGet, httpDo and call are
+// the shorthands for the shared client.
+
 func httpGet(url string, headers map[string]string) (int, []byte, error) {
 	return httpDo("GET", url, headers)
 }
 
 func httpDo(method, url string, headers map[string]string) (int, []byte, error) {
-	req, err := http.NewRequest(method, url, nil)
+	req, err := newRequest(method, url, headers, "")
 	if err != nil {
 		return 0, nil, err
+	}
+	resp, body, err := roundTrip(client, req)
+	if resp == nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, body, err
+}
+
+// newRequest builds a request with headers and a body. A "Host" header
+// sets the request's Host, which Go's client would otherwise ignore.
+func newRequest(method, url string, headers map[string]string, body string) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	for k, v := range headers {
 		if strings.EqualFold(k, "host") {
@@ -287,13 +321,34 @@ func httpDo(method, url string, headers map[string]string) (int, []byte, error) 
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := client.Do(req)
+	return req, nil
+}
+
+// roundTrip sends req with c and returns the response with its body read
+// and closed (resp is nil when the request failed).
+func roundTrip(c *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	resp, err := c.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return resp, body, err
+}
+
+// mustRoundTrip is roundTrip of a new request on the shared client,
+// failing the test when the request fails.
+func mustRoundTrip(t testing.TB, method, url string, headers map[string]string, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := newRequest(method, url, headers, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, b, err := roundTrip(client, req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp, b
 }
 
 // reply is the demo service's answer.

@@ -8,6 +8,7 @@ import (
 // Headers through which the gateway tells services who called must never
 // come from the client, on any route.
 func TestClientCannotForgeIdentityHeaders(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "api") + "routes:\n  - { name: api, to: api }\n",
 	}, false, "/", "api")

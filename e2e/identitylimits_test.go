@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/internal/authtest"
 	"github.com/tollgate/tollgate/internal/redistest"
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // identityLimitsPolicy joins authentication and rate limiting: the authz
@@ -56,7 +57,7 @@ tiers:
 // and token signer the test calls with.
 type identityGateway struct {
 	base      string
-	accessLog *syncBuffer
+	accessLog *testenv.Buffer
 	keys      map[string]string // key id → plaintext
 	signer    *authtest.Key
 }
@@ -105,6 +106,8 @@ func (g *identityGateway) key(id string, extra ...string) map[string]string {
 // identity authz sets is what the limits count by, and a client cannot
 // choose it.
 func TestIdentityKeysRateLimits(t *testing.T) {
+	// Serial: every decision must reach Redis within --redis-timeout
+	// (50 ms), or fail_open admits what the test expects refused.
 	g := startIdentityGateway(t)
 	mixed := g.base + "/mixed"
 

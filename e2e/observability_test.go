@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,22 +41,8 @@ type exchange struct {
 // send makes a request with a body and returns the whole exchange.
 func send(t *testing.T, method, url string, headers map[string]string, body string) exchange {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	ex := exchange{status: resp.StatusCode}
-	if ex.body, err = io.ReadAll(resp.Body); err != nil {
-		t.Fatal(err)
-	}
+	resp, b := mustRoundTrip(t, method, url, headers, body)
+	ex := exchange{status: resp.StatusCode, body: b}
 	_ = json.Unmarshal(ex.body, &ex.reply)
 	ex.requestID = ex.reply.Headers["x-request-id"]
 	return ex
@@ -146,6 +130,7 @@ routes:
 `
 
 func TestAccessLogEntriesCarryEveryField(t *testing.T) {
+	t.Parallel()
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
@@ -238,6 +223,7 @@ func TestAccessLogEntriesCarryEveryField(t *testing.T) {
 }
 
 func TestTraceparentIsInjectedOrPreserved(t *testing.T) {
+	t.Parallel()
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
 		"log.yaml":     "access_log: { disabled: true }\n",
@@ -305,6 +291,7 @@ func promSample(text, name string, labels map[string]string) float64 {
 }
 
 func TestPrometheusMetricsPerServiceAndRoute(t *testing.T) {
+	t.Parallel()
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
 		"log.yaml":     "access_log: { disabled: true }\n",
@@ -388,6 +375,7 @@ func TestPrometheusMetricsPerServiceAndRoute(t *testing.T) {
 }
 
 func TestEnvoyRejectionShowsInProxiesAndMetrics(t *testing.T) {
+	t.Parallel()
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,
 		"log.yaml":     "access_log: { disabled: true }\n",

@@ -70,6 +70,7 @@ func (c *fakeCollector) exported(traceID string) (bool, []string) {
 }
 
 func TestSpansAreExportedToTheCollector(t *testing.T) {
+	t.Parallel()
 	collector := startCollector(t)
 	g := startObservedGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders", "users") + observedRoutes,

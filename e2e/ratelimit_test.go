@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/redistest"
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // rlGateway is Envoy, a control plane (--only xds) and a rate-limit
@@ -23,14 +24,14 @@ type rlGateway struct {
 	redis     *redistest.Server
 	ratelimit *tollgate
 	events    string
-	accessLog *syncBuffer // Envoy's stdout: the JSON access log
+	accessLog *testenv.Buffer // Envoy's stdout: the JSON access log
 }
 
 // startEnvoyWithAccessLog is startEnvoy keeping Envoy's stdout, where the
 // access log goes, flushed every 100ms.
-func startEnvoyWithAccessLog(t testing.TB, xdsAddr string) *syncBuffer {
+func startEnvoyWithAccessLog(t testing.TB, xdsAddr string) *testenv.Buffer {
 	t.Helper()
-	out, log := &syncBuffer{}, &syncBuffer{}
+	out, log := &testenv.Buffer{}, &testenv.Buffer{}
 	p, err := envoy.Start(context.Background(), envoy.Config{
 		Binary: requireEnvoy(t), XDSAddress: xdsAddr, Stdout: out, Stderr: log, LogLevel: "warn",
 		ExtraArgs: []string{"--file-flush-interval-msec", "100"},
@@ -94,27 +95,10 @@ tiers:
   free: { rate_limits: [free] }
 `
 
+// get sends a GET through the gateway, failing the test when it fails.
 func get(t *testing.T, url string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		body = append(body, buf[:n]...)
-		if err != nil {
-			break
-		}
-	}
-	return resp, body
+	return mustRoundTrip(t, "GET", url, headers, "")
 }
 
 func statuses(t *testing.T, url string, n int, headers map[string]string) string {
@@ -128,6 +112,8 @@ func statuses(t *testing.T, url string, n int, headers map[string]string) string
 }
 
 func TestRateLimitsThroughEnvoyWithRedis(t *testing.T) {
+	// Serial: every decision must reach Redis within --redis-timeout
+	// (50 ms), or fail_open admits what the test expects refused.
 	g := startRateLimitGateway(t, rateLimitPolicy)
 
 	t.Run("per-IP token bucket, 429 with headers and JSON body", func(t *testing.T) {

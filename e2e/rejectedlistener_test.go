@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/testenv"
 	"github.com/tollgate/tollgate/xds"
 )
 
@@ -27,11 +28,15 @@ const (
 // once, shown in /debug/proxies and the metrics, and re-offered with
 // backoff, so the listener comes up once the port frees, with no edit.
 func TestListenerOnABusyPortSettlesAndComesUpWhenThePortFrees(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []struct {
 		name  string
 		delta bool
 	}{{"sotw", false}, {"delta", true}} {
-		t.Run(mode.name, func(t *testing.T) { testBusyPort(t, mode.delta) })
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testBusyPort(t, mode.delta)
+		})
 	}
 }
 
@@ -87,7 +92,7 @@ routes:
 
 // assertSettled checks that a rejection is stable: over a few seconds, a
 // handful of re-offers, not a loop; logged once; in the metrics.
-func assertSettled(t *testing.T, tg *tollgate, envoyLog *syncBuffer) {
+func assertSettled(t *testing.T, tg *tollgate, envoyLog *testenv.Buffer) {
 	t.Helper()
 	unwatched := func() int { return strings.Count(envoyLog.String(), "Ignoring unwatched type URL") }
 	responses := func() float64 {
@@ -146,9 +151,9 @@ func waitRejection(t *testing.T, tg *tollgate, ok func(*xds.NACK) bool) *xds.NAC
 
 // startEnvoyWithLog is startEnvoy in the default group, also returning
 // Envoy's log (at warn) to count its lines.
-func startEnvoyWithLog(t *testing.T, xdsAddr string, delta bool) (*envoy.Process, *syncBuffer) {
+func startEnvoyWithLog(t *testing.T, xdsAddr string, delta bool) (*envoy.Process, *testenv.Buffer) {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	p, err := envoy.Start(context.Background(), envoy.Config{
 		Binary: requireEnvoy(t), XDSAddress: xdsAddr, Delta: delta, Stderr: log, LogLevel: "warn",
 	})

@@ -9,6 +9,7 @@ import (
 )
 
 func TestHotReloadAddsARoute(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []struct {
 		name  string
 		delta bool
@@ -32,6 +33,7 @@ func TestHotReloadAddsARoute(t *testing.T) {
 }
 
 func TestBrokenEditKeepsTheLastGoodPolicy(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + servicesYAML(t, "orders"),
 		"routes.yaml":  "routes:\n  - { name: orders, match: { path_prefix: /orders }, to: orders }\n",
@@ -98,6 +100,7 @@ func TestEnvoyKeepsServingWhileTollgateRestarts(t *testing.T) {
 }
 
 func TestNodeGroupsReceiveTheirOwnConfiguration(t *testing.T) {
+	t.Parallel()
 	requireEnvoy(t)
 	edgeAddr, internalAddr := freeAddr(t), freeAddr(t)
 	port := func(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }

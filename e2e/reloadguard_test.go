@@ -126,9 +126,14 @@ func TestEmptyPolicyFileIsRefusedWithoutDroppingRequests(t *testing.T) {
 	// Fixing the file applies it, and readiness no longer names a refusal.
 	writeFile(t, policyFile, string(good)+"  - { name: more, match: { path_prefix: /more }, to: orders }\n")
 	waitService(t, g.base+"/more", nil, "orders")
-	if got := g.tollgate.metric(t, "tollgate_policy_serving_routes"); got != strconv.Itoa(2) {
-		t.Errorf("serving_routes after the fix = %q, want 2", got)
-	}
+	// Envoy may route /more before the reloader, which pushes to Envoy
+	// first, has set the gauge: wait for it rather than read it once.
+	eventually(t, 10*time.Second, func() error {
+		if got := g.tollgate.metric(t, "tollgate_policy_serving_routes"); got != strconv.Itoa(2) {
+			return fmt.Errorf("serving_routes after the fix = %q, want 2", got)
+		}
+		return nil
+	})
 }
 
 const restartPolicy = `

@@ -2,12 +2,13 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/tollgate/tollgate/envoy"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/envoy"
 )
 
 // gateway is one Tollgate and one Envoy serving a policy directory.
@@ -50,6 +51,7 @@ func servicesYAML(t *testing.T, names ...string) string {
 const listenerYAML = "listeners:\n  - { name: public, address: 127.0.0.1, port: {{PORT}} }\n"
 
 func TestEveryMatcherRoutesToItsService(t *testing.T) {
+	t.Parallel()
 	routes := `
 routes:
   - { name: exact, match: { path: /exact }, to: exact }
@@ -116,6 +118,7 @@ routes:
 }
 
 func TestWeightedSplitNinetyTen(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, map[string]string{
 		"listeners.yaml": listenerYAML,
 		"services.yaml":  servicesYAML(t, "stable", "canary"),
@@ -205,6 +208,7 @@ func concurrentCalls(t *testing.T, url string, n, workers int, headers map[strin
 }
 
 func TestRingHashKeepsAClientOnOneEndpoint(t *testing.T) {
+	t.Parallel()
 	addrs := upstream(t, "sticky", 2, nil)
 	g := startGateway(t, map[string]string{
 		"gateway.yaml": listenerYAML + fmt.Sprintf(`

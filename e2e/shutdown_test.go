@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // hangingProviders is how many JWT providers the test's policy names, all
@@ -49,7 +51,7 @@ auth:
   - { name: api, match: { path_prefix: / }, to: api, auth: { accept: [jwt] } }
 `, strings.TrimPrefix(freeAddr(t), "127.0.0.1:"), providers.String())})
 
-	tg := &tollgate{grpcAddr: freeAddr(t), adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
+	tg := &tollgate{grpcAddr: freeAddr(t), adminAddr: freeAddr(t), log: &testenv.Buffer{}, done: make(chan struct{})}
 	tg.cmd = exec.Command(tollgateBin, "serve", "--policy", dir, "--grpc-addr", tg.grpcAddr,
 		"--admin-addr", tg.adminAddr, "--log-format", "text", "--state-dir", t.TempDir())
 	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log

@@ -97,19 +97,14 @@ func tlsClient(roots *x509.CertPool, serverName string, cert *tls.Certificate) *
 
 // getReply sends a GET and decodes the demo service's reply.
 func getReply(c *http.Client, url string, headers map[string]string) (int, reply, *http.Response, error) {
-	req, err := http.NewRequest("GET", url, nil)
+	req, err := newRequest("GET", url, headers, "")
 	if err != nil {
 		return 0, reply{}, nil, err
 	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
+	resp, body, err := roundTrip(c, req)
+	if resp == nil {
 		return 0, reply{}, nil, err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	var r reply
 	if resp.StatusCode == 200 {
 		_ = json.Unmarshal(body, &r)
@@ -157,6 +152,7 @@ routes:
 `
 
 func TestTLSTerminationSNIAndRotationWithoutRestart(t *testing.T) {
+	t.Parallel()
 	ca := mustCA(t, "tollgate-test-ca")
 	a := mustIssue(t, ca, testcerts.Options{CommonName: "a.example.com", DNSNames: []string{"a.example.com"}})
 	b := mustIssue(t, ca, testcerts.Options{CommonName: "b.example.com", DNSNames: []string{"b.example.com"}})
@@ -299,6 +295,7 @@ func rawGet(t *testing.T, conn net.Conn, r *bufio.Reader, host string) int {
 }
 
 func TestListenerMTLSForwardsVerifiedIdentity(t *testing.T) {
+	t.Parallel()
 	serverCA, clientCA, otherCA := mustCA(t, "server-ca"), mustCA(t, "client-ca"), mustCA(t, "other-ca")
 	server := mustIssue(t, serverCA, testcerts.Options{CommonName: "api.internal", DNSNames: []string{"api.internal"}})
 	billing := mustIssue(t, clientCA, testcerts.Options{CommonName: "billing", URIs: []string{"spiffe://tollgate.test/billing"}, Client: true})
@@ -390,6 +387,7 @@ func tlsUpstream(t *testing.T, name string, cert *testcerts.Leaf, clients *x509.
 }
 
 func TestUpstreamTLSAndMutualTLS(t *testing.T) {
+	t.Parallel()
 	svcCA, rogueCA, gwCA := mustCA(t, "services-ca"), mustCA(t, "rogue-ca"), mustCA(t, "gateway-client-ca")
 	svcCert := mustIssue(t, svcCA, testcerts.Options{CommonName: "orders.internal", DNSNames: []string{"orders.internal"}})
 	rogueCert := mustIssue(t, rogueCA, testcerts.Options{CommonName: "orders.internal", DNSNames: []string{"orders.internal"}})

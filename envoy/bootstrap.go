@@ -14,7 +14,10 @@ import (
 
 // Defaults shared by the committed bootstrap files, Start and the dev stack.
 const (
-	// DefaultXDSAddress is where `tollgate serve` listens for ADS by default.
+	// DefaultXDSAddress is where `tollgate serve` listens for ADS (and,
+	// on the same server, ext_authz, rate limits and access logs) by
+	// default: the one spelling of it, which cmd/tollgate's --grpc-addr
+	// and cmd/devstack use too.
 	DefaultXDSAddress = "127.0.0.1:18000"
 	// DefaultAdminAddress is Envoy's conventional admin address.
 	DefaultAdminAddress = "127.0.0.1:9901"

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the committed bootstrap files")
@@ -123,16 +125,10 @@ func TestBootstrapRejects(t *testing.T) {
 	}
 }
 
-// envoyOrSkip finds Envoy, skipping the test when it is missing — except
-// under CI, where a missing Envoy means the pipeline is broken.
+// envoyOrSkip finds Envoy, skipping the test under -short or when Envoy
+// is missing — except under CI, where a missing Envoy means the pipeline
+// is broken (testenv.Require).
 func envoyOrSkip(t *testing.T) string {
 	t.Helper()
-	bin, err := FindBinary()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		t.Skip(err)
-	}
-	return bin
+	return testenv.Require(t, "Envoy", "make deps-envoy", FindBinary)
 }

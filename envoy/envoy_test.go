@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // startUnconfigured starts an Envoy whose xDS server does not exist, so it
@@ -40,7 +42,7 @@ func startUnconfigured(t *testing.T, c Config) *Process {
 }
 
 func TestStartWithoutControlPlane(t *testing.T) {
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	p := startUnconfigured(t, Config{NodeID: "test-node", LogLevel: "info", Stderr: &stderr})
 	ctx := t.Context()
 
@@ -236,24 +238,6 @@ func TestTailBufferKeepsTheEnd(t *testing.T) {
 	if got := tb.lastLines(5); !strings.HasSuffix(got, "three") || len(got) > 10 {
 		t.Errorf("lastLines = %q", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestFreePortNeverRepeats(t *testing.T) {

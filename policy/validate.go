@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -78,7 +79,7 @@ func (v *validator) listeners() names {
 		if l.Port < 1 || l.Port > 65535 {
 			v.errorf(l.At("port"), path+".port", "port must be between 1 and 65535, got %d", l.Port)
 		}
-		addr := net.JoinHostPort(cmpOr(l.Address, DefaultListenerAddress), strconv.Itoa(l.Port))
+		addr := net.JoinHostPort(cmp.Or(l.Address, DefaultListenerAddress), strconv.Itoa(l.Port))
 		v.unique(addrs, "address", addr, l.At("port"), path+".port")
 		for j, h := range l.Hosts {
 			v.host(h, l.At("hosts"), fmt.Sprintf("%s.hosts[%d]", path, j))
@@ -326,11 +327,4 @@ func (v *validator) destinations(r *Route, path string) {
 	if split && total == 0 {
 		v.errorf(r.At("to"), path, "the weights of a split add up to 0")
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

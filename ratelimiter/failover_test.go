@@ -1,29 +1,17 @@
 package ratelimiter
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestRedisStoppedMidTraffic stops a real Redis in the middle of traffic
 // and checks each failure mode, its metric and log, and recovery.
@@ -44,7 +32,7 @@ func TestRedisStoppedMidTraffic(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			srv := startRedis(t)
-			logs := &lockedBuffer{}
+			logs := &testenv.Buffer{}
 			metrics := NewMetrics(nil)
 			client := NewRedisClient(RedisOptions{Addrs: []string{srv.Addr}, Timeout: 100 * time.Millisecond})
 			t.Cleanup(func() { client.Close() })

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/internal/metric"
 )
 
 // Metrics are the rate limiter's Prometheus metrics.
@@ -45,37 +47,19 @@ var degradedModes = []string{"fail_open", "fail_closed", "grace"}
 
 // NewMetrics creates the metrics and registers them with reg (unless nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := metric.With(reg)
 	m := &Metrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_ratelimit_decisions_total",
-			Help: "Rate-limit verdicts by limit and result: admitted, refused, shadow_refused, not_charged (another limit refused).",
-		}, []string{"limit", "result"}),
-		degraded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tollgate_ratelimit_degraded",
-			Help: "1 while Redis is unreachable and the named failure mode is answering; alert on it.",
-		}, []string{"mode"}),
-		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tollgate_ratelimit_redis_errors_total",
-			Help: "Redis calls that failed or missed their deadline.",
-		}),
-		redisTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "tollgate_ratelimit_redis_duration_seconds",
-			Help:    "Time of one rate-limit decision's Redis round trip.",
-			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25},
-		}),
-		invalidCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_ratelimit_invalid_calls_total",
-			Help: "Rate-limit calls refused with InvalidArgument, undecided, by reason: too_many_descriptors, too_many_entries. Envoy never sends such calls.",
-		}, []string{"reason"}),
+		decisions:    f.CounterVec("tollgate_ratelimit_decisions_total", "Rate-limit verdicts by limit and result: admitted, refused, shadow_refused, not_charged (another limit refused).", "limit", "result"),
+		degraded:     f.GaugeVec("tollgate_ratelimit_degraded", "1 while Redis is unreachable and the named failure mode is answering; alert on it.", "mode"),
+		redisErrors:  f.Counter("tollgate_ratelimit_redis_errors_total", "Redis calls that failed or missed their deadline."),
+		redisTime:    f.Histogram("tollgate_ratelimit_redis_duration_seconds", "Time of one rate-limit decision's Redis round trip.", []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25}),
+		invalidCalls: f.CounterVec("tollgate_ratelimit_invalid_calls_total", "Rate-limit calls refused with InvalidArgument, undecided, by reason: too_many_descriptors, too_many_entries. Envoy never sends such calls.", "reason"),
 	}
 	for _, mode := range degradedModes {
 		m.degraded.WithLabelValues(mode)
 	}
 	for _, reason := range callSizeReasons {
 		m.invalidCalls.WithLabelValues(reason)
-	}
-	if reg != nil {
-		reg.MustRegister(m.decisions, m.degraded, m.redisErrors, m.redisTime, m.invalidCalls)
 	}
 	return m
 }

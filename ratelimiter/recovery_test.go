@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // transitions counts the failover store's state changes in its log.
-func transitions(logs *lockedBuffer) (degraded, recovered int) {
+func transitions(logs *testenv.Buffer) (degraded, recovered int) {
 	return strings.Count(logs.String(), "entering degraded mode"), strings.Count(logs.String(), "rate limiting recovered")
 }
 
@@ -46,7 +48,7 @@ func (s heldStore) Apply(_ context.Context, charges []Charge) ([]Result, error) 
 func TestOnlyProbesChangeTheFailoverState(t *testing.T) {
 	clock := newClock()
 	store := heldStore{calls: make(chan heldCall)}
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	metrics := NewMetrics(nil)
 	fs := newFailoverStore(store, FailoverOptions{Mode: FailClosed, Log: slog.New(slog.NewJSONHandler(logs, nil)), Metrics: metrics, Now: clock.Now})
 	charge := []Charge{{Key: "k", Rule: Rule{Algorithm: FixedWindow, Limit: 10, Period: time.Hour}, Hits: 1}}
@@ -105,7 +107,7 @@ func TestOnlyProbesChangeTheFailoverState(t *testing.T) {
 func TestFirstProbeAfterRedisRestartRecovers(t *testing.T) {
 	srv := startRedis(t)
 	clock := newClock()
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	// A refused dial fails at once; the deadline only has to be long
 	// enough that a loaded machine never misses it while Redis is up.
 	client := NewRedisClient(RedisOptions{Addrs: []string{srv.Addr}, Timeout: 2 * time.Second})

@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // go-redis logs a failed dial (with its default dialer) through its
 // package logger; after LogRedisTo it is a JSON entry of ours.
 func TestRedisLogsGoThroughSlog(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	LogRedisTo(slog.New(slog.NewJSONHandler(logs, nil)))
 	t.Cleanup(func() { LogRedisTo(quiet) })
 	// Port 1 on loopback refuses: go-redis logs the failed dial.

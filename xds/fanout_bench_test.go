@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tollgate/tollgate/internal/policytest"
+	"github.com/tollgate/tollgate/internal/testenv"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -123,7 +124,7 @@ type fanoutFleet struct {
 	server  *Server
 	policy  func(tb testing.TB, rev int) *policy.Policy // the policy served at each rev
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 	addr    string
 	delta   bool
 	subs    map[string]fanoutSubscription
@@ -137,7 +138,7 @@ type fanoutFleet struct {
 // Everything stops in tb's cleanup.
 func startFanoutFleet(tb testing.TB, delta bool, pol func(tb testing.TB, rev int) *policy.Policy) *fanoutFleet {
 	tb.Helper()
-	f := &fanoutFleet{policy: pol, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, delta: delta, subs: map[string]fanoutSubscription{}}
+	f := &fanoutFleet{policy: pol, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, delta: delta, subs: map[string]fanoutSubscription{}}
 	// Warnings and errors only: a NACK or a failed push shows here.
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())

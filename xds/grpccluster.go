@@ -14,14 +14,15 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/policy"
 )
 
 // DefaultGRPCAddress is where Envoy reaches each of Tollgate's own gRPC
 // services (ext_authz, rate limiting, access logs) whose address Options
 // leave empty: `tollgate serve`'s default --grpc-addr, since by default one
-// server carries them all.
-const DefaultGRPCAddress = "127.0.0.1:18000"
+// server carries them all (envoy.DefaultXDSAddress, the one spelling).
+const DefaultGRPCAddress = envoy.DefaultXDSAddress
 
 // grpcConnectTimeout bounds Envoy's connection attempts to a gRPC
 // cluster: Tollgate's services and the tracing collector run beside

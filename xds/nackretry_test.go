@@ -13,8 +13,6 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func TestRetryDelayDoublesUpToItsBound(t *testing.T) {
@@ -29,17 +27,6 @@ func TestRetryDelayDoublesUpToItsBound(t *testing.T) {
 	}
 }
 
-// nack rejects a state-of-the-world response as Envoy does: naming its
-// nonce, with the version it last accepted (none here) and an error.
-func (s *sotwStream) nack(resp *discoveryv3.DiscoveryResponse, msg string) {
-	s.t.Helper()
-	s.send(&discoveryv3.DiscoveryRequest{
-		TypeUrl:       resp.GetTypeUrl(),
-		ResponseNonce: resp.GetNonce(),
-		ErrorDetail:   status.New(codes.InvalidArgument, msg).Proto(),
-	})
-}
-
 // TestServerReoffersARejectedConfigurationWithBackoff: a rejected version
 // is neither sent again at once (the loop the NACK rewrite prevents) nor
 // left alone until the policy changes (the listener of a port that has
@@ -47,6 +34,7 @@ func (s *sotwStream) nack(resp *discoveryv3.DiscoveryResponse, msg string) {
 // 2 s..., and once accepted the rejection is forgotten. Another Envoy of
 // the group, which accepted it, receives nothing more.
 func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
+	t.Parallel() // mostly waits for the backoff timers
 	x := startServer(t)
 	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
@@ -93,6 +81,7 @@ func TestServerReoffersARejectedConfigurationWithBackoff(t *testing.T) {
 // TestServerReoffersARejectedDeltaConfiguration: over delta, the cache
 // believes the Envoy holds what it was sent; the re-offer sends it again.
 func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
+	t.Parallel()
 	x := startServer(t)
 	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)
@@ -100,11 +89,7 @@ func TestServerReoffersARejectedDeltaConfiguration(t *testing.T) {
 	d := x.delta(t, "envoy-b", "internal")
 	d.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType})
 	first := d.recv()
-	d.send(&discoveryv3.DeltaDiscoveryRequest{
-		TypeUrl:       resourcev3.ListenerType,
-		ResponseNonce: first.GetNonce(),
-		ErrorDetail:   status.New(codes.InvalidArgument, "cannot bind").Proto(),
-	})
+	d.nack(first, "cannot bind")
 	again := d.recv()
 	if len(again.GetResources()) != 1 || again.GetResources()[0].GetName() != "internal-http" || again.GetSystemVersionInfo() != first.GetSystemVersionInfo() {
 		t.Fatalf("re-offer = %v, want listener internal-http at %s", again, first.GetSystemVersionInfo())
@@ -141,6 +126,7 @@ func TestServerNewPolicyAnswersARejectionAtOnce(t *testing.T) {
 // answering with every route configuration made Envoy ignore it and ask
 // again, thousands of times a second.
 func TestServerIgnoresAnEmptyRouteSubscription(t *testing.T) {
+	t.Parallel()
 	x := startServer(t)
 	if err := x.server.Update(twoGroupPolicy(t)); err != nil {
 		t.Fatal(err)

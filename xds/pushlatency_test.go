@@ -6,8 +6,6 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // pushLatencyCount is the number of push latencies observed for a type.
@@ -86,11 +84,7 @@ func TestServerDoesNotResendARejectedVersion(t *testing.T) {
 	edge := x.sotw(t, "envoy-a", "edge")
 	edge.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
 	resp := edge.recv()
-	edge.send(&discoveryv3.DiscoveryRequest{
-		TypeUrl:       resourcev3.ListenerType,
-		ResponseNonce: resp.GetNonce(),
-		ErrorDetail:   status.New(codes.InvalidArgument, "listener edge-http: bad").Proto(),
-	})
+	edge.nack(resp, "listener edge-http: bad")
 	// Sending the same rejected version again would only be rejected again.
 	edge.expectNone(300 * time.Millisecond)
 

@@ -68,7 +68,7 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 	s := &Server{
 		opts:    opts,
 		log:     logger,
-		metrics: newMetrics(reg, logger),
+		metrics: newMetrics(reg),
 		groups:  map[string]*cachev3.Snapshot{},
 		streams: map[streamKey]*streamState{},
 		proxies: map[string]*proxyState{},

@@ -1,26 +1,22 @@
 package xds
 
 import (
-	"bytes"
-	"context"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // waitFor bounds every wait on the server.
@@ -141,11 +137,7 @@ func TestServerNACKIsCountedAndShown(t *testing.T) {
 	sotw := x.sotw(t, "envoy-a", "edge")
 	sotw.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
 	resp := sotw.recv()
-	sotw.send(&discoveryv3.DiscoveryRequest{
-		TypeUrl:       resourcev3.ListenerType,
-		ResponseNonce: resp.GetNonce(),
-		ErrorDetail:   status.New(codes.InvalidArgument, "listener edge-http: bad filter").Proto(),
-	})
+	sotw.nack(resp, "listener edge-http: bad filter")
 	p := x.waitProxy(t, "envoy-a", func(p ProxyStatus) bool { return p.LastNACK != nil })
 	if n := p.LastNACK; n.TypeURL != resourcev3.ListenerType || n.Version != resp.GetVersionInfo() || !strings.Contains(n.Error, "bad filter") {
 		t.Errorf("last NACK = %+v, want the listener version %s with its error", n, resp.GetVersionInfo())
@@ -154,11 +146,7 @@ func TestServerNACKIsCountedAndShown(t *testing.T) {
 	delta := x.delta(t, "envoy-b", "internal")
 	delta.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
 	dresp := delta.recv()
-	delta.send(&discoveryv3.DeltaDiscoveryRequest{
-		TypeUrl:       resourcev3.ClusterType,
-		ResponseNonce: dresp.GetNonce(),
-		ErrorDetail:   status.New(codes.InvalidArgument, "cluster ledger: bad").Proto(),
-	})
+	delta.nack(dresp, "cluster ledger: bad")
 	p = x.waitProxy(t, "envoy-b", func(p ProxyStatus) bool { return p.LastNACK != nil })
 	if n := p.LastNACK; n.TypeURL != resourcev3.ClusterType || n.Version != dresp.GetSystemVersionInfo() {
 		t.Errorf("last delta NACK = %+v, want the cluster version %s", n, dresp.GetSystemVersionInfo())
@@ -253,12 +241,12 @@ type testServer struct {
 	server *Server
 	conn   *grpc.ClientConn
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 }
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	x := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	x := &testServer{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	x.server = NewServer(t.Context(), slog.New(slog.NewTextHandler(x.logs, nil)), x.reg, Options{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -329,165 +317,6 @@ func (x *testServer) metric(name string, labels map[string]string) float64 {
 	return 0
 }
 
-// sotwStream is a state-of-the-world ADS client stream.
-type sotwStream struct {
-	t      *testing.T
-	node   *corev3.Node
-	stream grpc.BidiStreamingClient[discoveryv3.DiscoveryRequest, discoveryv3.DiscoveryResponse]
-	resps  chan *discoveryv3.DiscoveryResponse
-	cancel context.CancelFunc
-	first  bool
-}
-
-func (x *testServer) sotw(t *testing.T, id, group string) *sotwStream {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(x.conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sotwStream{t: t, node: &corev3.Node{Id: id, Cluster: group}, stream: stream, resps: make(chan *discoveryv3.DiscoveryResponse, 16), cancel: cancel, first: true}
-	go func() {
-		defer close(s.resps)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			s.resps <- resp
-		}
-	}()
-	return s
-}
-
-// send sends a request, with the node on the first one only, as Envoy
-// does with set_node_on_first_message_only.
-func (s *sotwStream) send(req *discoveryv3.DiscoveryRequest) {
-	s.t.Helper()
-	if s.first {
-		req.Node, s.first = s.node, false
-	}
-	if err := s.stream.Send(req); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-func (s *sotwStream) recv() *discoveryv3.DiscoveryResponse {
-	s.t.Helper()
-	select {
-	case resp, ok := <-s.resps:
-		if !ok {
-			s.t.Fatal("stream closed")
-		}
-		return resp
-	case <-time.After(waitFor):
-		s.t.Fatal("no response")
-	}
-	return nil
-}
-
-func (s *sotwStream) expectNone(d time.Duration) {
-	s.t.Helper()
-	select {
-	case resp := <-s.resps:
-		s.t.Fatalf("unexpected %s response, version %s", resp.GetTypeUrl(), resp.GetVersionInfo())
-	case <-time.After(d):
-	}
-}
-
-// ack accepts a response as Envoy does: listeners and clusters stay
-// wildcard subscriptions, routes and endpoints are asked for by name.
-func (s *sotwStream) ack(resp *discoveryv3.DiscoveryResponse) {
-	s.t.Helper()
-	req := &discoveryv3.DiscoveryRequest{
-		TypeUrl:       resp.GetTypeUrl(),
-		VersionInfo:   resp.GetVersionInfo(),
-		ResponseNonce: resp.GetNonce(),
-	}
-	if t := resp.GetTypeUrl(); t == resourcev3.RouteType || t == resourcev3.EndpointType {
-		req.ResourceNames = resourceNames(s.t, resp.GetResources())
-	}
-	s.send(req)
-}
-
-// subscribeAll subscribes to every served type in Envoy's order, ACKing
-// each response, and returns the versions received.
-func (s *sotwStream) subscribeAll(names map[string][]string) map[string]string {
-	s.t.Helper()
-	versions := map[string]string{}
-	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
-		s.send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, ResourceNames: names[typ]})
-		resp := s.recv()
-		if resp.GetTypeUrl() != typ {
-			s.t.Fatalf("asked for %s, got %s", typ, resp.GetTypeUrl())
-		}
-		versions[typ] = resp.GetVersionInfo()
-		s.ack(resp)
-	}
-	return versions
-}
-
-func (s *sotwStream) close() {
-	_ = s.stream.CloseSend()
-	s.cancel()
-}
-
-// deltaStream is an incremental ADS client stream.
-type deltaStream struct {
-	t      *testing.T
-	node   *corev3.Node
-	stream grpc.BidiStreamingClient[discoveryv3.DeltaDiscoveryRequest, discoveryv3.DeltaDiscoveryResponse]
-	resps  chan *discoveryv3.DeltaDiscoveryResponse
-	first  bool
-}
-
-func (x *testServer) delta(t *testing.T, id, group string) *deltaStream {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(x.conn).DeltaAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &deltaStream{t: t, node: &corev3.Node{Id: id, Cluster: group}, stream: stream, resps: make(chan *discoveryv3.DeltaDiscoveryResponse, 16), first: true}
-	go func() {
-		defer close(s.resps)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			s.resps <- resp
-		}
-	}()
-	return s
-}
-
-func (s *deltaStream) send(req *discoveryv3.DeltaDiscoveryRequest) {
-	s.t.Helper()
-	if s.first {
-		req.Node, s.first = s.node, false
-	}
-	if err := s.stream.Send(req); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-func (s *deltaStream) recv() *discoveryv3.DeltaDiscoveryResponse {
-	s.t.Helper()
-	select {
-	case resp, ok := <-s.resps:
-		if !ok {
-			s.t.Fatal("stream closed")
-		}
-		return resp
-	case <-time.After(waitFor):
-		s.t.Fatal("no response")
-	}
-	return nil
-}
-
 // resourceNames decodes the names of the resources of a response, sorted.
 func resourceNames(t *testing.T, resources []*anypb.Any) []string {
 	t.Helper()
@@ -501,24 +330,6 @@ func resourceNames(t *testing.T, resources []*anypb.Any) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestServerCheckServesNothing(t *testing.T) {

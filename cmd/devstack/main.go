@@ -60,7 +60,7 @@ func parseFlags(args []string) (options, error) {
 	var o options
 	fs.StringVar(&o.policy, "policy", "examples/gateway", "policy `dir` for tollgate serve")
 	fs.StringVar(&o.tollgate, "tollgate", "./bin/tollgate", "tollgate `binary`")
-	fs.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:18000", "tollgate xDS/gRPC `address`")
+	fs.StringVar(&o.grpcAddr, "grpc-addr", envoy.DefaultXDSAddress, "tollgate xDS/gRPC `address`")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:18001", "tollgate admin HTTP `address`")
 	fs.StringVar(&o.gatewayAddr, "gateway", "127.0.0.1:8080", "`address` of the gateway listener the policy defines")
 	fs.IntVar(&o.envoyAdminPort, "envoy-admin-port", 9901, "Envoy admin `port` on 127.0.0.1")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -111,15 +112,8 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 // written; xds turns a wildcard host into loopback (xds.Options).
 func xdsOptions(c *serveConfig) xds.Options {
 	return xds.Options{
-		RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr),
-		AccessLogAddress: cmpOr(c.accessLogAddr, c.grpcAddr),
-		AuthzAddress:     cmpOr(c.authzAddr, c.grpcAddr),
+		RateLimitAddress: cmp.Or(c.rl.address, c.grpcAddr),
+		AccessLogAddress: cmp.Or(c.accessLogAddr, c.grpcAddr),
+		AuthzAddress:     cmp.Or(c.authzAddr, c.grpcAddr),
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/tollgate/tollgate/envoy"
 	"github.com/tollgate/tollgate/internal/admin"
 	"github.com/tollgate/tollgate/internal/reloader"
 	"github.com/tollgate/tollgate/internal/watch"
@@ -26,7 +27,7 @@ import (
 // Default addresses. Both are loopback so that a fresh install exposes
 // nothing; set --grpc-addr to a routable address when Envoy runs elsewhere.
 const (
-	defaultGRPCAddr  = "127.0.0.1:18000"
+	defaultGRPCAddr  = envoy.DefaultXDSAddress // where Envoy's bootstrap looks
 	defaultAdminAddr = "127.0.0.1:18001"
 )
 

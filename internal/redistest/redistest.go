@@ -1,7 +1,8 @@
 // Package redistest starts real redis-server processes on free loopback
 // ports for tests: a single node, or a Cluster of several masters. Every
 // process is stopped in t.Cleanup. Without redis-server the test is
-// skipped, except under CI=true, where that is a failure.
+// skipped (and always under -short), except under CI=true, where that is
+// a failure (internal/testenv).
 package redistest
 
 import (
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // Server is one running redis-server.
@@ -32,18 +35,14 @@ type Server struct {
 	out *bytes.Buffer
 }
 
-// Binary returns redis-server's path, skipping (or, under CI, failing)
-// the test when it is missing.
+// Binary returns redis-server's path, skipping the test under -short or
+// when redis-server is missing, and failing it then under CI
+// (testenv.Require).
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found; CI needs it (apt-get install redis-server)")
-		}
-		t.Skip("redis-server not found")
-	}
-	return bin
+	return testenv.Require(t, "redis-server", "make deps-redis", func() (string, error) {
+		return exec.LookPath("redis-server")
+	})
 }
 
 // Start runs a single redis-server without persistence on a free port.
@@ -121,11 +120,9 @@ func (c *Cluster) Addrs() []string {
 // `redis-cli --cluster create`, then waits until the cluster is ok.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		Binary(t) // same skip/fail policy
-		t.Fatal("redis-cli not found")
-	}
+	cli := testenv.Require(t, "redis-cli", "make deps-redis", func() (string, error) {
+		return exec.LookPath("redis-cli")
+	})
 	c := &Cluster{}
 	for range n {
 		dir := t.TempDir()

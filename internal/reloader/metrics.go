@@ -1,6 +1,10 @@
 package reloader
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/internal/metric"
+)
 
 // Reasons a reload is rejected, the values of the reason label: bounded,
 // so that a stream of bad edits never grows the metric.
@@ -24,31 +28,14 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
+	f := metric.With(reg)
 	m := &metrics{
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_policy_reloads_total",
-			Help: "Policy loads by result: applied, unchanged or rejected.",
-		}, []string{"result"}),
-		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_policy_reload_rejections_total",
-			Help: "Rejected policy loads by reason: invalid, component, no_listeners or routes_removed.",
-		}, []string{"reason"}),
-		lastResult: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_policy_last_reload_successful",
-			Help: "1 if the last policy load was applied, 0 if it was rejected and an older policy is serving.",
-		}),
-		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_policy_last_applied_timestamp_seconds",
-			Help: "When the serving policy generation was applied.",
-		}),
-		listeners: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_policy_serving_listeners",
-			Help: "Listeners of the serving policy generation (0 when none is serving).",
-		}),
-		routes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_policy_serving_routes",
-			Help: "Routes of the serving policy generation (0 when none is serving).",
-		}),
+		reloads:    f.CounterVec("tollgate_policy_reloads_total", "Policy loads by result: applied, unchanged or rejected.", "result"),
+		rejections: f.CounterVec("tollgate_policy_reload_rejections_total", "Rejected policy loads by reason: invalid, component, no_listeners or routes_removed.", "reason"),
+		lastResult: f.Gauge("tollgate_policy_last_reload_successful", "1 if the last policy load was applied, 0 if it was rejected and an older policy is serving."),
+		lastReload: f.Gauge("tollgate_policy_last_applied_timestamp_seconds", "When the serving policy generation was applied."),
+		listeners:  f.Gauge("tollgate_policy_serving_listeners", "Listeners of the serving policy generation (0 when none is serving)."),
+		routes:     f.Gauge("tollgate_policy_serving_routes", "Routes of the serving policy generation (0 when none is serving)."),
 	}
 	for _, result := range []string{"applied", "unchanged", "rejected"} {
 		m.reloads.WithLabelValues(result)
@@ -56,6 +43,5 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, reason := range rejectReasons {
 		m.rejections.WithLabelValues(reason)
 	}
-	reg.MustRegister(m.reloads, m.rejections, m.lastResult, m.lastReload, m.listeners, m.routes)
 	return m
 }
