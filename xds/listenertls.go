@@ -136,8 +136,16 @@ func httpRedirect(l *policy.Listener) (*listenerv3.Listener, *routev3.RouteConfi
 			RouteConfigName: name,
 			ConfigSource:    adsSource(),
 		}},
-		UseRemoteAddress: wrapperspb.Bool(true),
+	}
+	// The load balancer in front forwards this port as it does the TLS
+	// one, so the redirect finds the client's address the same way.
+	if err := resolveClientAddress(hcm, l.ClientAddress); err != nil {
+		return nil, nil, err
 	}
 	listener, err := hcmListener(name, l.Address, l.TLS.RedirectHTTPFrom, hcm, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	listener.ListenerFilters, err = clientAddressListenerFilters(l.ClientAddress)
 	return listener, routes, err
 }
