@@ -180,6 +180,20 @@ func TestClientAddressBehindTrustedCIDRs(t *testing.T) {
 	g.seesClient(t, status, r, "127.0.0.22")
 	status, r = getFrom(t, clientFrom(t, "127.0.0.23"), "http://"+g.cidrs+"/x/c", map[string]string{"x-forwarded-for": "203.0.113.9"})
 	g.seesClient(t, status, r, "127.0.0.23")
+
+	// A direct client is treated as on any listener: its x-request-id
+	// and x-forwarded-proto are replaced. What a trusted proxy forwards is
+	// kept (Envoy's XFF extension runs only without use_remote_address).
+	direct := map[string]string{"x-request-id": "forged-id", "x-forwarded-proto": "https"}
+	status, r = getFrom(t, clientFrom(t, "127.0.0.24"), "http://"+g.cidrs+"/x/d", direct)
+	if status != 200 || r.Headers["x-request-id"] == "forged-id" || r.Headers["x-forwarded-proto"] != "http" {
+		t.Errorf("direct client: status %d, x-request-id %q, x-forwarded-proto %q; want both the gateway's",
+			status, r.Headers["x-request-id"], r.Headers["x-forwarded-proto"])
+	}
+	status, r = getFrom(t, clientFrom(t, "127.0.0.25"), lb+"/x/e", map[string]string{"x-request-id": "from-proxy"})
+	if status != 200 || r.Headers["x-request-id"] != "from-proxy" {
+		t.Errorf("through the trusted proxy: status %d, x-request-id %q, want the proxy's from-proxy", status, r.Headers["x-request-id"])
+	}
 }
 
 // Without client_address the client is the peer, and no X-Forwarded-For

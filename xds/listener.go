@@ -33,8 +33,7 @@ func buildListener(p *policy.Policy, l *policy.Listener) (*listenerv3.Listener, 
 	if err != nil {
 		return nil, err
 	}
-	lis.ListenerFilters, err = clientAddressListenerFilters(l.ClientAddress)
-	return lis, err
+	return lis, applyClientAddress(lis, hcm, l.ClientAddress)
 }
 
 // hcmListener is a listener whose one filter chain runs an HTTP connection
@@ -90,9 +89,7 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
 	}
-	if err := resolveClientAddress(hcm, l.ClientAddress); err != nil {
-		return nil, err
-	}
+	resolveClientAddress(hcm, l.ClientAddress)
 	forwardClientCert(hcm, l)
 	if err := observe(hcm, p); err != nil {
 		return nil, err

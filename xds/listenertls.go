@@ -139,13 +139,10 @@ func httpRedirect(l *policy.Listener) (*listenerv3.Listener, *routev3.RouteConfi
 	}
 	// The load balancer in front forwards this port as it does the TLS
 	// one, so the redirect finds the client's address the same way.
-	if err := resolveClientAddress(hcm, l.ClientAddress); err != nil {
-		return nil, nil, err
-	}
+	resolveClientAddress(hcm, l.ClientAddress)
 	listener, err := hcmListener(name, l.Address, l.TLS.RedirectHTTPFrom, hcm, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	listener.ListenerFilters, err = clientAddressListenerFilters(l.ClientAddress)
-	return listener, routes, err
+	return listener, routes, applyClientAddress(listener, hcm, l.ClientAddress)
 }
