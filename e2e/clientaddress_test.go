@@ -30,6 +30,7 @@ auth:
 routes:
   - { name: api, match: { path_prefix: /x }, to: api, auth: { public: true }, rate_limits: [per-ip] }
   - { name: private, match: { path_prefix: /private }, to: api, auth: { accept: [api_key] } }
+  - { name: sticky, match: { path_prefix: /sticky }, to: sticky, auth: { public: true } }
 rate_limits:
   per-ip: { stage: before_auth, key: [client_ip], fixed_window: { limit: 3, window: 1h } }
 `
@@ -48,12 +49,19 @@ func startClientAddressGateway(t *testing.T) *clientAddressGateway {
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	policy := strings.NewReplacer("{{HOPS}}", port(c.hops), "{{CIDRS}}", port(c.cidrs), "{{PP}}", port(c.pp)).Replace(clientAddressPolicy)
 	c.gateway = startGateway(t, map[string]string{
-		"gateway.yaml": policy + servicesYAML(t, "api"),
+		"gateway.yaml": policy + servicesYAML(t, "api") + stickyYAML(t),
 		"log.yaml":     "access_log: { path: " + logPath + " }\n",
 	}, false, "/x/probe", "api", "--file-flush-interval-msec", "200") // the access log, every 200ms
 	c.accessLog = readFile(t, logPath)
 	waitService(t, "http://"+c.cidrs+"/x/probe", nil, "api")
 	return c
+}
+
+// stickyYAML declares a service of two instances that hashes requests on
+// the client's address.
+func stickyYAML(t *testing.T) string {
+	addrs := upstream(t, "sticky", 2, nil)
+	return fmt.Sprintf("  sticky: { endpoints: [%s], load_balancing: ring_hash, hash_on: { client_ip: true } }\n", strings.Join(addrs, ", "))
 }
 
 // loadBalancer is a reverse proxy on loopback in front of target that
@@ -163,6 +171,28 @@ func TestClientAddressBehindTrustedHops(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// ring_hash on client_ip hashes the resolved address: clients behind one
+// balancer stick each to an instance, and spread over both (with one
+// address, the balancer's, they would all land on one: 16 clients all on
+// the same of two instances by chance is a 1 in 32,768 event).
+func TestClientAddressHashesRingOnTheClient(t *testing.T) {
+	g := startClientAddressGateway(t)
+	lb := loadBalancer(t, g.hops)
+	seen := map[string]bool{}
+	for i := range 16 {
+		c := clientFrom(t, fmt.Sprintf("127.0.0.%d", 101+i))
+		_, first := getFrom(t, c, lb+"/sticky", nil)
+		status, again := getFrom(t, c, lb+"/sticky", map[string]string{"x-forwarded-for": "198.51.100.1"})
+		if status != 200 || first.Instance == "" || again.Instance != first.Instance {
+			t.Fatalf("client %d: instances %q then %q (status %d), want the same one", i, first.Instance, again.Instance, status)
+		}
+		seen[first.Instance] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("16 clients behind one balancer reached %d instance(s), want both: the hash used the balancer's address", len(seen))
+	}
 }
 
 // With trusted CIDRs, X-Forwarded-For counts only when the peer is a
