@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testcerts"
 )
 
 // clientAddressPolicy has one listener per client_address mode, one route
@@ -304,4 +307,53 @@ func getAfterPrefix(t *testing.T, addr string, prefix []byte, path string) (int,
 		}
 	}
 	return resp.StatusCode, r
+}
+
+// A TLS listener behind a TCP load balancer reads the PROXY header before
+// the TLS handshake, and its redirect_http_from listener reads it too.
+func TestClientAddressProxyProtocolBeforeTLS(t *testing.T) {
+	ca := mustCA(t, "proxy-protocol-ca")
+	leaf := mustIssue(t, ca, testcerts.Options{CommonName: "api.example.com", DNSNames: []string{"api.example.com"}})
+	g := startTLSGateway(t, map[string]string{"gateway.yaml": `listeners:
+  - name: public
+    address: 127.0.0.1
+    port: {{PORT}}
+    tls:
+      certificates: [{ cert: certs/api.pem, key: certs/api-key.pem }]
+      redirect_http_from: {{HTTP_PORT}}
+    client_address: { proxy_protocol: true }
+routes:
+  - { name: api, to: api }
+` + servicesYAML(t, "api")}, map[string][]byte{"certs/api.pem": leaf.CertPEM, "certs/api-key.pem": leaf.KeyPEM}, false)
+
+	header := fmt.Appendf(nil, "PROXY TCP4 198.51.100.9 127.0.0.1 40000 %s\r\n", portOf(g.addr))
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := conn.Write(header); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	tr := &http.Transport{Proxy: nil, DialContext: dial, ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "api.example.com"}}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+	url := "https://" + g.addr + "/x"
+	waitTLS(t, c, url)
+	status, r, _, err := getReply(c, url, map[string]string{"x-forwarded-for": "203.0.113.1"})
+	if err != nil || status != 200 || r.Headers["x-real-ip"] != "198.51.100.9" || r.Headers["x-forwarded-for"] != "198.51.100.9" {
+		t.Errorf("over TLS after a PROXY header: status %d, err %v, x-real-ip %q, x-forwarded-for %q; want 198.51.100.9",
+			status, err, r.Headers["x-real-ip"], r.Headers["x-forwarded-for"])
+	}
+
+	if status, _ := getAfterPrefix(t, g.httpAddr, header, "/x"); status != 301 {
+		t.Errorf("redirect port after a PROXY header: status %d, want 301", status)
+	}
+	if status, _ := getAfterPrefix(t, g.httpAddr, nil, "/x"); status != 0 {
+		t.Errorf("redirect port without a PROXY header answered %d, want the connection refused", status)
+	}
 }
