@@ -53,9 +53,21 @@ func requestFrom(in *authv3.CheckRequest) *Request {
 		Path:      http.GetPath(),
 		Headers:   headers,
 		Principal: attrs.GetSource().GetPrincipal(),
-		ClientIP:  attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		ClientIP:  clientIP(attrs.GetSource(), headers),
 		RequestID: headers["x-request-id"],
 	}
+}
+
+// clientIP is the client's address as the gateway resolved it: the
+// x-real-ip header Tollgate's listener sets first in the chain (a
+// client's own is removed), which follows the listener's client_address;
+// Envoy's source address is the connection's peer, the load balancer's
+// behind one. Without the header (another Envoy configuration), the peer.
+func clientIP(source *authv3.AttributeContext_Peer, headers map[string]string) string {
+	if ip := headers["x-real-ip"]; ip != "" {
+		return ip
+	}
+	return source.GetAddress().GetSocketAddress().GetAddress()
 }
 
 func responseFrom(d *Decision, requestID string) *authv3.CheckResponse {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 )
 
@@ -64,5 +66,26 @@ func TestAdapterAllowSetsHeadersAndMetadata(t *testing.T) {
 	}
 	if again, _ := s.Check(context.Background(), req); again != resp {
 		t.Error("the answer for a known identity was rebuilt instead of reused")
+	}
+}
+
+// Behind a load balancer Envoy's source address is the balancer's: the
+// client's address for the logs is the x-real-ip the gateway resolved.
+func TestAdapterClientIPIsTheResolvedAddress(t *testing.T) {
+	peer := &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+		SocketAddress: &corev3.SocketAddress{Address: "10.0.0.5"},
+	}}}
+	in := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source: peer,
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Headers: map[string]string{"x-real-ip": "203.0.113.7"},
+		}},
+	}}
+	if got := requestFrom(in).ClientIP; got != "203.0.113.7" {
+		t.Errorf("ClientIP = %q, want x-real-ip's 203.0.113.7", got)
+	}
+	in.Attributes.Request.Http.Headers = nil
+	if got := requestFrom(in).ClientIP; got != "10.0.0.5" {
+		t.Errorf("ClientIP = %q without x-real-ip, want the peer 10.0.0.5", got)
 	}
 }

@@ -35,6 +35,7 @@ var Defaults = []Default{
 	{"listeners[].hosts", code(defaultListenerHosts), true},
 	{"listeners[].groups", "every node group", false},
 	{"listeners[].keep_client_headers", "none: every client header of [What services may trust](#what-services-may-trust) is removed", false},
+	{"listeners[].client_address", "the connection's peer: no header a client sends changes it", false},
 	{"listeners[].tls.min_version", code(DefaultTLSMinVersion), true},
 	{"listeners[].tls.require_client_cert", code(true) + " when `client_ca` is set", false},
 

@@ -138,11 +138,24 @@ var invalidCases = []struct {
 	policy string
 	want   []string
 }{
-	{"unknown field", "listeners:\n  - { name: a, port: 1, prot: 2 }\n", []string{`2:25: listeners[0].prot: unknown field "prot"; expected one of: address, groups, hosts, keep_client_headers, name, port`}},
+	{"unknown field", "listeners:\n  - { name: a, port: 1, prot: 2 }\n", []string{`2:25: listeners[0].prot: unknown field "prot"; expected one of: address, client_address, groups, hosts, keep_client_headers, name, port`}},
 	{"unknown top-level field", "listener: []\n", []string{`1:1: listener: unknown field "listener"`}},
 	{"wrong type", "listeners:\n  - name: a\n    port: eighty\n", []string{`3:11: listeners[0].port: expected an integer, found "eighty"`}},
 	{"list expected", "listeners: { name: a }\n", []string{`1:12: listeners: expected a list, found a mapping`}},
 	{"client header a listener cannot keep", "listeners:\n  - { name: a, port: 1, keep_client_headers: [X-Forwarded-Host, x-forwarded-for] }\n", []string{`2:46: listeners.a.keep_client_headers: "x-forwarded-for" is not a client header the gateway removes; one of: forwarded,`}},
+	{"client address without a mode", "listeners:\n  - { name: a, port: 1, client_address: { proxy_protocol: false } }\n", []string{`2:41: listeners.a.client_address: set one of trusted_hops: N (1 to 10), trusted_cidrs: [CIDR, ...] or proxy_protocol: true`}},
+	{"client address with two modes", "listeners:\n  - { name: a, port: 1, client_address: { trusted_hops: 1, proxy_protocol: true } }\n", []string{`2:41: listeners.a.client_address: set only one of trusted_hops`}},
+	{"trusted hops out of range", "listeners:\n  - { name: a, port: 1, client_address: { trusted_hops: 11 } }\n  - { name: b, port: 2, client_address: { trusted_hops: 0 } }\n", []string{
+		`2:57: listeners.a.client_address.trusted_hops: trusted_hops must be between 1 and 10, got 11`,
+		`3:57: listeners.b.client_address.trusted_hops: trusted_hops must be between 1 and 10, got 0`,
+	}},
+	{"bad trusted CIDRs", "listeners:\n  - name: a\n    port: 1\n    client_address:\n      trusted_cidrs: [10.0.0.0/8, 10.1.2.3/16, 0.0.0.0/0, lb.internal, \"::1/129\"]\n", []string{
+		`5:22: listeners.a.client_address.trusted_cidrs[1]: "10.1.2.3/16" has bits set past its /16 prefix; did you mean 10.1.0.0/16?`,
+		`5:22: listeners.a.client_address.trusted_cidrs[2]: "0.0.0.0/0" trusts every address, so any client could choose its own`,
+		`5:22: listeners.a.client_address.trusted_cidrs[3]: "lb.internal" is not a CIDR (10.0.0.0/8) or an IP address`,
+		`5:22: listeners.a.client_address.trusted_cidrs[4]: "::1/129" is not a CIDR`,
+	}},
+	{"empty trusted CIDRs", "listeners:\n  - { name: a, port: 1, client_address: { trusted_cidrs: [] } }\n", []string{`2:58: listeners.a.client_address.trusted_cidrs: list the addresses of the trusted proxies`}},
 	{"bad duration", "services:\n  a: { endpoints: [127.0.0.1:1], connect_timeout: 5 }\n", []string{`2:51: services.a.connect_timeout: invalid duration "5"`}},
 	{"unknown service", "listeners: [{ name: l, port: 1 }]\nroutes:\n  - name: r\n    to: nowhere\n", []string{`4:9: routes.r.to[0].service: unknown service "nowhere"`}},
 	{"duplicate route", "listeners: [{ name: l, port: 1 }]\nservices: { a: { endpoints: [127.0.0.1:1] } }\nroutes:\n  - { name: r, to: a }\n  - { name: r, to: a }\n", []string{`5:13: routes[1].name: route "r" is already defined at`}},

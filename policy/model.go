@@ -61,6 +61,9 @@ type Listener struct {
 	// KeepClientHeaders lets these ClientHeaders through from clients.
 	// Default none.
 	KeepClientHeaders []string `yaml:"keep_client_headers"`
+	// ClientAddress says how to find the client's address behind
+	// proxies; nil means the connection's peer (clientaddress.go).
+	ClientAddress *ClientAddress `yaml:"client_address"`
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.

@@ -85,6 +85,7 @@ func (v *validator) listeners() names {
 			v.host(h, l.At("hosts"), fmt.Sprintf("%s.hosts[%d]", path, j))
 		}
 		v.keepClientHeaders(l, path)
+		v.clientAddress(l, path)
 	}
 	return seen
 }

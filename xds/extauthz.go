@@ -36,7 +36,9 @@ func (extAuthzFilter) optIn() bool { return true }
 // mode, API-key header): an edit there replaces the listener.
 func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
 	failOpen := p.Auth != nil && p.Auth.FailureMode == policy.FailAllow
-	headers := []string{"authorization", "x-request-id", p.APIKeyHeader()}
+	// x-real-ip is the client's resolved address (identityHeaderFilter),
+	// for Tollgate's logs.
+	headers := []string{"authorization", "x-request-id", realIPHeader, p.APIKeyHeader()}
 	return &extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},

@@ -45,8 +45,17 @@ func (identityHeaderFilter) listenerConfig(_ *policy.Policy, l *policy.Listener)
 		})
 	}
 	names := append([]string{realIPHeader}, l.RemovedClientHeaders()...)
+	mutations := append(remove, removeHeaders(names)...)
+	// x-real-ip is set here too, not only on the route (routeClientAddress),
+	// because ext_authz runs before the router and Tollgate's authorization
+	// logs read the client's address from it: Envoy gives ext_authz the
+	// connection's peer, not the address resolved from X-Forwarded-For.
+	mutations = append(mutations, &mutationv3.HeaderMutation{Action: &mutationv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: realIPHeader, Value: clientAddressValue},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}}})
 	return &headermutationv3.HeaderMutation{
-		Mutations: &headermutationv3.Mutations{RequestMutations: append(remove, removeHeaders(names)...)},
+		Mutations: &headermutationv3.Mutations{RequestMutations: mutations},
 	}, nil
 }
 
@@ -97,10 +106,9 @@ var removedHeaderPrefixes = []string{policy.IdentityHeaderPrefix, "x-envoy-"}
 const realIPHeader = "x-real-ip"
 
 // clientAddressValue is the address services are told the client has:
-// the connection's peer. It is the one place that decides it; with
-// trusted proxies in front of Envoy (xff_num_trusted_hops), Envoy's
-// downstream remote address is the client they vouch for, and this value
-// follows.
+// Envoy's downstream remote address, the connection's peer unless the
+// listener's client_address trusts proxies in front of it, in which case
+// it is the client they vouch for (resolveClientAddress).
 const clientAddressValue = "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"
 
 // routeClientAddress sets x-real-ip, x-forwarded-for and

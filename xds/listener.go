@@ -29,7 +29,11 @@ func buildListener(p *policy.Policy, l *policy.Listener) (*listenerv3.Listener, 
 	if err != nil {
 		return nil, err
 	}
-	return hcmListener(l.Name, l.Address, l.Port, hcm, tls)
+	lis, err := hcmListener(l.Name, l.Address, l.Port, hcm, tls)
+	if err != nil {
+		return nil, err
+	}
+	return lis, applyClientAddress(lis, hcm, l.ClientAddress)
 }
 
 // hcmListener is a listener whose one filter chain runs an HTTP connection
@@ -63,7 +67,8 @@ func hcmListener(name, address string, port int, hcm *hcmv3.HttpConnectionManage
 }
 
 // httpConnectionManager configures HTTP for a listener at the edge: the
-// client is the connection's peer (use_remote_address), every request gets
+// client is the connection's peer unless the listener trusts proxies in
+// front of it (resolveClientAddress), every request gets
 // an x-request-id, and paths are normalized before routing so that
 // "/a/../orders" or "//orders" cannot slip past a route's matcher
 // (hcmListener adds the rest of the edge settings, hardenEdge).
@@ -80,11 +85,11 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 			ConfigSource:    adsSource(),
 		}},
 		HttpFilters:       filters,
-		UseRemoteAddress:  wrapperspb.Bool(true),
 		GenerateRequestId: wrapperspb.Bool(true),
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
 	}
+	resolveClientAddress(hcm, l.ClientAddress)
 	forwardClientCert(hcm, l)
 	if err := observe(hcm, p); err != nil {
 		return nil, err

@@ -136,8 +136,13 @@ func httpRedirect(l *policy.Listener) (*listenerv3.Listener, *routev3.RouteConfi
 			RouteConfigName: name,
 			ConfigSource:    adsSource(),
 		}},
-		UseRemoteAddress: wrapperspb.Bool(true),
 	}
+	// The load balancer in front forwards this port as it does the TLS
+	// one, so the redirect finds the client's address the same way.
+	resolveClientAddress(hcm, l.ClientAddress)
 	listener, err := hcmListener(name, l.Address, l.TLS.RedirectHTTPFrom, hcm, nil)
-	return listener, routes, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return listener, routes, applyClientAddress(listener, hcm, l.ClientAddress)
 }
