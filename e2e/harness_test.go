@@ -51,7 +51,10 @@ func runTests(m *testing.M) int {
 		// A -race binary sleeps 1 s before it exits, so that other
 		// goroutines may still report; every `tollgate check` and every
 		// stop would pay it. The reports come before the exit anyway.
-		os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+		if err := os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	tollgateBin = filepath.Join(dir, "tollgate")
 	if out, err := goBuild(tollgateBin, "../cmd/tollgate"); err != nil {
