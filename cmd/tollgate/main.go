@@ -18,6 +18,7 @@ Commands:
   tollgate validate DIR                   check a policy directory; print every error
   tollgate check --policy DIR METHOD URL  which route would handle a request, and why
   tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
+  tollgate health URL                     exit 0 when URL answers 2xx (container health checks)
   tollgate version                        print the version
 
 Run "tollgate COMMAND -h" for a command's flags. -h prints usage and exits 0;
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exit(cmd, check(rest, stdout, stderr), stdout, stderr)
 	case "keys":
 		return keys(rest, stdout, stderr)
+	case "health":
+		return exit(cmd, health(rest, stdout), stdout, stderr)
 	case "version":
 		return exit(cmd, printVersion(rest, stdout), stdout, stderr)
 	case "-h", "--help", "help":
