@@ -28,11 +28,20 @@ func TestHealthExitsZeroOnlyOn2xx(t *testing.T) {
 	if _, errOut, code := runCmd(t, "health", srv.URL+"/readyz"); code != 1 || !strings.Contains(errOut, "503") {
 		t.Fatalf("503: exit %d %q", code, errOut)
 	}
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(ok.Close)
+	if _, _, code := runCmd(t, "health", ok.URL+"/healthz", srv.URL+"/readyz"); code != 1 {
+		t.Fatalf("one of two failing: exit %d", code)
+	}
+	status = http.StatusNoContent
+	if _, errOut, code := runCmd(t, "health", ok.URL+"/healthz", srv.URL+"/readyz"); code != 0 {
+		t.Fatalf("two healthy: exit %d %s", code, errOut)
+	}
 	srv.Close()
 	if _, _, code := runCmd(t, "health", srv.URL+"/readyz"); code != 1 {
 		t.Fatalf("nothing listening: exit %d", code)
 	}
-	for _, args := range [][]string{{"health"}, {"health", "a", "b"}, {"health", "ftp://x/"}, {"health", "--nope", "http://x/"}} {
+	for _, args := range [][]string{{"health"}, {"health", "http://x/", "b"}, {"health", "ftp://x/"}, {"health", "--nope", "http://x/"}} {
 		if _, _, code := runCmd(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
