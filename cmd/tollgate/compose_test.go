@@ -31,6 +31,7 @@ type composeFile struct {
 
 type composeService struct {
 	Image       string            `yaml:"image"`
+	PullPolicy  string            `yaml:"pull_policy"`
 	Build       any               `yaml:"build"`
 	Entrypoint  []string          `yaml:"entrypoint"`
 	Command     []string          `yaml:"command"`
@@ -154,6 +155,10 @@ func TestComposeImagesArePinnedAndBuiltOnce(t *testing.T) {
 			continue
 		}
 		if s.Image == localImage {
+			// Compose would look for tollgate:dev in a registry.
+			if s.PullPolicy != "never" {
+				t.Errorf("%s uses %s with pull_policy %q, want never", name, localImage, s.PullPolicy)
+			}
 			continue
 		}
 		repo, tag, ok := strings.Cut(s.Image, ":")
