@@ -20,4 +20,8 @@ USER nonroot:nonroot
 # 18000: xDS/ADS gRPC for Envoy; 18001: admin HTTP (health, metrics).
 EXPOSE 18000 18001
 ENTRYPOINT ["/usr/local/bin/tollgate"]
-CMD ["serve", "--policy", "/policy", "--grpc-addr", "0.0.0.0:18000", "--admin-addr", "0.0.0.0:18001"]
+# Plaintext gRPC on every interface of the container must be asked for
+# (--insecure-grpc): it is for a private container network. Anywhere else,
+# serve mutual TLS instead (--grpc-tls-cert, --grpc-tls-key,
+# --grpc-client-ca; docs/operations.md, "Securing the gRPC port").
+CMD ["serve", "--policy", "/policy", "--grpc-addr", "0.0.0.0:18000", "--insecure-grpc", "--admin-addr", "0.0.0.0:18001"]

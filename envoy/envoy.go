@@ -127,6 +127,9 @@ type Config struct {
 	AdminPort int
 	// Delta selects incremental xDS.
 	Delta bool
+	// TLS, when set, makes Envoy reach Tollgate over mutual TLS with these
+	// files (BootstrapConfig.TLS).
+	TLS *TLSFiles
 	// LogLevel is Envoy's --log-level; empty means DefaultLogLevel.
 	LogLevel string
 	// Concurrency is the number of worker threads; 0 means DefaultConcurrency.
@@ -240,6 +243,7 @@ func (p *Process) launch(c Config) error {
 		XDSAddress:   c.XDSAddress,
 		AdminAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.AdminPort)),
 		Delta:        c.Delta,
+		TLS:          c.TLS,
 	})
 	if err != nil {
 		return err

@@ -114,6 +114,7 @@ func xdsOptions(c *serveConfig) xds.Options {
 		RateLimitAddress: cmpOr(c.rl.address, c.grpcAddr),
 		AccessLogAddress: cmpOr(c.accessLogAddr, c.grpcAddr),
 		AuthzAddress:     cmpOr(c.authzAddr, c.grpcAddr),
+		TLS:              c.grpcTLS.enabled(),
 	}
 }
 

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/tollgate/tollgate/internal/tlsfiles"
+)
+
+// grpcTLSFlags secure the gRPC port, which carries listener private keys
+// (SDS) and every authorization and rate-limit decision: mutual TLS from
+// files, or plaintext where only this machine can connect.
+type grpcTLSFlags struct {
+	files tlsfiles.Files
+	// insecure allows plaintext on an address other machines reach.
+	insecure bool
+}
+
+func (f *grpcTLSFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.files.Cert, "grpc-tls-cert", "", "PEM certificate chain the gRPC server presents; with --grpc-tls-key and --grpc-client-ca it serves mutual TLS, rereading the files when they change")
+	fs.StringVar(&f.files.Key, "grpc-tls-key", "", "PEM private key of --grpc-tls-cert")
+	fs.StringVar(&f.files.ClientCA, "grpc-client-ca", "", "PEM bundle of the CAs an Envoy's client certificate must chain to")
+	fs.BoolVar(&f.insecure, "insecure-grpc", false, "serve plaintext gRPC on a non-loopback --grpc-addr (anyone who reaches it gets private keys and decisions)")
+}
+
+// enabled says whether the gRPC server serves TLS.
+func (f *grpcTLSFlags) enabled() bool {
+	return f.files.Cert != "" || f.files.Key != "" || f.files.ClientCA != ""
+}
+
+// check refuses half a TLS configuration, and plaintext on an address
+// reachable from other machines unless --insecure-grpc says so.
+func (f *grpcTLSFlags) check(grpcAddr string) error {
+	if f.enabled() {
+		if f.files.Cert == "" || f.files.Key == "" || f.files.ClientCA == "" {
+			return fmt.Errorf("--grpc-tls-cert, --grpc-tls-key and --grpc-client-ca go together: Envoys must present a client certificate")
+		}
+		return nil
+	}
+	if f.insecure || isLoopback(grpcAddr) {
+		return nil
+	}
+	return fmt.Errorf("--grpc-addr %s is not a loopback address: serve mutual TLS (--grpc-tls-cert, --grpc-tls-key, --grpc-client-ca) or pass --insecure-grpc to allow plaintext", grpcAddr)
+}
+
+// isLoopback says whether addr can only be reached from this machine:
+// "localhost" or an address in 127.0.0.0/8 or ::1. An empty or wildcard
+// host listens on every interface; any other name may resolve anywhere.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// serverOptions are the gRPC server options for the flags: TLS
+// credentials reloaded from the files, or none.
+func (f *grpcTLSFlags) serverOptions(log *slog.Logger) ([]grpc.ServerOption, error) {
+	if !f.enabled() {
+		return nil, nil
+	}
+	s, err := tlsfiles.NewServer(f.files, log)
+	if err != nil {
+		return nil, fmt.Errorf("gRPC TLS: %w", err)
+	}
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(s.Config()))}, nil
+}
