@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,4 +230,37 @@ func serverSerial(t *testing.T, addr string, ca *testcerts.CA, client *testcerts
 	}
 	defer c.Close()
 	return c.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// TestAdminPortServesHTTPS runs `tollgate serve --admin-tls-cert/-key`:
+// the admin endpoints answer over HTTPS with that certificate, and not in
+// plaintext.
+func TestAdminPortServesHTTPS(t *testing.T) {
+	p := newGRPCPKI(t)
+	dir := policyDir(t, map[string]string{"gateway.yaml": strings.ReplaceAll(listenerYAML, "{{PORT}}", strings.Split(freeAddr(t), ":")[1]) +
+		servicesYAML(t, "api") + "routes:\n  - { name: api, to: api }\n"})
+	tg := &tollgate{grpcAddr: freeAddr(t), adminAddr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
+	tg.cmd = exec.Command(tollgateBin, "serve", "--policy", dir, "--grpc-addr", tg.grpcAddr, "--admin-addr", tg.adminAddr,
+		"--admin-tls-cert", p.serverCert, "--admin-tls-key", p.serverKey, "--log-format", "text", "--state-dir", t.TempDir())
+	tg.cmd.Stdout, tg.cmd.Stderr = tg.log, tg.log
+	if err := tg.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = tg.cmd.Wait(); close(tg.done) }()
+	t.Cleanup(tg.stop)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca.Pool()}}}
+	eventually(t, 10*time.Second, func() error {
+		resp, err := client.Get("https://" + tg.adminAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.TLS == nil || resp.TLS.PeerCertificates[0].SerialNumber.String() != p.serverSerial {
+			return fmt.Errorf("https /readyz: %d, want 200 with the configured certificate", resp.StatusCode)
+		}
+		return nil
+	})
+	if status, _, err := httpGet(tg.adminURL("/readyz"), nil); err == nil && status == 200 {
+		t.Error("the admin port answered plain HTTP with --admin-tls-cert")
+	}
 }

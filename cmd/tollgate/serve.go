@@ -51,8 +51,10 @@ type serveConfig struct {
 	// stateDir keeps the last good generation across restarts; "" keeps
 	// none. See stateDirFlag.
 	stateDir string
-	// grpcTLS secures the gRPC server; see grpctls.go.
+	// grpcTLS secures the gRPC server; see tlsflags.go.
 	grpcTLS grpcTLSFlags
+	// adminTLS serves the admin port over HTTPS; see tlsflags.go.
+	adminTLS adminTLSFlags
 }
 
 const serveUsage = `Usage: tollgate serve --policy DIR [flags]
@@ -74,6 +76,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	durationVar(fs, &c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
 	c.rl.register(fs)
 	c.grpcTLS.register(fs)
+	c.adminTLS.register(fs)
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
@@ -97,6 +100,9 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 		return nil, usageError{err}
 	}
 	if err := c.grpcTLS.check(c.grpcAddr); err != nil {
+		return nil, usageError{err}
+	}
+	if err := c.adminTLS.check(); err != nil {
 		return nil, usageError{err}
 	}
 	if err := c.rl.check(); err != nil {
@@ -179,6 +185,10 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	adminTLS, err := c.adminTLS.wrapper(log)
+	if err != nil {
+		return err
+	}
 	grpcLis, err := net.Listen("tcp", c.grpcAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC listener: %w", err)
@@ -213,7 +223,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 
 	errc := make(chan error, 3)
 	go func() { errc <- grpcServer.Serve(grpcLis) }()
-	go func() { errc <- adm.Serve(ctx, adminLis) }()
+	go func() { errc <- adm.Serve(ctx, adminTLS(adminLis)) }()
 	go func() {
 		errc <- watch.Dirs(ctx, c.policyDir, tlsDirs(rl), 200*time.Millisecond, c.poll, log, reload)
 	}()

@@ -78,3 +78,12 @@ func TestPlaintextGRPCOnlyOnLoopbackUnlessInsecure(t *testing.T) {
 		t.Errorf("TLS without a client CA: %v, want an error naming --grpc-client-ca", err)
 	}
 }
+
+func TestAdminTLSFlagsGoTogether(t *testing.T) {
+	if _, err := parseServe([]string{"--policy", "dir", "--admin-tls-cert", "c.pem"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--admin-tls-key") {
+		t.Errorf("--admin-tls-cert alone: %v, want an error naming --admin-tls-key", err)
+	}
+	if _, err := parseServe([]string{"--policy", "dir", "--admin-tls-cert", "c.pem", "--admin-tls-key", "k.pem"}, io.Discard); err != nil {
+		t.Errorf("admin TLS: %v", err)
+	}
+}

@@ -21,7 +21,8 @@ import (
 )
 
 // Files names a server certificate chain, its key and the bundle of CAs a
-// client certificate must chain to, all PEM.
+// client certificate must chain to, all PEM. Without ClientCA no client
+// certificate is asked for (the admin server's probes and scrapers).
 type Files struct {
 	Cert, Key, ClientCA string
 }
@@ -47,8 +48,8 @@ type stamp struct {
 // NewServer loads the files once, so that a wrong path or a bad key stops
 // the caller at start-up instead of failing every handshake.
 func NewServer(f Files, log *slog.Logger) (*Server, error) {
-	if f.Cert == "" || f.Key == "" || f.ClientCA == "" {
-		return nil, errors.New("a certificate, its key and a client CA bundle are all required")
+	if f.Cert == "" || f.Key == "" {
+		return nil, errors.New("a certificate and its key are both required")
 	}
 	s := &Server{files: f, log: log}
 	if _, err := s.current(); err != nil {
@@ -103,6 +104,9 @@ func (s *Server) current() (*tls.Config, error) {
 func (s *Server) stat() ([3]stamp, error) {
 	var out [3]stamp
 	for i, name := range []string{s.files.Cert, s.files.Key, s.files.ClientCA} {
+		if name == "" {
+			continue
+		}
 		info, err := os.Stat(name)
 		if err != nil {
 			return out, err
@@ -113,11 +117,20 @@ func (s *Server) stat() ([3]stamp, error) {
 }
 
 // load reads the files into a configuration that requires a client
-// certificate chaining to the client CA bundle. gRPC needs ALPN "h2".
+// certificate chaining to the client CA bundle, if there is one. gRPC
+// needs ALPN "h2"; HTTP clients of the admin server may want HTTP/1.1.
 func (f Files) load() (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s and key %s: %w", f.Cert, f.Key, err)
+	}
+	c := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	if f.ClientCA == "" {
+		return c, nil
 	}
 	pem, err := os.ReadFile(f.ClientCA)
 	if err != nil {
@@ -127,11 +140,6 @@ func (f Files) load() (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("client CA bundle %s: no PEM certificate in it", f.ClientCA)
 	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		NextProtos:   []string{"h2"},
-	}, nil
+	c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	return c, nil
 }

@@ -154,7 +154,20 @@ func TestNewServerRefusesMissingFiles(t *testing.T) {
 	if _, err := NewServer(f, slog.Default()); err == nil {
 		t.Error("a missing key file was accepted")
 	}
-	if _, err := NewServer(Files{Cert: p.files.Cert, Key: p.files.Key}, slog.Default()); err == nil {
-		t.Error("no client CA bundle was accepted")
+	if _, err := NewServer(Files{Cert: p.files.Cert}, slog.Default()); err == nil {
+		t.Error("a certificate without its key was accepted")
+	}
+}
+
+// TestWithoutClientCANoClientCertificateIsAsked is the admin server's
+// case: clients (probes, scrapers) present no certificate.
+func TestWithoutClientCANoClientCertificateIsAsked(t *testing.T) {
+	p := newPKI(t)
+	s, err := NewServer(Files{Cert: p.files.Cert, Key: p.files.Key}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.handshake(serve(t, s), nil); err != nil {
+		t.Errorf("a client without a certificate: %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -75,4 +77,33 @@ func (f *grpcTLSFlags) serverOptions(log *slog.Logger) ([]grpc.ServerOption, err
 		return nil, fmt.Errorf("gRPC TLS: %w", err)
 	}
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(s.Config()))}, nil
+}
+
+// adminTLSFlags serve the admin port over TLS (no client certificate:
+// kubelet probes and Prometheus connect to it), reloaded like gRPC's.
+type adminTLSFlags struct{ files tlsfiles.Files }
+
+func (f *adminTLSFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.files.Cert, "admin-tls-cert", "", "PEM certificate chain the admin server presents; with --admin-tls-key it serves HTTPS, rereading the files when they change")
+	fs.StringVar(&f.files.Key, "admin-tls-key", "", "PEM private key of --admin-tls-cert")
+}
+
+func (f *adminTLSFlags) check() error {
+	if (f.files.Cert == "") != (f.files.Key == "") {
+		return errors.New("--admin-tls-cert and --admin-tls-key go together")
+	}
+	return nil
+}
+
+// wrapper returns what wraps the admin listener: TLS when the flags ask
+// for it. The files load here, before anything listens.
+func (f *adminTLSFlags) wrapper(log *slog.Logger) (func(net.Listener) net.Listener, error) {
+	if f.files.Cert == "" {
+		return func(lis net.Listener) net.Listener { return lis }, nil
+	}
+	s, err := tlsfiles.NewServer(f.files, log)
+	if err != nil {
+		return nil, fmt.Errorf("admin TLS: %w", err)
+	}
+	return func(lis net.Listener) net.Listener { return tls.NewListener(lis, s.Config()) }, nil
 }
