@@ -17,20 +17,14 @@ var update = flag.Bool("update", false, "rewrite the committed bootstrap files")
 // committedBootstraps are the files in this directory and the inputs they
 // must be rendered from.
 var committedBootstraps = map[string]BootstrapConfig{
-	// For a local Envoy next to `tollgate serve` with its default flags.
+	// For a local Envoy next to `tollgate serve` with its default flags:
+	// what `tollgate bootstrap --node-id envoy-local` writes. Compose and
+	// `make run` run the command instead of reading a committed file.
 	"bootstrap.yaml": {
 		NodeID:       "envoy-local",
 		NodeGroup:    DefaultNodeGroup,
 		XDSAddress:   DefaultXDSAddress,
 		AdminAddress: DefaultAdminAddress,
-	},
-	// For docker-compose.yaml: Tollgate is the "tollgate" service and the
-	// admin port is published from the container.
-	"bootstrap-compose.yaml": {
-		NodeID:       "envoy-compose",
-		NodeGroup:    DefaultNodeGroup,
-		XDSAddress:   "tollgate:18000",
-		AdminAddress: "0.0.0.0:9901",
 	},
 }
 
