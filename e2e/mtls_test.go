@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,14 @@ func TestEnvoyOverMutualTLSGetsConfigAndOthersGetNothing(t *testing.T) {
 		if _, body, _ := httpGet(tg.adminURL("/debug/proxies"), nil); strings.Contains(string(body), e.NodeID()) {
 			t.Errorf("%s: Tollgate lists Envoy %s as a proxy: %s", name, e.NodeID(), body)
 		}
+	}
+	// Refusals are counted and logged, so that an Envoy getting nothing
+	// shows on Tollgate's side.
+	if got, _ := strconv.Atoi(tg.metric(t, "tollgate_grpc_tls_handshake_failures_total")); got < 2 {
+		t.Errorf("tollgate_grpc_tls_handshake_failures_total = %d, want at least one per refused Envoy", got)
+	}
+	if !strings.Contains(tg.log.String(), "gRPC TLS handshake refused") {
+		t.Error("Tollgate logged no refused handshake")
 	}
 }
 

@@ -181,7 +181,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		return err
 	}
 
-	grpcOpts, err := c.grpcTLS.serverOptions(log)
+	grpcOpts, err := c.grpcTLS.serverOptions(log, newHandshakeFailures(reg))
 	if err != nil {
 		return err
 	}

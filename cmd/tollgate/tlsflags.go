@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -67,8 +68,9 @@ func isLoopback(addr string) bool {
 }
 
 // serverOptions are the gRPC server options for the flags: TLS
-// credentials reloaded from the files, or none.
-func (f *grpcTLSFlags) serverOptions(log *slog.Logger) ([]grpc.ServerOption, error) {
+// credentials reloaded from the files, or none. Refused handshakes are
+// counted in failures and logged.
+func (f *grpcTLSFlags) serverOptions(log *slog.Logger, failures prometheus.Counter) ([]grpc.ServerOption, error) {
 	if !f.enabled() {
 		return nil, nil
 	}
@@ -76,7 +78,41 @@ func (f *grpcTLSFlags) serverOptions(log *slog.Logger) ([]grpc.ServerOption, err
 	if err != nil {
 		return nil, fmt.Errorf("gRPC TLS: %w", err)
 	}
-	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(s.Config()))}, nil
+	creds := countingCreds{credentials.NewTLS(s.Config()), failures, log}
+	return []grpc.ServerOption{grpc.Creds(creds)}, nil
+}
+
+// newHandshakeFailures registers the count of refused handshakes on the
+// gRPC port (always, so that an alert on it never lacks its series).
+func newHandshakeFailures(reg prometheus.Registerer) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tollgate_grpc_tls_handshake_failures_total",
+		Help: "TLS handshakes refused on the gRPC port: a client without a trusted certificate, or not speaking TLS.",
+	})
+	reg.MustRegister(c)
+	return c
+}
+
+// countingCreds makes refused handshakes visible: gRPC logs them only as
+// warnings, which Tollgate keeps at debug level (liblogs.go), and an
+// Envoy whose certificate expired would otherwise just get nothing.
+type countingCreds struct {
+	credentials.TransportCredentials
+	failures prometheus.Counter
+	log      *slog.Logger
+}
+
+func (c countingCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ServerHandshake(conn)
+	if err != nil {
+		c.failures.Inc()
+		c.log.Warn("gRPC TLS handshake refused", "remote", conn.RemoteAddr().String(), "error", err)
+	}
+	return out, info, err
+}
+
+func (c countingCreds) Clone() credentials.TransportCredentials {
+	return countingCreds{c.TransportCredentials.Clone(), c.failures, c.log}
 }
 
 // adminTLSFlags serve the admin port over TLS (no client certificate:
