@@ -273,3 +273,27 @@ func TestAdminPortServesHTTPS(t *testing.T) {
 		t.Error("the admin port answered plain HTTP with --admin-tls-cert")
 	}
 }
+
+// TestEnvoyRefusesTollgateCertificateForAnotherName: Envoy checks that
+// Tollgate's certificate names the host it dials, not only that it chains
+// to the CA (which also signs Envoys' client certificates): a certificate
+// for "tollgate" served on 127.0.0.1 fails SAN verification, and Envoy
+// gets no configuration from it.
+func TestEnvoyRefusesTollgateCertificateForAnotherName(t *testing.T) {
+	requireEnvoy(t)
+	p := newGRPCPKI(t)
+	leaf, err := p.ca.Issue(testcerts.Options{CommonName: "tollgate", DNSNames: []string{"tollgate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.Write(p.serverCert, p.serverKey); err != nil {
+		t.Fatal(err)
+	}
+	_, _, xdsAddr, _, _ := mtlsGateway(t, p)
+	files, _ := p.envoyFiles(t, p.ca, "envoy")
+	e := startEnvoyTLS(t, xdsAddr, files, false)
+	waitStat(t, e, "cluster.tollgate_xds.ssl.fail_verify_san", func(v int64) bool { return v >= 1 })
+	if got := stat(t, e, "listener_manager.total_listeners_active"); got != "0" {
+		t.Errorf("Envoy has %s active listeners from a Tollgate it should not trust, want 0", got)
+	}
+}
