@@ -2,8 +2,10 @@
 // replaced while the process runs (by cert-manager, a Kubernetes Secret's
 // symlink swap, or an operator), so that a rotation needs no restart.
 //
-// Every handshake looks at the files' modification times and sizes, and
-// reads them again only when one changed: a stat per handshake, no watcher
+// Every handshake looks at the files' identities (device and inode, which
+// a replacement by rename changes even within one second of coarse file
+// times), modification times and sizes, and reads them again only when one
+// changed: a stat per handshake, no watcher
 // to lose events, and connections already open keep the certificate they
 // were made with. Files that fail to load (half written, a key that does
 // not match) are reported and the last good ones keep serving.
@@ -17,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"time"
 )
 
 // Files names a server certificate chain, its key and the bundle of CAs a
@@ -35,14 +36,26 @@ type Server struct {
 
 	// mu guards the cached configuration and the stamps it was read at.
 	mu     sync.Mutex
-	stamps [3]stamp
+	stamps stamps
 	config *tls.Config
 }
 
-// stamp identifies one version of a file without reading it.
-type stamp struct {
-	mod  time.Time
-	size int64
+// stamps identify one version of each file (certificate, key, client CA)
+// without reading them; nil for a file not configured.
+type stamps [3]os.FileInfo
+
+// equal says whether no file changed between a and b.
+func (a stamps) equal(b stamps) bool {
+	for i := range a {
+		x, y := a[i], b[i]
+		if (x == nil) != (y == nil) {
+			return false
+		}
+		if x != nil && !(os.SameFile(x, y) && x.ModTime().Equal(y.ModTime()) && x.Size() == y.Size()) {
+			return false
+		}
+	}
+	return true
 }
 
 // NewServer loads the files once, so that a wrong path or a bad key stops
@@ -76,14 +89,14 @@ func (s *Server) current() (*tls.Config, error) {
 	stamps, err := s.stat()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err == nil && s.config != nil && stamps == s.stamps {
+	if err == nil && s.config != nil && stamps.equal(s.stamps) {
 		return s.config, nil
 	}
 	if err == nil {
 		var c *tls.Config
 		if c, err = s.files.load(); err == nil {
 			if s.config != nil {
-				s.log.Info("gRPC TLS files reloaded", "cert", s.files.Cert, "client_ca", s.files.ClientCA)
+				s.log.Info("TLS files reloaded", "cert", s.files.Cert, "client_ca", s.files.ClientCA)
 			}
 			s.config, s.stamps = c, stamps
 			return c, nil
@@ -94,15 +107,15 @@ func (s *Server) current() (*tls.Config, error) {
 	}
 	// Remember the stamps so that a bad file is reported once, not on
 	// every handshake; the next change is tried again.
-	if stamps != s.stamps {
-		s.log.Error("gRPC TLS files changed but do not load; serving the previous ones", "error", err)
+	if !stamps.equal(s.stamps) {
+		s.log.Error("TLS files changed but do not load; serving the previous ones", "cert", s.files.Cert, "error", err)
 		s.stamps = stamps
 	}
 	return s.config, nil
 }
 
-func (s *Server) stat() ([3]stamp, error) {
-	var out [3]stamp
+func (s *Server) stat() (stamps, error) {
+	var out stamps
 	for i, name := range []string{s.files.Cert, s.files.Key, s.files.ClientCA} {
 		if name == "" {
 			continue
@@ -111,7 +124,7 @@ func (s *Server) stat() ([3]stamp, error) {
 		if err != nil {
 			return out, err
 		}
-		out[i] = stamp{info.ModTime(), info.Size()}
+		out[i] = info
 	}
 	return out, nil
 }

@@ -1,9 +1,11 @@
 package tlsfiles
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -169,5 +171,116 @@ func TestWithoutClientCANoClientCertificateIsAsked(t *testing.T) {
 	}
 	if _, err := p.handshake(serve(t, s), nil); err != nil {
 		t.Errorf("a client without a certificate: %v", err)
+	}
+}
+
+// TestKubernetesSecretSwapIsSeen simulates how the kubelet updates a
+// mounted Secret: each file is a symlink through "..data", itself a
+// symlink to a timestamped directory that an update replaces atomically.
+// The files' own paths never change; the stat through the links does.
+func TestKubernetesSecretSwapIsSeen(t *testing.T) {
+	p := newPKI(t)
+	mount := t.TempDir()
+	version := func(name string, leaf *testcerts.Leaf) {
+		dir := filepath.Join(mount, name)
+		if err := leaf.Write(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")); err != nil {
+			t.Fatal(err)
+		}
+		if err := testcerts.WriteFile(filepath.Join(dir, "ca.crt"), p.ca.CertPEM); err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(mount, "..data_tmp")
+		if err := os.Symlink(name, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(mount, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := p.ca.Issue(testcerts.Options{CommonName: "tollgate", DNSNames: []string{"tollgate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	version("..2026_01_01", first)
+	files := Files{}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"tls.crt", &files.Cert}, {"tls.key", &files.Key}, {"ca.crt", &files.ClientCA}} {
+		*f.dst = filepath.Join(mount, f.name)
+		if err := os.Symlink(filepath.Join("..data", f.name), *f.dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := NewServer(files, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s)
+	if got, err := p.handshake(addr, p.client); err != nil || got != first.Cert.SerialNumber.String() {
+		t.Fatalf("first handshake: serial %s, %v", got, err)
+	}
+	second, err := p.ca.Issue(testcerts.Options{CommonName: "tollgate", DNSNames: []string{"tollgate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	version("..2026_02_01", second)
+	if got, err := p.handshake(addr, p.client); err != nil || got != second.Cert.SerialNumber.String() {
+		t.Errorf("after the ..data swap: serial %s, %v; want the new %s", got, err, second.Cert.SerialNumber)
+	}
+}
+
+// TestReplacementWithinOneFileTimeTickIsSeen: a file system with coarse
+// modification times (one second, or two) can give a replacement the
+// same time and, for certificates of one key type, the same size; the
+// file's identity (a rename makes a new inode) still tells them apart.
+func TestReplacementWithinOneFileTimeTickIsSeen(t *testing.T) {
+	p := newPKI(t)
+	pemFiles := []string{p.files.Cert, p.files.Key}
+	for _, f := range pemFiles {
+		padPEM(t, f)
+	}
+	s, err := NewServer(p.files, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s)
+	if _, err := p.handshake(addr, p.client); err != nil {
+		t.Fatal(err)
+	}
+	var old []os.FileInfo
+	for _, f := range pemFiles {
+		info, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, info)
+	}
+	rotated := p.issueServer(t)
+	for i, f := range pemFiles {
+		padPEM(t, f)
+		if err := os.Chtimes(f, old[i].ModTime(), old[i].ModTime()); err != nil {
+			t.Fatal(err)
+		}
+		if now, _ := os.Stat(f); now.Size() != old[i].Size() || !now.ModTime().Equal(old[i].ModTime()) {
+			t.Fatalf("%s: the replacement differs in size or time: the test shows nothing", f)
+		}
+	}
+	if got, err := p.handshake(addr, p.client); err != nil || got != rotated.Cert.SerialNumber.String() {
+		t.Errorf("after a same-size, same-time replacement: serial %s, %v; want the new %s", got, err, rotated.Cert.SerialNumber)
+	}
+}
+
+// padPEM replaces a PEM file by its content padded with newlines (which
+// PEM ignores) to 4096 bytes, so that two certificates or keys have one
+// size.
+func padPEM(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil || len(b) > 4096 {
+		t.Fatalf("%s: %d bytes, %v", file, len(b), err)
+	}
+	if err := testcerts.WriteFile(file, append(b, bytes.Repeat([]byte("\n"), 4096-len(b))...)); err != nil {
+		t.Fatal(err)
 	}
 }
