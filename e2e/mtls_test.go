@@ -297,3 +297,36 @@ func TestEnvoyRefusesTollgateCertificateForAnotherName(t *testing.T) {
 		t.Errorf("Envoy has %s active listeners from a Tollgate it should not trust, want 0", got)
 	}
 }
+
+// TestEnvoyFromTollgateBootstrapConnectsOverMutualTLS is a fleet member
+// set up as a deployment does it: `tollgate bootstrap` writes the
+// bootstrap with the Envoy's own node id and client certificate files,
+// and a real Envoy running that file gets its configuration from a
+// Tollgate serving mutual TLS, under that node id.
+func TestEnvoyFromTollgateBootstrapConnectsOverMutualTLS(t *testing.T) {
+	requireEnvoy(t)
+	p := newGRPCPKI(t)
+	tg, base, xdsAddr, _, _ := mtlsGateway(t, p)
+	files, _ := p.envoyFiles(t, p.ca, "pod")
+	bootstrap := filepath.Join(t.TempDir(), "bootstrap.yaml")
+	out, err := exec.Command(tollgateBin, "bootstrap", "--node-id", "edge-pod-1", "--xds-addr", xdsAddr, "--admin-addr", "127.0.0.1:0",
+		"--tls-cert", files.CertFile, "--tls-key", files.KeyFile, "--tls-ca", files.CAFile, "--output", bootstrap).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tollgate bootstrap: %v\n%s", err, out)
+	}
+	log := &syncBuffer{}
+	e, err := envoy.Start(context.Background(), envoy.Config{Binary: requireEnvoy(t), BootstrapFile: bootstrap, NodeID: "edge-pod-1", Stderr: log, LogLevel: "warn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.Stop()
+		if t.Failed() {
+			t.Logf("envoy log:\n%s", log)
+		}
+	})
+	waitService(t, base+"/health", nil, "api")
+	if _, body, _ := httpGet(tg.adminURL("/debug/proxies"), nil); !strings.Contains(string(body), "edge-pod-1") {
+		t.Errorf("Tollgate's /debug/proxies does not list node edge-pod-1: %s", body)
+	}
+}
