@@ -10,14 +10,22 @@ RUN go mod download
 COPY . .
 # Static binaries: the runtime image has no libc.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tollgate ./cmd/tollgate && \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/demo-service ./cmd/demo-service
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/demo-service ./cmd/demo-service && \
+    mkdir /out/envoy-bootstrap
 
 # distroless: no shell or package manager to exploit; :nonroot runs as
 # uid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tollgate /out/demo-service /usr/local/bin/
+# Where `tollgate bootstrap` writes Envoy's bootstrap in docker-compose.yaml:
+# owned by the user the image runs as, so a volume mounted there is too.
+COPY --from=build --chown=nonroot:nonroot /out/envoy-bootstrap /envoy-bootstrap
 USER nonroot:nonroot
 # 18000: xDS/ADS gRPC for Envoy; 18001: admin HTTP (health, metrics).
 EXPOSE 18000 18001
 ENTRYPOINT ["/usr/local/bin/tollgate"]
-CMD ["serve", "--policy", "/policy", "--grpc-addr", "0.0.0.0:18000", "--admin-addr", "0.0.0.0:18001"]
+# Plaintext gRPC on every interface of the container must be asked for
+# (--insecure-grpc): it is for a private container network. Anywhere else,
+# serve mutual TLS instead (--grpc-tls-cert, --grpc-tls-key,
+# --grpc-client-ca; docs/operations.md, "Securing the gRPC port").
+CMD ["serve", "--policy", "/policy", "--grpc-addr", "0.0.0.0:18000", "--insecure-grpc", "--admin-addr", "0.0.0.0:18001"]
