@@ -217,6 +217,12 @@ func TestComposeTollgateCommandsParse(t *testing.T) {
 		t.Fatalf("tollgate serve %q: %v", tg.Command[1:], err)
 	}
 	checkHealthURLs(t, "tollgate", tg, []string{c.adminAddr})
+	envoy := f.Services["envoy"]
+	if m, _ := envoy.mountFor(t, flagValue(envoy.Command, "c")); m.Named {
+		if b := bootstrapWriter(t, f, m.Source); b.XDSAddress != c.grpcAddr {
+			t.Errorf("Envoy's bootstrap dials %s, tollgate serve listens on %s", b.XDSAddress, c.grpcAddr)
+		}
+	}
 	if m, _ := tg.mountFor(t, c.stateDir); !m.Named || m.ReadOnly {
 		t.Errorf("--state-dir %s is not on a writable named volume: %+v", c.stateDir, m)
 	}
@@ -335,7 +341,7 @@ func TestComposePrometheusScrapesTheServicesPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"tollgate": c.adminAddr, "envoy": envoyAdminAddr(t, f.Services["envoy"])}
+	want := map[string]string{"tollgate": c.adminAddr, "envoy": envoyAdminAddr(t, f)}
 
 	prom := f.Services["prometheus"]
 	m, rest := prom.mountFor(t, flagValue(prom.Command, "config.file"))
@@ -361,12 +367,14 @@ func TestComposePrometheusScrapesTheServicesPorts(t *testing.T) {
 }
 
 // envoyAdminAddr is the admin address of the bootstrap the envoy service
-// mounts.
-func envoyAdminAddr(t *testing.T, s composeService) string {
+// reads: the --admin-addr of the `tollgate bootstrap` service writing it
+// into a shared volume, or a mounted host file's.
+func envoyAdminAddr(t *testing.T, f composeFile) string {
 	t.Helper()
+	s := f.Services["envoy"]
 	m, _ := s.mountFor(t, flagValue(s.Command, "c"))
 	if m.Named {
-		t.Fatalf("envoy -c is not a mounted host file: %+v", m)
+		return bootstrapWriter(t, f, m.Source).AdminAddress
 	}
 	var b struct {
 		Admin struct {
@@ -381,6 +389,26 @@ func envoyAdminAddr(t *testing.T, s composeService) string {
 	readYAML(t, filepath.Join(repoRoot, m.Source), &b)
 	sa := b.Admin.Address.SocketAddress
 	return net.JoinHostPort(sa.Address, sa.PortValue)
+}
+
+// bootstrapWriter is the configuration of the service that writes Envoy's
+// bootstrap with `tollgate bootstrap` into the named volume.
+func bootstrapWriter(t *testing.T, f composeFile, volume string) *bootstrapConfig {
+	t.Helper()
+	for name, s := range f.Services {
+		if len(s.Command) == 0 || s.Command[0] != "bootstrap" {
+			continue
+		}
+		c, err := parseBootstrap(s.Command[1:], os.Hostname)
+		if err != nil {
+			t.Fatalf("%s: tollgate bootstrap %q: %v", name, s.Command[1:], err)
+		}
+		if m, _ := s.mountFor(t, c.output); m.Source == volume {
+			return c
+		}
+	}
+	t.Fatalf("no service writes Envoy's bootstrap into volume %s", volume)
+	return nil
 }
 
 // TestComposeGrafanaIsProvisioned: Grafana's data source is the
