@@ -19,7 +19,7 @@ Commands:
   tollgate check --policy DIR METHOD URL  which route would handle a request, and why
   tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
   tollgate bootstrap [flags]              write the Envoy bootstrap of one proxy
-  tollgate health URL                     exit 0 when URL answers 2xx (container health checks)
+  tollgate health URL...                  exit 0 when every URL answers 2xx (container health checks)
   tollgate version                        print the version
 
 Run "tollgate COMMAND -h" for a command's flags. -h prints usage and exits 0;
