@@ -2,6 +2,7 @@ package ratelimiter
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -45,7 +46,15 @@ type RedisOptions struct {
 	Cluster  bool
 	Username string
 	Password string
-	DB       int
+	// Credentials, when set, gives the username and password for each new
+	// connection instead of Username and Password.
+	Credentials func(context.Context) (string, string, error)
+	// SentinelUsername and SentinelPassword authenticate to Sentinels.
+	SentinelUsername string
+	SentinelPassword string
+	// TLS, when set, is used for every connection (nodes and Sentinels).
+	TLS *tls.Config
+	DB  int
 	// Timeout bounds one decision's round trip, dialing included.
 	Timeout time.Duration
 }
@@ -56,19 +65,24 @@ type RedisOptions struct {
 // answers when it is missed.
 func NewRedisClient(o RedisOptions) redis.UniversalClient {
 	opts := &redis.UniversalOptions{
-		Addrs:                 o.Addrs,
-		MasterName:            o.SentinelMaster,
-		Username:              o.Username,
-		Password:              o.Password,
-		DB:                    o.DB,
-		DialTimeout:           o.Timeout,
-		ReadTimeout:           o.Timeout,
-		WriteTimeout:          o.Timeout,
-		PoolTimeout:           o.Timeout,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DisableIdentity:       true,
-		Dialer:                dialRedis,
+		Addrs:                      o.Addrs,
+		MasterName:                 o.SentinelMaster,
+		Username:                   o.Username,
+		Password:                   o.Password,
+		SentinelUsername:           o.SentinelUsername,
+		SentinelPassword:           o.SentinelPassword,
+		CredentialsProviderContext: o.Credentials,
+		DB:                         o.DB,
+		DialTimeout:                o.Timeout,
+		ReadTimeout:                o.Timeout,
+		WriteTimeout:               o.Timeout,
+		PoolTimeout:                o.Timeout,
+		ContextTimeoutEnabled:      true,
+		MaxRetries:                 -1,
+		DisableIdentity:            true,
+		// go-redis applies TLSConfig only with its own dialer; ours
+		// does the handshake itself (tlsDialer).
+		Dialer: tlsDialer(o.TLS),
 	}
 	if o.Cluster || (o.SentinelMaster == "" && len(o.Addrs) > 1) {
 		return redis.NewClusterClient(opts.Cluster())

@@ -27,6 +27,9 @@ type Server struct {
 	args []string
 	t    testing.TB
 
+	// TLSAddr is the TLS port's address, for a server from StartTLS.
+	TLSAddr string
+
 	mu  sync.Mutex // guards cmd across Stop and Restart
 	cmd *exec.Cmd
 	out *bytes.Buffer
@@ -173,7 +176,8 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(string(buf[:n]), "+PONG") {
+	// A server with a password answers NOAUTH: it is up all the same.
+	if r := string(buf[:n]); !strings.HasPrefix(r, "+PONG") && !strings.HasPrefix(r, "-NOAUTH") {
 		return fmt.Errorf("unexpected reply %q", buf[:n])
 	}
 	return nil
@@ -220,19 +224,43 @@ func free(port int) bool {
 	return true
 }
 
+// StartTLS runs a redis-server that also listens for TLS (on TLSAddr)
+// with the given certificate, key and client CA (PEM files), requiring a
+// client certificate when clientCert is true. The plain port stays for the
+// readiness check; tests of TLS dial TLSAddr. extra are more arguments,
+// such as "--requirepass", "pw".
+func StartTLS(t testing.TB, certFile, keyFile, caFile string, clientCert bool, extra ...string) *Server {
+	t.Helper()
+	tlsPort := freePort(t)
+	auth := "no"
+	if clientCert {
+		auth = "yes"
+	}
+	args := append([]string{"--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--tls-ca-cert-file", caFile, "--tls-auth-clients", auth}, extra...)
+	s := Start(t, args...)
+	s.TLSAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	return s
+}
+
 // StartSentinel runs a Sentinel monitoring master under the given name.
-func StartSentinel(t testing.TB, master *Server, name string) *Server {
+// conf are more sentinel.conf lines, such as "requirepass PW" (the
+// Sentinel's own password) or "sentinel auth-pass NAME PW" (the master's).
+func StartSentinel(t testing.TB, master *Server, name string, conf ...string) *Server {
 	t.Helper()
 	bin := Binary(t)
 	port := freePort(t)
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sentinel.conf")
+	confFile := filepath.Join(dir, "sentinel.conf")
 	content := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n",
 		port, dir, name, master.port, name)
-	if err := os.WriteFile(conf, []byte(content), 0o644); err != nil {
+	for _, line := range conf {
+		content += line + "\n"
+	}
+	if err := os.WriteFile(confFile, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, dir: dir, t: t, args: []string{conf, "--sentinel"}}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, dir: dir, t: t, args: []string{confFile, "--sentinel"}}
 	if err := s.start(bin); err != nil {
 		t.Fatal(err)
 	}
