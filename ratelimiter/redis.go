@@ -19,11 +19,9 @@ var decideSource string
 // to EVAL on the first call to a node that lacks it).
 var decideScript = redis.NewScript(decideSource)
 
-// keyPrefix starts every key. The hash tag puts all of them in one Cluster
-// slot, so that a decision over several keys (per IP, per client, per
-// route) is one atomic script on one node and never a CROSSSLOT error.
-// The price is that one Cluster master holds every counter; Cluster then
-// buys availability (failover) rather than spreading load.
+// keyPrefix starts every key on a single node (or Sentinel's master), and
+// the instances key everywhere. A Cluster gives each counter its own hash
+// tag instead (clusterKey), to spread counters over the masters.
 const keyPrefix = "tollgate:{rl}:"
 
 // redisStore keeps counters in Redis: single node, Sentinel or Cluster
@@ -96,25 +94,19 @@ func NewRedisStore(client redis.UniversalClient, timeout time.Duration, metrics 
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		return &clusterStore{client: cc, timeout: timeout, now: now, metrics: metrics}
+	}
 	return &redisStore{client: client, timeout: timeout, now: now, metrics: metrics}
 }
 
 // Apply implements Store with one EVALSHA.
 func (s *redisStore) Apply(ctx context.Context, charges []Charge) ([]Result, error) {
-	keys := make([]string, len(charges))
-	args := make([]any, 1, 1+6*len(charges))
-	args[0] = ""
-	if s.now != nil {
-		args[0] = strconv.FormatInt(s.now().UnixMicro(), 10)
+	all := make([]int, len(charges))
+	for i := range all {
+		all[i] = i
 	}
-	for i, c := range charges {
-		keys[i] = keyPrefix + c.Key
-		shadow := "0"
-		if c.Shadow {
-			shadow = "1"
-		}
-		args = append(args, c.Rule.Algorithm.code(), c.Rule.Limit, c.Rule.Period.Microseconds(), c.Rule.Rate, c.Hits, shadow)
-	}
+	keys, args := scriptArgs(charges, all, s.now, singleKey)
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -123,26 +115,61 @@ func (s *redisStore) Apply(ctx context.Context, charges []Charge) ([]Result, err
 	start := time.Now()
 	reply, err := decideScript.Run(ctx, s.client, keys, args...).Int64Slice()
 	s.metrics.redisTime.Observe(time.Since(start).Seconds())
+	if err == nil {
+		err = checkReply(reply, len(charges))
+	}
 	if err != nil {
 		s.metrics.redisErrors.Inc()
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if len(reply) != 4*len(charges) {
-		s.metrics.redisErrors.Inc()
-		return nil, fmt.Errorf("%w: script returned %d values for %d charges", ErrUnavailable, len(reply), len(charges))
-	}
 	results := make([]Result, len(charges))
-	for i, c := range charges {
-		v := reply[4*i : 4*i+4]
+	fillResults(results, charges, all, reply)
+	return results, nil
+}
+
+// singleKey is a counter's key on a single node (or Sentinel's master).
+func singleKey(k string) string { return keyPrefix + k }
+
+// scriptArgs are decide.lua's keys and arguments for the charges at idx.
+func scriptArgs(charges []Charge, idx []int, now func() time.Time, key func(string) string) ([]string, []any) {
+	keys := make([]string, len(idx))
+	args := make([]any, 1, 1+6*len(idx))
+	args[0] = ""
+	if now != nil {
+		args[0] = strconv.FormatInt(now().UnixMicro(), 10)
+	}
+	for j, i := range idx {
+		c := charges[i]
+		keys[j] = key(c.Key)
+		shadow := "0"
+		if c.Shadow {
+			shadow = "1"
+		}
+		args = append(args, c.Rule.Algorithm.code(), c.Rule.Limit, c.Rule.Period.Microseconds(), c.Rule.Rate, c.Hits, shadow)
+	}
+	return keys, args
+}
+
+func checkReply(reply []int64, n int) error {
+	if len(reply) != 4*n+1 {
+		return fmt.Errorf("script returned %d values for %d charges", len(reply), n)
+	}
+	return nil
+}
+
+// fillResults sets results[idx[j]] from decide.lua's reply for the
+// charges at idx.
+func fillResults(results []Result, charges []Charge, idx []int, reply []int64) {
+	for j, i := range idx {
+		v := reply[4*j : 4*j+4]
 		results[i] = Result{
 			Allowed:    v[0] == 1,
-			Limit:      c.Rule.Limit,
+			Limit:      charges[i].Rule.Limit,
 			Remaining:  v[1],
 			Reset:      time.Duration(v[2]) * time.Microsecond,
 			RetryAfter: time.Duration(v[3]) * time.Microsecond,
 		}
 	}
-	return results, nil
 }
 
 // instancesKey holds the rate-limit instances sharing this Redis, scored

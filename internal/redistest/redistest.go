@@ -106,7 +106,7 @@ func (s *Server) Restart() {
 	}
 }
 
-// Cluster is a Redis Cluster of masters without replicas.
+// Cluster is a Redis Cluster of masters, with or without replicas.
 type Cluster struct {
 	Nodes []*Server
 }
@@ -124,6 +124,16 @@ func (c *Cluster) Addrs() []string {
 // `redis-cli --cluster create`, then waits until the cluster is ok.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return StartClusterWithReplicas(t, n, 0)
+}
+
+// StartClusterWithReplicas runs masters masters with replicas replicas
+// each (masters*(1+replicas) nodes; redis-cli makes the first masters
+// nodes the masters), and waits until the cluster is ok and every replica
+// has synchronised, so that a CLUSTER FAILOVER can run at once.
+func StartClusterWithReplicas(t testing.TB, masters, replicas int) *Cluster {
+	t.Helper()
+	n := masters * (1 + replicas)
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		Binary(t) // same skip/fail policy
@@ -135,7 +145,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		c.Nodes = append(c.Nodes, startOn(t, clusterPort(t), "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000"))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
@@ -148,6 +158,12 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			out, err := exec.Command(cli, "-h", "127.0.0.1", "-p", strconv.Itoa(node.port), "cluster", "info").Output()
 			if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
 				ok = false
+			}
+			if replicas > 0 {
+				out, err := exec.Command(cli, "-h", "127.0.0.1", "-p", strconv.Itoa(node.port), "info", "replication").Output()
+				if err != nil || (strings.Contains(string(out), "role:slave") && !strings.Contains(string(out), "master_link_status:up")) {
+					ok = false
+				}
 			}
 		}
 		if ok {

@@ -1,0 +1,320 @@
+package ratelimiter
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/internal/redistest"
+)
+
+func clusterClient(t testing.TB, c *redistest.Cluster) *redis.ClusterClient {
+	t.Helper()
+	client := NewRedisClient(RedisOptions{Addrs: c.Addrs(), Cluster: true, Timeout: 2 * time.Second}).(*redis.ClusterClient)
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// nodeClients are plain clients to each node, to read what it did.
+func nodeClients(t testing.TB, c *redistest.Cluster) []*redis.Client {
+	t.Helper()
+	var out []*redis.Client
+	for _, n := range c.Nodes {
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
+		t.Cleanup(func() { cl.Close() })
+		out = append(out, cl)
+	}
+	return out
+}
+
+// scriptCalls is how many decide or refund scripts a node ran, from INFO
+// commandstats.
+func scriptCalls(t testing.TB, c *redis.Client) int64 {
+	t.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\n") {
+		for _, cmd := range []string{"cmdstat_evalsha:", "cmdstat_eval:"} {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), cmd); ok {
+				calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+				v, _ := strconv.ParseInt(calls, 10, 64)
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+// TestClusterSpreadsCounters: on a real 3-master Cluster, the counters of
+// many keys land on every master, each doing a third of the counting
+// (within ±25 %), and our slot computation agrees with Redis's.
+func TestClusterSpreadsCounters(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	client := clusterClient(t, cluster)
+	store := NewRedisStore(client, 2*time.Second, nil, nil)
+	ctx := context.Background()
+	for i := range 50 {
+		key := clusterKey(fmt.Sprintf("per-ip|10.1.%d.%d", i/7, i))
+		want, err := client.ClusterKeySlot(ctx, key).Result()
+		if err != nil || int64(keySlot(key)) != want {
+			t.Fatalf("keySlot(%q) = %d, Redis says %d (%v)", key, keySlot(key), want, err)
+		}
+	}
+	// Every master loads the script first, so that no NOSCRIPT reply is
+	// counted as a call.
+	if err := client.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		return decideScript.Load(ctx, m).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nodes := nodeClients(t, cluster)
+	for _, n := range nodes {
+		if err := n.ConfigResetStat(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const keys = 600
+	rule := Rule{Algorithm: FixedWindow, Limit: 100, Period: time.Hour}
+	for i := range keys {
+		if _, err := store.Apply(ctx, []Charge{{Key: fmt.Sprintf("per-ip|10.2.%d.%d", i/250, i%250), Rule: rule, Hits: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total int64
+	calls := make([]int64, len(nodes))
+	for i, n := range nodes {
+		calls[i] = scriptCalls(t, n)
+		total += calls[i]
+	}
+	if total != keys {
+		t.Fatalf("the masters ran %d scripts for %d decisions: %v", total, keys, calls)
+	}
+	for i, c := range calls {
+		if share := float64(c) / keys; math.Abs(share-1.0/3) > 0.25/3 {
+			t.Errorf("master %s ran %.1f %% of the counting, want 33.3 %% ± 25 %% (%v)", cluster.Nodes[i].Addr, 100*share, calls)
+		}
+	}
+	t.Logf("scripts per master: %v", calls)
+}
+
+// pipelines counts what a client sends: single commands and pipelines.
+type pipelines struct{ cmds, pipes atomic.Int64 }
+
+func (p *pipelines) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (p *pipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { p.cmds.Add(1); return next(ctx, cmd) }
+}
+func (p *pipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { p.pipes.Add(1); return next(ctx, cmds) }
+}
+
+// keysOnDistinctMasters finds one key per prefix, each on a master none
+// of the others is on (as many prefixes as masters at most).
+func keysOnDistinctMasters(t *testing.T, client *redis.ClusterClient, prefixes ...string) []string {
+	t.Helper()
+	ctx := context.Background()
+	used := map[string]bool{}
+	var out []string
+	for _, p := range prefixes {
+		for i := 0; ; i++ {
+			k := fmt.Sprintf("%s|%d", p, i)
+			m, err := client.MasterForKey(ctx, clusterKey(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if addr := m.Options().Addr; !used[addr] {
+				used[addr] = true
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestClusterAllOrNothingUnderConcurrency: decisions whose limits live on
+// three masters are sent as one pipeline, and under concurrency exactly
+// the narrow limit's allowance is admitted while every other limit —
+// token bucket, sliding and fixed window, shadow included — ends charged
+// for the admitted requests only: the refused ones were refunded.
+func TestClusterAllOrNothingUnderConcurrency(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	client := clusterClient(t, cluster)
+	hook := &pipelines{}
+	client.AddHook(hook)
+	store := NewRedisStore(client, 2*time.Second, nil, nil)
+	k := keysOnDistinctMasters(t, client, "narrow", "wide-tb", "wide-sw")
+	wideFW := keysOnDistinctMasters(t, client, "narrow", "wide-fw")[1]
+	shadow := keysOnDistinctMasters(t, client, "narrow", "shadow")[1]
+	charges := []Charge{
+		{Key: k[0], Rule: Rule{Algorithm: FixedWindow, Limit: 20, Period: time.Hour}, Hits: 1},
+		{Key: k[1], Rule: Rule{Algorithm: TokenBucket, Limit: 1_000_000, Rate: 1, Period: time.Hour}, Hits: 1},
+		{Key: k[2], Rule: Rule{Algorithm: SlidingWindow, Limit: 1_000_000, Period: time.Hour}, Hits: 1},
+		{Key: wideFW, Rule: Rule{Algorithm: FixedWindow, Limit: 1_000_000, Period: time.Hour}, Hits: 1},
+		{Key: shadow, Rule: Rule{Algorithm: FixedWindow, Limit: 1_000_000, Period: time.Hour}, Hits: 1, Shadow: true},
+	}
+	ctx := context.Background()
+	// Warm up (the masters load the script), then one decision over three
+	// masters: one pipeline, no command of its own.
+	for range 2 {
+		hook.cmds.Store(0)
+		hook.pipes.Store(0)
+		if res, err := store.Apply(ctx, charges[1:4]); err != nil || !admits(charges[1:4], res) {
+			t.Fatalf("decision over three masters: %v %+v", err, res)
+		}
+	}
+	if c, p := hook.cmds.Load(), hook.pipes.Load(); c != 0 || p != 1 {
+		t.Fatalf("a decision over three masters sent %d commands and %d pipelines, want one pipeline", c, p)
+	}
+	var admitted, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				res, err := store.Apply(ctx, charges)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				if admits(charges, res) {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 || admitted.Load() != 20 {
+		t.Fatalf("admitted %d, failed %d of 200 decisions; want 20 admitted, none failed", admitted.Load(), failed.Load())
+	}
+	// The warm-up and the single decision charged tb, sw and wide-fw twice.
+	for _, c := range []struct {
+		name string
+		key  string
+		read func(string) int64
+		want int64
+	}{
+		{"narrow fixed window", k[0], hashCount(t, client), 20},
+		{"token bucket", k[1], tokensTaken(t, client, time.Hour), 22},
+		{"sliding window", k[2], func(key string) int64 { return client.LLen(ctx, key).Val() }, 22},
+		{"wide fixed window", wideFW, hashCount(t, client), 22},
+		{"shadow", shadow, hashCount(t, client), 20},
+	} {
+		if got := c.read(clusterKey(c.key)); got != c.want {
+			t.Errorf("%s: charged %d times, want %d (refused requests left charged?)", c.name, got, c.want)
+		}
+	}
+}
+
+func hashCount(t *testing.T, client *redis.ClusterClient) func(string) int64 {
+	return func(key string) int64 {
+		n, err := client.HGet(context.Background(), key, "c").Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+// tokensTaken reads a token bucket of one token per period: how many
+// tokens its theoretical arrival time is ahead of Redis's clock.
+func tokensTaken(t *testing.T, client *redis.ClusterClient, period time.Duration) func(string) int64 {
+	return func(key string) int64 {
+		ctx := context.Background()
+		tat, err := client.Get(ctx, key).Float64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := client.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now, err := m.Time(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(math.Round((tat - float64(now.UnixMicro())) / float64(period.Microseconds())))
+	}
+}
+
+// TestSingleNodeOneRoundTripPerDecision: with a single node (no Cluster)
+// a decision over several limits stays exactly one command, one round
+// trip, as the per-counter hash tags of a Cluster must not change it.
+func TestSingleNodeOneRoundTripPerDecision(t *testing.T) {
+	srv := startRedis(t)
+	client := NewRedisClient(RedisOptions{Addrs: []string{srv.Addr}, Timeout: 2 * time.Second})
+	t.Cleanup(func() { client.Close() })
+	hook := &pipelines{}
+	client.AddHook(hook)
+	store := NewRedisStore(client, 2*time.Second, nil, nil)
+	charges := []Charge{
+		{Key: "a|1", Rule: Rule{Algorithm: FixedWindow, Limit: 1, Period: time.Hour}, Hits: 1},
+		{Key: "b|2", Rule: Rule{Algorithm: TokenBucket, Limit: 100, Rate: 100, Period: time.Hour}, Hits: 1},
+		{Key: "c|3", Rule: Rule{Algorithm: SlidingWindow, Limit: 100, Period: time.Hour}, Hits: 1},
+	}
+	ctx := context.Background()
+	if _, err := store.Apply(ctx, charges); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	hook.cmds.Store(0)
+	const decisions = 50 // all refused by a|1 but the first: refusals cost no refund
+	for range decisions {
+		if _, err := store.Apply(ctx, charges); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, p := hook.cmds.Load(), hook.pipes.Load(); c != decisions || p != 0 {
+		t.Fatalf("%d decisions sent %d commands and %d pipelines, want exactly 1.000 round trip per decision", decisions, c, p)
+	}
+}
+
+// refusingStore refuses every charge, for an hour, and counts its calls.
+type refusingStore struct {
+	calls     atomic.Int64
+	tentative bool
+}
+
+func (s *refusingStore) Apply(_ context.Context, charges []Charge) ([]Result, error) {
+	s.calls.Add(1)
+	out := make([]Result, len(charges))
+	for i, c := range charges {
+		out[i] = Result{Limit: c.Rule.Limit, Reset: time.Hour, RetryAfter: time.Hour, Tentative: s.tentative}
+	}
+	return out, nil
+}
+
+// TestTentativeRefusalsAreCachedBriefly: a Cluster refusal may come from
+// a charge about to be refunded, so the over-limit cache keeps it for
+// tentativeCacheFor, not until its retry-after; a certain refusal is kept
+// until then.
+func TestTentativeRefusalsAreCachedBriefly(t *testing.T) {
+	const yaml = "rate_limits:\n  per-ip: { key: [client_ip], fixed_window: { limit: 2, window: 1h } }\n"
+	for _, tentative := range []bool{false, true} {
+		clock := newClock()
+		store := &refusingStore{tentative: tentative}
+		s := newService(t, yaml, store, true, clock.Now)
+		decide(t, s, desc("per-ip", "remote_address", "10.0.0.1"))
+		decide(t, s, desc("per-ip", "remote_address", "10.0.0.1"))
+		clock.Advance(tentativeCacheFor)
+		decide(t, s, desc("per-ip", "remote_address", "10.0.0.1"))
+		want := int64(1)
+		if tentative {
+			want = 2
+		}
+		if got := store.calls.Load(); got != want {
+			t.Errorf("tentative=%v: the store was asked %d times, want %d", tentative, got, want)
+		}
+	}
+}
