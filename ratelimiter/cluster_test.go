@@ -318,3 +318,185 @@ func TestTentativeRefusalsAreCachedBriefly(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterSurvivesReshardingAndFailover keeps decisions running over
+// many keys on a real Cluster of 3 masters with a replica each while the
+// slot of a counted key moves to another master (CLUSTER SETSLOT and
+// MIGRATE, so clients see ASK then MOVED) and a master is replaced by its
+// replica (CLUSTER FAILOVER): no decision fails, and the counters end
+// holding exactly the admitted decisions, none lost in the moves.
+func TestClusterSurvivesReshardingAndFailover(t *testing.T) {
+	cluster := redistest.StartClusterWithReplicas(t, 3, 1)
+	client := clusterClient(t, cluster)
+	store := NewRedisStore(client, 5*time.Second, nil, nil)
+	const keys = 40
+	counted := func(i int) string { return fmt.Sprintf("moved|%d", i%keys) }
+	decision := func(i int) []Charge {
+		return []Charge{
+			{Key: counted(i), Rule: Rule{Algorithm: FixedWindow, Limit: 1 << 40, Period: 24 * time.Hour}, Hits: 1},
+			{Key: fmt.Sprintf("other|%d", i%keys), Rule: Rule{Algorithm: TokenBucket, Limit: 1 << 40, Rate: 1 << 40, Period: time.Hour}, Hits: 1},
+		}
+	}
+	ctx := context.Background()
+	var admitted, done atomic.Int64
+	failures := make(chan error, 100)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; ; i += 4 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := store.Apply(ctx, decision(i))
+				switch {
+				case err != nil:
+					select {
+					case failures <- err:
+					default:
+					}
+				case res[0].Allowed && res[1].Allowed:
+					admitted.Add(1)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	progress := func(n int64) {
+		t.Helper()
+		target := done.Load() + n
+		deadline := time.Now().Add(30 * time.Second)
+		for done.Load() < target && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if done.Load() < target {
+			t.Fatal("traffic stalled")
+		}
+	}
+	progress(200)
+	moveSlot(t, cluster, keySlot(clusterKey(counted(0))))
+	progress(200)
+	failover(t, client, cluster, clusterKey(counted(1)))
+	progress(200)
+	close(stop)
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Errorf("a decision failed: %v", err)
+	}
+	var sum int64
+	for i := range keys {
+		n, err := client.HGet(ctx, clusterKey(counted(i)), "c").Int64()
+		if err != nil {
+			t.Fatalf("%s: %v", counted(i), err)
+		}
+		sum += n
+	}
+	if sum != admitted.Load() {
+		t.Errorf("the counters hold %d, want the %d admitted decisions", sum, admitted.Load())
+	}
+	t.Logf("%d decisions, %d admitted", done.Load(), admitted.Load())
+}
+
+// nodeFor is a plain client to the node at addr, and its node id.
+func nodeFor(t *testing.T, addr string) (*redis.Client, string) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	id, err := c.Do(context.Background(), "CLUSTER", "MYID").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, id
+}
+
+// moveSlot migrates slot, keys included, from its master to another one,
+// as redis-cli --cluster reshard does, and tells every master.
+func moveSlot(t *testing.T, cluster *redistest.Cluster, slot int) {
+	t.Helper()
+	ctx := context.Background()
+	var src, dst *redis.Client
+	var srcID, dstID, dstAddr string
+	var masters []*redis.Client
+	for _, n := range cluster.Nodes {
+		c, id := nodeFor(t, n.Addr)
+		role, err := c.Do(ctx, "ROLE").Slice()
+		if err != nil || role[0] != "master" {
+			continue
+		}
+		masters = append(masters, c)
+		owner, _ := c.Do(ctx, "CLUSTER", "COUNTKEYSINSLOT", slot).Int64()
+		switch {
+		case owner > 0 && src == nil:
+			src, srcID = c, id
+		case dst == nil:
+			dst, dstID, dstAddr = c, id, n.Addr
+		}
+	}
+	if src == nil || dst == nil {
+		t.Fatalf("slot %d: no source or destination master", slot)
+	}
+	host, port, _ := strings.Cut(dstAddr, ":")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("moving slot %d: %v", slot, err)
+		}
+	}
+	must(dst.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err())
+	must(src.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err())
+	for {
+		keys, err := src.Do(ctx, "CLUSTER", "GETKEYSINSLOT", slot, 10).StringSlice()
+		must(err)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		must(src.Do(ctx, args...).Err())
+	}
+	for _, m := range masters {
+		must(m.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	}
+}
+
+// failover promotes the replica of key's master (CLUSTER FAILOVER) and
+// waits until it is master.
+func failover(t *testing.T, client *redis.ClusterClient, cluster *redistest.Cluster, key string) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := client.MasterForKey(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, masterID := nodeFor(t, m.Options().Addr)
+	for _, n := range cluster.Nodes {
+		c, _ := nodeFor(t, n.Addr)
+		role, err := c.Do(ctx, "ROLE").Slice()
+		if err != nil || role[0] != "slave" {
+			continue
+		}
+		info, _ := c.Do(ctx, "CLUSTER", "NODES").Text()
+		if !strings.Contains(info, "myself,slave "+masterID) {
+			continue
+		}
+		if err := c.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if role, err := c.Do(ctx, "ROLE").Slice(); err == nil && role[0] == "master" {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("replica %s did not become master", n.Addr)
+	}
+	t.Fatalf("no replica of %s", m.Options().Addr)
+}
