@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +22,8 @@ import (
 // refused) holds by refund: each slot's script charges its part only if
 // every enforced charge of that part admits, as on one node; when a part
 // refuses, the parts that charged are undone by refund.lua (a second round
-// trip, on refused decisions only). Between charge and refund a concurrent
+// trip, on refused decisions only, in the background: the refusal is
+// answered after the first). Between charge and refund a concurrent
 // decision can see the refused request's charge, so near a limit it may be
 // refused where a single node would admit it; the counters end as if the
 // refused request never came. Refusals are therefore marked Tentative, so
@@ -44,6 +46,8 @@ type clusterStore struct {
 	timeout time.Duration
 	now     func() time.Time
 	metrics *Metrics
+	// refunds are the refunds in flight (tests wait for them).
+	refunds sync.WaitGroup
 }
 
 // part is the charges of one decision that live in one slot.
@@ -197,14 +201,27 @@ func (s *clusterStore) refund(ctx context.Context, charges []Charge, parts []*pa
 	if len(undo) == 0 {
 		return
 	}
-	cmds := s.pipeline(ctx, undo, func(pipe redis.Pipeliner, p *part) *redis.Cmd {
-		return refundScript.Eval(ctx, pipe, p.keys, p.args...)
-	})
-	for _, c := range cmds {
-		if c.Err() != nil {
-			s.metrics.redisErrors.Inc()
-		}
+	// In the background, so that the refusal is answered after one round
+	// trip, and whether or not the caller is still waiting: the answer
+	// cannot wait for it, the counters need it.
+	timeout := s.timeout
+	if timeout <= 0 {
+		timeout = time.Second
 	}
+	s.refunds.Add(1)
+	go func() {
+		defer s.refunds.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		cmds := s.pipeline(ctx, undo, func(pipe redis.Pipeliner, p *part) *redis.Cmd {
+			return refundScript.Eval(ctx, pipe, p.keys, p.args...)
+		})
+		for _, c := range cmds {
+			if c.Err() != nil {
+				s.metrics.redisErrors.Inc()
+			}
+		}
+	}()
 }
 
 // keySlot is Redis Cluster's slot of a key: CRC16 (XMODEM) of its hash

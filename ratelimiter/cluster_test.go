@@ -196,6 +196,7 @@ func TestClusterAllOrNothingUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	store.(*clusterStore).refunds.Wait()
 	if failed.Load() != 0 || admitted.Load() != 20 {
 		t.Fatalf("admitted %d, failed %d of 200 decisions; want 20 admitted, none failed", admitted.Load(), failed.Load())
 	}
