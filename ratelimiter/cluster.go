@@ -70,7 +70,12 @@ func (s *clusterStore) Apply(ctx context.Context, charges []Charge) ([]Result, e
 	err := s.decide(ctx, parts)
 	s.metrics.redisTime.Observe(time.Since(start).Seconds())
 	if err != nil {
+		// The failure mode answers, and a failed decision charges
+		// nothing: the parts that did charge are refunded. (A part that
+		// timed out may still run once its master answers again; that
+		// is as ambiguous as a timeout on a single node.)
 		s.metrics.redisErrors.Inc()
+		s.refund(ctx, charges, parts)
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	results := make([]Result, len(charges))
@@ -117,7 +122,9 @@ func (s *clusterStore) decide(ctx context.Context, parts []*part) error {
 		if err == nil {
 			err = checkReply(reply, len(p.idx))
 		}
-		p.reply = reply
+		if err == nil {
+			p.reply = reply
+		}
 		return err
 	}
 	cmds := s.pipeline(ctx, parts, func(pipe redis.Pipeliner, p *part) *redis.Cmd {
@@ -138,16 +145,37 @@ func (s *clusterStore) decide(ctx context.Context, parts []*part) error {
 		}
 	}
 	for i, p := range parts {
-		reply, err := cmds[i].Int64Slice()
-		if err == nil {
-			err = checkReply(reply, len(p.idx))
+		if reply, ok := answered(cmds[i], len(p.idx)); ok {
+			p.reply = reply
 		}
-		if err != nil {
+	}
+	for i, p := range parts {
+		if err := cmds[i].Err(); err != nil {
 			return err
 		}
-		p.reply = reply
+		if p.reply == nil {
+			return checkReply(nil, len(p.idx))
+		}
 	}
 	return nil
+}
+
+// answered is the reply of a part's script if its master sent one, even
+// when go-redis marked the command failed because another master of the
+// pipeline failed (it sets every command's error then): that master did
+// charge, and a refund needs its reply.
+func answered(cmd *redis.Cmd, n int) ([]int64, bool) {
+	vals, ok := cmd.Val().([]any)
+	if !ok || len(vals) != 4*n+1 {
+		return nil, false
+	}
+	reply := make([]int64, len(vals))
+	for i, v := range vals {
+		if reply[i], ok = v.(int64); !ok {
+			return nil, false
+		}
+	}
+	return reply, true
 }
 
 // pipeline sends one command per part in one pipeline and returns them;
@@ -173,11 +201,14 @@ func indexOf(parts []*part, p *part) int {
 }
 
 // refund undoes the parts that charged, for a decision another part
-// refused. A part charged when each of its enforced charges admitted; it
+// refused or failed. A part charged when each of its enforced charges admitted; it
 // charged those of its charges that admitted (shadow ones included).
 func (s *clusterStore) refund(ctx context.Context, charges []Charge, parts []*part) {
 	var undo []*part
 	for _, p := range parts {
+		if p.reply == nil {
+			continue // failed: charged nothing, or nothing we can know
+		}
 		r := &part{}
 		charged := true
 		for j, i := range p.idx {

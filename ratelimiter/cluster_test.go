@@ -501,3 +501,35 @@ func failover(t *testing.T, client *redis.ClusterClient, cluster *redistest.Clus
 	}
 	t.Fatalf("no replica of %s", m.Options().Addr)
 }
+
+// TestClusterFailedDecisionChargesNothing: when one master of a decision
+// does not answer in time (paused), the failure mode answers and the
+// parts the other masters charged are refunded.
+func TestClusterFailedDecisionChargesNothing(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	client := clusterClient(t, cluster)
+	store := NewRedisStore(client, 300*time.Millisecond, nil, nil)
+	k := keysOnDistinctMasters(t, client, "paused", "a", "b")
+	rule := Rule{Algorithm: FixedWindow, Limit: 100, Period: time.Hour}
+	charges := []Charge{{Key: k[0], Rule: rule, Hits: 1}, {Key: k[1], Rule: rule, Hits: 1}, {Key: k[2], Rule: rule, Hits: 1}}
+	ctx := context.Background()
+	if _, err := store.Apply(ctx, charges); err != nil { // scripts loaded, each key at 1
+		t.Fatal(err)
+	}
+	paused, err := client.MasterForKey(ctx, clusterKey(k[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := paused.Do(ctx, "CLIENT", "PAUSE", 1500, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Apply(ctx, charges); err == nil {
+		t.Fatal("a decision with a paused master succeeded")
+	}
+	store.(*clusterStore).refunds.Wait()
+	for _, key := range k[1:] {
+		if n := hashCount(t, client)(clusterKey(key)); n != 1 {
+			t.Errorf("%s: charged %d times, want 1 (the failed decision refunded)", key, n)
+		}
+	}
+}
