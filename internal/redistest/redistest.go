@@ -120,20 +120,11 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// StartCluster runs n cluster-enabled nodes and joins them with
-// `redis-cli --cluster create`, then waits until the cluster is ok.
-func StartCluster(t testing.TB, n int) *Cluster {
+// startCluster runs n cluster-enabled nodes and joins them with
+// `redis-cli --cluster create`, replicas replicas per master, then waits
+// until the cluster is ok (and every replica has synchronised).
+func startCluster(t testing.TB, n, replicas int) *Cluster {
 	t.Helper()
-	return StartClusterWithReplicas(t, n, 0)
-}
-
-// StartClusterWithReplicas runs masters masters with replicas replicas
-// each (masters*(1+replicas) nodes; redis-cli makes the first masters
-// nodes the masters), and waits until the cluster is ok and every replica
-// has synchronised, so that a CLUSTER FAILOVER can run at once.
-func StartClusterWithReplicas(t testing.TB, masters, replicas int) *Cluster {
-	t.Helper()
-	n := masters * (1 + replicas)
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		Binary(t) // same skip/fail policy
@@ -174,6 +165,22 @@ func StartClusterWithReplicas(t testing.TB, masters, replicas int) *Cluster {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// StartCluster runs n cluster-enabled nodes and joins them with
+// `redis-cli --cluster create`, then waits until the cluster is ok.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return startCluster(t, n, 0)
+}
+
+// StartClusterWithReplicas runs masters masters with replicas replicas
+// each (masters*(1+replicas) nodes; redis-cli makes the first masters
+// nodes the masters), and waits until the cluster is ok and every replica
+// has synchronised, so that a CLUSTER FAILOVER can run at once.
+func StartClusterWithReplicas(t testing.TB, masters, replicas int) *Cluster {
+	t.Helper()
+	return startCluster(t, masters*(1+replicas), replicas)
 }
 
 // ping sends an inline PING and expects +PONG.
