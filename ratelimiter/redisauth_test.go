@@ -1,7 +1,9 @@
 package ratelimiter
 
 import (
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,4 +215,34 @@ func TestSentinelWithAuth(t *testing.T) {
 	bad.SentinelPassword = PasswordSource{File: writeSecret(t, "sentinel-pw", "not-it")}
 	s, logs, metrics := openForTest(t, bad)
 	failsClosed(t, s, logs, metrics, "WRONGPASS")
+}
+
+// TestSentinelOverTLS reaches a TLS master through a Sentinel that speaks
+// only TLS to Tollgate (its plain port is for the test's readiness check)
+// and to the master: the same TLS settings cover both connections.
+func TestSentinelOverTLS(t *testing.T) {
+	pki := newRedisPKI(t)
+	master := redistest.StartTLS(t, pki.serverCert, pki.serverKey, pki.ca, false)
+	tlsPort := freeLoopbackPort(t)
+	redistest.StartSentinel(t, master, "tg",
+		fmt.Sprintf("tls-port %d", tlsPort), "tls-cert-file "+pki.serverCert, "tls-key-file "+pki.serverKey,
+		"tls-ca-cert-file "+pki.ca, "tls-auth-clients no", "tls-replication yes")
+	c := StoreConfig{Addrs: fmt.Sprintf("127.0.0.1:%d", tlsPort), SentinelMaster: "tg",
+		TLS: TLSFiles{Enabled: true, CA: pki.ca, ServerName: "redis.test"}}
+	s, _, _ := openForTest(t, c)
+	admitsTwoOfThree(t, s, "10.0.0.1")
+
+	c.TLS.CA = pki.otherCA
+	s, logs, metrics := openForTest(t, c)
+	failsClosed(t, s, logs, metrics, "certificate signed by unknown authority")
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

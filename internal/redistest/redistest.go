@@ -29,6 +29,7 @@ type Server struct {
 
 	// TLSAddr is the TLS port's address, for a server from StartTLS.
 	TLSAddr string
+	tlsPort int
 
 	mu  sync.Mutex // guards cmd across Stop and Restart
 	cmd *exec.Cmd
@@ -262,21 +263,26 @@ func StartTLS(t testing.TB, certFile, keyFile, caFile string, clientCert bool, e
 	args := append([]string{"--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
 		"--tls-ca-cert-file", caFile, "--tls-auth-clients", auth}, extra...)
 	s := Start(t, args...)
-	s.TLSAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	s.TLSAddr, s.tlsPort = fmt.Sprintf("127.0.0.1:%d", tlsPort), tlsPort
 	return s
 }
 
 // StartSentinel runs a Sentinel monitoring master under the given name.
 // conf are more sentinel.conf lines, such as "requirepass PW" (the
 // Sentinel's own password) or "sentinel auth-pass NAME PW" (the master's).
+// A master from StartTLS is monitored (and announced) on its TLS port.
 func StartSentinel(t testing.TB, master *Server, name string, conf ...string) *Server {
 	t.Helper()
 	bin := Binary(t)
 	port := freePort(t)
 	dir := t.TempDir()
 	confFile := filepath.Join(dir, "sentinel.conf")
+	masterPort := master.port
+	if master.tlsPort != 0 {
+		masterPort = master.tlsPort
+	}
 	content := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n",
-		port, dir, name, master.port, name)
+		port, dir, name, masterPort, name)
 	for _, line := range conf {
 		content += line + "\n"
 	}
