@@ -24,8 +24,8 @@ var decideScript = redis.NewScript(decideSource)
 // tag instead (clusterKey), to spread counters over the masters.
 const keyPrefix = "tollgate:{rl}:"
 
-// redisStore keeps counters in Redis: single node, Sentinel or Cluster
-// through go-redis's UniversalClient.
+// redisStore keeps counters in a single Redis node or Sentinel's master,
+// one EVALSHA per decision; a Cluster has its own store (clusterStore).
 type redisStore struct {
 	client  redis.UniversalClient
 	timeout time.Duration
@@ -88,8 +88,9 @@ func NewRedisClient(o RedisOptions) redis.UniversalClient {
 	return redis.NewUniversalClient(opts)
 }
 
-// NewRedisStore returns a store over client. now replaces Redis's clock
-// when set (tests only).
+// NewRedisStore returns a store over client: a Cluster store for a
+// Cluster client, else one script per decision. now replaces Redis's
+// clock when set (tests only).
 func NewRedisStore(client redis.UniversalClient, timeout time.Duration, metrics *Metrics, now func() time.Time) Store {
 	if metrics == nil {
 		metrics = NewMetrics(nil)
