@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/redistest"
 	"github.com/tollgate/tollgate/internal/testcerts"
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 const authLimitYAML = "rate_limits:\n  per-ip: { key: [client_ip], fixed_window: { limit: 2, window: 1h } }\n"
@@ -69,26 +69,12 @@ func writeSecret(t *testing.T, name, value string) string {
 	return path
 }
 
-// storeLog collects a store's log lines, written from its goroutines.
-type storeLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *storeLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *storeLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // openForTest opens a store as `tollgate serve` does, failing closed, and
 // returns a service over it with the store's log and metrics.
-func openForTest(t *testing.T, c StoreConfig) (*Service, *storeLog, *Metrics) {
+func openForTest(t *testing.T, c StoreConfig) (*Service, *testenv.Buffer, *Metrics) {
 	t.Helper()
 	c.Timeout, c.OnFailure = 2*time.Second, FailClosed
-	logs, metrics := &storeLog{}, NewMetrics(nil)
+	logs, metrics := &testenv.Buffer{}, NewMetrics(nil)
 	o, err := Open(c, slog.New(slog.NewTextHandler(logs, nil)), metrics)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +97,7 @@ func admitsTwoOfThree(t *testing.T, s *Service, ip string) {
 
 // failsClosed checks that the failure mode answers (fail_closed refuses),
 // that the Redis error is counted, and that the log says why.
-func failsClosed(t *testing.T, s *Service, logs *storeLog, metrics *Metrics, why string) {
+func failsClosed(t *testing.T, s *Service, logs *testenv.Buffer, metrics *Metrics, why string) {
 	t.Helper()
 	d := decide(t, s, desc("per-ip", "remote_address", "10.0.0.9"))
 	if d.Allowed || !d.Statuses[0].Result.Fallback {
