@@ -52,6 +52,8 @@ type serveConfig struct {
 	// stateDir keeps the last good generation across restarts; "" keeps
 	// none. See stateDirFlag.
 	stateDir string
+	// connAge makes Envoys reconnect now and then; see connectionAge.
+	connAge connectionAge
 }
 
 const serveUsage = `Usage: tollgate serve --policy DIR [flags]
@@ -72,6 +74,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	durationVar(fs, &c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
 	c.rl.register(fs)
+	c.connAge.register(fs)
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
@@ -95,6 +98,9 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 		return nil, usageError{err}
 	}
 	if err := c.rl.check(); err != nil {
+		return nil, usageError{err}
+	}
+	if err := c.connAge.check(); err != nil {
 		return nil, usageError{err}
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
@@ -179,7 +185,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		grpcLis.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	grpcServer := newGRPCServer()
+	grpcServer := newGRPCServer(c.connAge)
 	adm := admin.New(reg, ready(rl), log)
 	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
@@ -225,12 +231,12 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	return err
 }
 
-func newGRPCServer() *grpc.Server {
+func newGRPCServer(age connectionAge) *grpc.Server {
 	return grpc.NewServer(
 		// Envoy keeps ADS streams open for the life of the process and
 		// sends keepalives; allow them rather than closing the stream.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveParams(age.keepalive()),
 		grpc.MaxConcurrentStreams(100_000),
 	)
 }
