@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -76,18 +78,28 @@ func Open(c StoreConfig, log *slog.Logger, metrics *Metrics) (*Opened, error) {
 		return &Opened{Store: m, Close: cancel}, nil
 	}
 	addrs := splitComma(c.Addrs)
-	password := ""
-	if c.PasswordEnv != "" {
-		password = os.Getenv(c.PasswordEnv)
-	}
-	client := NewRedisClient(RedisOptions{Addrs: addrs, SentinelMaster: c.SentinelMaster, Cluster: c.Cluster,
-		Username: c.Username, Password: password, DB: c.DB, Timeout: c.Timeout})
+	client := c.RedisClient()
 	fs := newFailoverStore(NewRedisStore(client, c.Timeout, metrics, nil), FailoverOptions{
 		Mode: c.OnFailure, GracePeriod: c.GracePeriod, Then: c.GraceThen, Log: log, Metrics: metrics,
 	})
 	go fs.heartbeatEvery(ctx, client, instanceID(), heartbeatEvery)
 	log.Info("rate limiting with Redis", "addresses", addrs, "sentinel_master", c.SentinelMaster, "cluster", c.Cluster, "timeout", c.Timeout.String(), "on_failure", string(c.OnFailure))
 	return &Opened{Store: fs, Remote: true, Close: func() { cancel(); _ = client.Close() }}, nil
+}
+
+// RedisClient connects to the Redis c names, or returns nil for the
+// memory store: the one way Tollgate reaches its Redis, so that other
+// shared state (API keys' last use) goes where the counters go.
+func (c StoreConfig) RedisClient() redis.UniversalClient {
+	if c.Addrs == "" {
+		return nil
+	}
+	password := ""
+	if c.PasswordEnv != "" {
+		password = os.Getenv(c.PasswordEnv)
+	}
+	return NewRedisClient(RedisOptions{Addrs: splitComma(c.Addrs), SentinelMaster: c.SentinelMaster, Cluster: c.Cluster,
+		Username: c.Username, Password: password, DB: c.DB, Timeout: c.Timeout})
 }
 
 func splitComma(s string) []string {

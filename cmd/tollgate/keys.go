@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/authz"
+	"github.com/tollgate/tollgate/ratelimiter"
 )
 
 // keysSynopsis is each subcommand's usage line.
@@ -16,7 +18,7 @@ var keysSynopsis = map[string]string{
 	"new":    "tollgate keys new --id ID --scopes a,b --tier T [--expires 90d] [--services s1,s2] --file KEYSFILE",
 	"rotate": "tollgate keys rotate ID [--overlap 24h] --file KEYSFILE",
 	"revoke": "tollgate keys revoke ID --file KEYSFILE",
-	"list":   "tollgate keys list [ID] --file KEYSFILE",
+	"list":   "tollgate keys list [ID] --file KEYSFILE [--redis ADDR | --redis-addrs A,B [--redis-master NAME]]",
 }
 
 const keysAbout = `The keys file holds hashes only. "new" and "rotate" print the key once: store
@@ -162,9 +164,16 @@ func keysRevoke(args []string, _, stderr io.Writer) error {
 	return nil
 }
 
-// keysList shows every key, or only the one named by --id (or ID).
+// keysList shows every key, or only the one named by --id (or ID). Last
+// use is the later of the file beside the keys file and, given the Redis
+// the replicas share, Redis (see keyusage.go).
 func keysList(args []string, stdout, stderr io.Writer) error {
-	id, file, err := keysFlags("list", args, func(*flag.FlagSet) {})
+	var rl rateLimitFlags
+	id, file, err := keysFlags("list", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&rl.redis, "redis", "", "Redis address host:port (single node) where replicas write last-used times")
+		fs.StringVar(&rl.redisAddrs, "redis-addrs", "", "comma-separated Redis addresses: a Cluster, or Sentinels with --redis-master")
+		fs.StringVar(&rl.redisMaster, "redis-master", "", "Sentinel master name")
+	})
 	if err != nil {
 		return err
 	}
@@ -172,9 +181,9 @@ func keysList(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	used, err := authz.ReadUsage(authz.UsagePath(file))
+	used, err := lastUsed(file, rl.storeConfig(nil))
 	if err != nil {
-		return fmt.Errorf("reading last-used times: %w", err)
+		return err
 	}
 	now := time.Now()
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -187,6 +196,32 @@ func keysList(args []string, stdout, stderr io.Writer) error {
 			dash(strings.Join(k.Services, ",")), timeOrDash(k.Expires), timeOrDash(ptr(used[k.ID])))
 	}
 	return w.Flush()
+}
+
+// lastUsed merges the last-used file of a keys file with the Redis cfg
+// names, if any, keeping the later time of each key.
+func lastUsed(keysFile string, cfg ratelimiter.StoreConfig) (map[string]time.Time, error) {
+	used, err := authz.ReadUsage(authz.UsagePath(keysFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading last-used times: %w", err)
+	}
+	client := usageClient(cfg, 10*time.Second)
+	if client == nil {
+		return used, nil
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shared, err := redisUsage{client}.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading last-used times from Redis %s: %w", cfg.Addrs, err)
+	}
+	for id, t := range shared {
+		if t.After(used[id]) {
+			used[id] = t
+		}
+	}
+	return used, nil
 }
 
 func splitList(s string) []string {

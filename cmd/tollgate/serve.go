@@ -78,7 +78,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
-	durationVar(fs, &c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
+	durationVar(fs, &c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written: to the rate-limit store's Redis when there is one, else beside the keys file")
 	fs.StringVar(&c.stateDir, "state-dir", "", "directory where the last good policy generation is kept, so that a restart with an invalid policy serves it; never inside --policy; an explicit empty value keeps none (default: "+stateDirDefaultHelp+")")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := noArgs(parseArgs(fs, args))
