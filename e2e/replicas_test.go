@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/envoy"
+	"github.com/tollgate/tollgate/internal/redistest"
 	"github.com/tollgate/tollgate/internal/testcerts"
 )
 
@@ -286,4 +288,51 @@ func (r *relay) forward(c net.Conn) {
 	go func() { _, _ = io.Copy(c, up); c.Close(); done <- struct{}{} }()
 	<-done
 	<-done
+}
+
+// Two replicas with a Redis rate-limit store write their keys' last use
+// to it: a key used through one replica and a key used through the other
+// both show in `tollgate keys list --redis`, and no replica writes a file
+// beside its keys file.
+func TestKeyUsageOfReplicasMeetsInRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	kf := &authz.KeysFile{}
+	keys := map[string]string{}
+	for _, id := range []string{"partner", "ops", "unused"} {
+		key, err := authz.AddKey(kf, authz.NewKeyOptions{ID: id, Scopes: []string{"orders:read"}}, time.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = key
+	}
+	policy := strings.NewReplacer("UPSTREAM_API", upstream(t, "api", 1, nil)[0], "UPSTREAM_BILLING", upstream(t, "billing", 1, nil)[0]).Replace(keysPolicy)
+	var gateways []*authGateway
+	for _, id := range []string{"partner", "ops"} {
+		g := startAuthGateway(t, policy, "", "", kf, "/health", "--redis", srv.Addr, "--key-usage-flush", "1h")
+		if _, d := authSend(t, g.base+"/orders", map[string]string{"X-API-Key": keys[id]}); d != nil {
+			t.Fatalf("%s refused: %+v", id, d)
+		}
+		gateways = append(gateways, g)
+	}
+	for _, g := range gateways {
+		g.tollgate.stop() // flushes
+		if _, err := os.Stat(authz.UsagePath(g.keysFile)); !os.IsNotExist(err) {
+			t.Errorf("a replica with Redis wrote %s (%v)", authz.UsagePath(g.keysFile), err)
+		}
+	}
+	out, err := exec.Command(tollgateBin, "keys", "list", "--file", gateways[0].keysFile, "--redis", srv.Addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("keys list: %v\n%s", err, out)
+	}
+	for id, used := range map[string]bool{"partner": true, "ops": true, "unused": false} {
+		var line string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, id+" ") {
+				line = strings.TrimSpace(l)
+			}
+		}
+		if got := line != "" && !strings.HasSuffix(line, " -"); got != used {
+			t.Errorf("keys list: %s %q, want a last use %v:\n%s", id, line, used, out)
+		}
+	}
 }
