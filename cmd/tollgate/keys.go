@@ -209,7 +209,7 @@ func lastUsed(keysFile string, cfg ratelimiter.StoreConfig) (map[string]time.Tim
 	if client == nil {
 		return used, nil
 	}
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	shared, err := redisUsage{client}.Read(ctx)
