@@ -24,8 +24,9 @@ import (
 
 // With a maximum connection age, Tollgate closes Envoy's gRPC connections
 // now and then, so that ADS streams spread over the replicas of a rollout:
-// the Envoy reconnects (two "proxy connected" at least), and requests that
-// need ext_authz keep succeeding across the reconnects.
+// the Envoy reconnects (three "proxy connected" at least), requests that
+// need ext_authz keep succeeding across the reconnects, and no reconnect
+// re-sends configuration.
 func TestADSStreamsReconnectAfterTheMaxConnectionAge(t *testing.T) {
 	t.Parallel()
 	kf := &authz.KeysFile{}
@@ -57,6 +58,13 @@ func TestADSStreamsReconnectAfterTheMaxConnectionAge(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Errorf("%d of %d requests across the reconnects failed; the first: %s", failed, sent, firstFailure)
+	}
+	// Each reconnect resumes with the versions the Envoy has: nothing is
+	// sent again (see TestReplicasServeTheSameVersions).
+	for _, name := range []string{"listener_manager.lds.update_success", "cluster_manager.cds.update_success", "http.public.rds.public.update_success"} {
+		if v := stat(t, g.envoy, name); v != "1" {
+			t.Errorf("%s = %s after %d connects, want 1: a reconnect re-sent configuration", name, v, connects())
+		}
 	}
 }
 
