@@ -78,7 +78,11 @@ func Open(c StoreConfig, log *slog.Logger, metrics *Metrics) (*Opened, error) {
 		return &Opened{Store: m, Close: cancel}, nil
 	}
 	addrs := splitComma(c.Addrs)
-	client := c.RedisClient()
+	client, err := c.RedisClient()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	fs := newFailoverStore(NewRedisStore(client, c.Timeout, metrics, nil), FailoverOptions{
 		Mode: c.OnFailure, GracePeriod: c.GracePeriod, Then: c.GraceThen, Log: log, Metrics: metrics,
 	})
@@ -90,16 +94,16 @@ func Open(c StoreConfig, log *slog.Logger, metrics *Metrics) (*Opened, error) {
 // RedisClient connects to the Redis c names, or returns nil for the
 // memory store: the one way Tollgate reaches its Redis, so that other
 // shared state (API keys' last use) goes where the counters go.
-func (c StoreConfig) RedisClient() redis.UniversalClient {
+func (c StoreConfig) RedisClient() (redis.UniversalClient, error) {
 	if c.Addrs == "" {
-		return nil
+		return nil, nil
 	}
 	password := ""
 	if c.PasswordEnv != "" {
 		password = os.Getenv(c.PasswordEnv)
 	}
 	return NewRedisClient(RedisOptions{Addrs: splitComma(c.Addrs), SentinelMaster: c.SentinelMaster, Cluster: c.Cluster,
-		Username: c.Username, Password: password, DB: c.DB, Timeout: c.Timeout})
+		Username: c.Username, Password: password, DB: c.DB, Timeout: c.Timeout}), nil
 }
 
 func splitComma(s string) []string {

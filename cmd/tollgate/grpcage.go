@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -32,9 +33,14 @@ func (a *connectionAge) check() error {
 	return nil
 }
 
-// keepalive returns the server's keepalive parameters with the age set.
-// Envoy sends keepalives on its long ADS streams; the server pings idle
-// connections too, so that a vanished Envoy's stream is noticed.
+// serverOption sets the server's keepalive parameters with the age; it
+// replaces newGRPCServer's (the last KeepaliveParams option wins), keeping
+// their pings: Envoy sends keepalives on its long ADS streams, and the
+// server pings idle connections so that a vanished Envoy's stream is
+// noticed.
+func (a connectionAge) serverOption() grpc.ServerOption { return grpc.KeepaliveParams(a.keepalive()) }
+
+// keepalive returns the keepalive parameters with the age set.
 func (a connectionAge) keepalive() keepalive.ServerParameters {
 	p := keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
 	if a.max > 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/authz"
-	"github.com/tollgate/tollgate/ratelimiter"
 )
 
 // keysSynopsis is each subcommand's usage line.
@@ -196,32 +194,6 @@ func keysList(args []string, stdout, stderr io.Writer) error {
 			dash(strings.Join(k.Services, ",")), timeOrDash(k.Expires), timeOrDash(ptr(used[k.ID])))
 	}
 	return w.Flush()
-}
-
-// lastUsed merges the last-used file of a keys file with the Redis cfg
-// names, if any, keeping the later time of each key.
-func lastUsed(keysFile string, cfg ratelimiter.StoreConfig) (map[string]time.Time, error) {
-	used, err := authz.ReadUsage(authz.UsagePath(keysFile))
-	if err != nil {
-		return nil, fmt.Errorf("reading last-used times: %w", err)
-	}
-	client := usageClient(cfg, 10*time.Second)
-	if client == nil {
-		return used, nil
-	}
-	defer func() { _ = client.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	shared, err := redisUsage{client}.Read(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading last-used times from Redis %s: %w", cfg.Addrs, err)
-	}
-	for id, t := range shared {
-		if t.After(used[id]) {
-			used[id] = t
-		}
-	}
-	return used, nil
 }
 
 func splitList(s string) []string {

@@ -96,7 +96,12 @@ func (s *sharedUsage) use(cfg ratelimiter.StoreConfig) {
 		return
 	}
 	s.closeLocked()
-	s.cfg, s.client = cfg, usageClient(cfg, 5*time.Second)
+	client, err := usageClient(cfg, 5*time.Second)
+	if err != nil {
+		// The rate-limit stage refuses such a generation first.
+		s.log.Warn("API key last-used times: cannot reach the rate-limit store's Redis", "error", err)
+	}
+	s.cfg, s.client = cfg, client
 	if s.client != nil {
 		s.log.Info("API key last-used times go to Redis", "addresses", cfg.Addrs, "key", usageKey)
 	}
@@ -106,7 +111,7 @@ func (s *sharedUsage) use(cfg ratelimiter.StoreConfig) {
 // may take up to timeout: the store's decision deadline (50ms by default)
 // is for requests waiting on a decision, not for a background flush or a
 // command line.
-func usageClient(cfg ratelimiter.StoreConfig, timeout time.Duration) redis.UniversalClient {
+func usageClient(cfg ratelimiter.StoreConfig, timeout time.Duration) (redis.UniversalClient, error) {
 	cfg.Timeout = timeout
 	return cfg.RedisClient()
 }
@@ -134,4 +139,30 @@ func (s *sharedUsage) closeLocked() {
 		_ = s.client.Close()
 		s.client = nil
 	}
+}
+
+// lastUsed merges the last-used file of a keys file with the Redis cfg
+// names, if any, keeping the later time of each key.
+func lastUsed(keysFile string, cfg ratelimiter.StoreConfig) (map[string]time.Time, error) {
+	used, err := authz.ReadUsage(authz.UsagePath(keysFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading last-used times: %w", err)
+	}
+	client, err := usageClient(cfg, 10*time.Second)
+	if err != nil || client == nil {
+		return used, err
+	}
+	defer func() { _ = client.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shared, err := redisUsage{client}.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading last-used times from Redis %s: %w", cfg.Addrs, err)
+	}
+	for id, t := range shared {
+		if t.After(used[id]) {
+			used[id] = t
+		}
+	}
+	return used, nil
 }

@@ -47,13 +47,13 @@ type serveConfig struct {
 	// authzAddr is where Envoy reaches the ext_authz service; default
 	// grpcAddr, since one server carries xDS and ext_authz.
 	authzAddr string
+	// connAge makes Envoys reconnect now and then; see connectionAge.
+	connAge connectionAge
 	// keyUsageFlush is how often API keys' last-used times are written.
 	keyUsageFlush time.Duration
 	// stateDir keeps the last good generation across restarts; "" keeps
 	// none. See stateDirFlag.
 	stateDir string
-	// connAge makes Envoys reconnect now and then; see connectionAge.
-	connAge connectionAge
 }
 
 const serveUsage = `Usage: tollgate serve --policy DIR [flags]
@@ -70,11 +70,11 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.policyDir, "policy", "", "policy directory (required)")
 	fs.StringVar(&c.grpcAddr, "grpc-addr", defaultGRPCAddr, "address of the gRPC server Envoy connects to (xDS, and ext_authz, rate limiting and access logs unless their --*-address says otherwise)")
 	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "address of the admin HTTP server (/metrics, /healthz, /readyz, /debug/...)")
+	c.connAge.register(fs)
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	durationVar(fs, &c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
 	c.rl.register(fs)
-	c.connAge.register(fs)
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
@@ -100,11 +100,11 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	if err := c.rl.check(); err != nil {
 		return nil, usageError{err}
 	}
-	if err := c.connAge.check(); err != nil {
-		return nil, usageError{err}
-	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return nil, usagef("--log-format must be json or text, got %q", c.logFormat)
+	}
+	if err := c.connAge.check(); err != nil {
+		return nil, usageError{err}
 	}
 	return c, nil
 }
@@ -185,7 +185,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		grpcLis.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	grpcServer := newGRPCServer(c.connAge)
+	grpcServer := newGRPCServer(c.connAge.serverOption())
 	adm := admin.New(reg, ready(rl), log)
 	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
@@ -231,14 +231,14 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	return err
 }
 
-func newGRPCServer(age connectionAge) *grpc.Server {
-	return grpc.NewServer(
+func newGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append([]grpc.ServerOption{
 		// Envoy keeps ADS streams open for the life of the process and
 		// sends keepalives; allow them rather than closing the stream.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(age.keepalive()),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.MaxConcurrentStreams(100_000),
-	)
+	}, extra...)...)
 }
 
 // stopGRPC drains in-flight calls, but ADS streams never end on their own,
