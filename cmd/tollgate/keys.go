@@ -16,7 +16,7 @@ var keysSynopsis = map[string]string{
 	"new":    "tollgate keys new --id ID --scopes a,b --tier T [--expires 90d] [--services s1,s2] --file KEYSFILE",
 	"rotate": "tollgate keys rotate ID [--overlap 24h] --file KEYSFILE",
 	"revoke": "tollgate keys revoke ID --file KEYSFILE",
-	"list":   "tollgate keys list [ID] --file KEYSFILE [--redis ADDR | --redis-addrs A,B [--redis-master NAME]]",
+	"list":   "tollgate keys list [ID] --file KEYSFILE [--policy DIR | --redis ADDR | --redis-addrs A,B [--redis-master NAME]]",
 }
 
 const keysAbout = `The keys file holds hashes only. "new" and "rotate" print the key once: store
@@ -167,8 +167,10 @@ func keysRevoke(args []string, _, stderr io.Writer) error {
 // the replicas share, Redis (see keyusage.go).
 func keysList(args []string, stdout, stderr io.Writer) error {
 	var rl rateLimitFlags
+	var policyDir string
 	id, file, err := keysFlags("list", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&rl.redis, "redis", "", "Redis address host:port (single node) where replicas write last-used times")
+		fs.StringVar(&policyDir, "policy", "", "policy directory whose rate_limit_store (a Redis, with its TLS and password) holds last-used times")
+		fs.StringVar(&rl.redis, "redis", "", "Redis address host:port (single node) where replicas write last-used times; overrides --policy's")
 		fs.StringVar(&rl.redisAddrs, "redis-addrs", "", "comma-separated Redis addresses: a Cluster, or Sentinels with --redis-master")
 		fs.StringVar(&rl.redisMaster, "redis-master", "", "Sentinel master name")
 	})
@@ -179,7 +181,11 @@ func keysList(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	used, err := lastUsed(file, rl.storeConfig(nil))
+	store, err := policyStore(policyDir)
+	if err != nil {
+		return err
+	}
+	used, err := lastUsed(file, rl.storeConfig(store))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/authz"
+	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/ratelimiter"
 )
 
@@ -165,4 +166,18 @@ func lastUsed(keysFile string, cfg ratelimiter.StoreConfig) (map[string]time.Tim
 		}
 	}
 	return used, nil
+}
+
+// policyStore is the rate-limit store of the policy in dir ("": none), so
+// that `keys list --policy` reaches the Redis the replicas write to with
+// the same address, TLS and password.
+func policyStore(dir string) (*policy.RateLimitStore, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	p, err := policy.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--policy: %w", err)
+	}
+	return p.RateLimitStore, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,6 +77,13 @@ func TestKeyUsageInRedisIsOneViewAcrossReplicas(t *testing.T) {
 			t.Errorf("keys list: %s last used %q, want %s:\n%s", id, line, w, out)
 		}
 	}
+	// --policy reaches the Redis of the policy's rate_limit_store.
+	dir := t.TempDir()
+	writeTestFile(t, filepath.Join(dir, "gateway.yaml"), "listeners: [{ name: l, port: 8080 }]\nservices: { s: { endpoints: [127.0.0.1:9000] } }\nroutes: [{ name: r, to: s }]\nrate_limit_store: { redis: { address: "+srv.Addr+" } }\n")
+	out, errOut, code = runCmd(t, "keys", "list", "--file", file, "--policy", dir)
+	if line := listLine(out, "partner"); code != 0 || !strings.HasSuffix(line, " 2026-01-02T04:04:05Z") {
+		t.Errorf("keys list --policy: %d %s, partner %q", code, errOut, line)
+	}
 	// Without --redis, only this machine's file.
 	out, _, _ = runCmd(t, "keys", "list", "--file", file)
 	if line := listLine(out, "partner"); !strings.HasSuffix(line, " -") {
@@ -109,4 +117,11 @@ func listLine(out, id string) string {
 		}
 	}
 	return ""
+}
+
+func writeTestFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
