@@ -289,14 +289,18 @@ func (e *Engine) decide(req *Request) *Decision {
 	return rs.decide(rule, req, e.now(), e.usage)
 }
 
-// RunUsageFlusher writes the API keys' last-used times beside the serving
-// keys file every interval until ctx ends (see Usage).
-func (e *Engine) RunUsageFlusher(ctx context.Context, interval time.Duration) {
-	e.usage.RunFlusher(ctx, interval, func() string {
-		if p := e.KeysPath(); p != "" {
-			return UsagePath(p)
+// RunUsageFlusher writes the API keys' last-used times every interval
+// until ctx ends (see Usage): to the store shared returns, when it returns
+// one, else beside the serving keys file.
+func (e *Engine) RunUsageFlusher(ctx context.Context, interval time.Duration, shared func() UsageStore) {
+	e.usage.RunFlusher(ctx, interval, func() UsageStore {
+		if s := shared(); s != nil {
+			return s
 		}
-		return ""
+		if p := e.KeysPath(); p != "" {
+			return FileUsage(UsagePath(p))
+		}
+		return nil
 	}, e.log, e.metrics.usageErrors.Inc)
 }
 

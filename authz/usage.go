@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -58,8 +59,49 @@ func (u *Usage) Snapshot() map[string]time.Time {
 	return out
 }
 
+// UsageStore keeps API keys' last-used times where `tollgate keys list`
+// reads them: a file beside the keys file (FileUsage), one per replica, or
+// a store every replica shares (Redis, wired in cmd/tollgate, so that authz
+// knows nothing of Redis).
+type UsageStore interface {
+	// Merge records times, keeping for each key the later of the stored
+	// time and the given one, so that replicas never go back in time.
+	Merge(ctx context.Context, times map[string]time.Time) error
+	// Read returns every stored time.
+	Read(ctx context.Context) (map[string]time.Time, error)
+}
+
 // UsagePath is where the last-used times of a keys file are kept.
 func UsagePath(keysFile string) string { return keysFile + ".last-used.json" }
+
+// FileUsage is the UsageStore of a last-used file (see UsagePath).
+type FileUsage string
+
+var _ UsageStore = FileUsage("")
+
+// Read reads the file; a missing one is empty.
+func (f FileUsage) Read(context.Context) (map[string]time.Time, error) { return ReadUsage(string(f)) }
+
+// Merge merges times into the file, replacing it atomically. Several
+// Tollgates sharing a file each keep the later time, though one replica's
+// write between another's read and write can be lost: a shared store is
+// for replicas.
+func (f FileUsage) Merge(_ context.Context, times map[string]time.Time) error {
+	merged, err := ReadUsage(string(f))
+	if err != nil {
+		merged = map[string]time.Time{}
+	}
+	for id, t := range times {
+		if t.After(merged[id]) {
+			merged[id] = t
+		}
+	}
+	data, err := json.MarshalIndent(merged, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(string(f), append(data, '\n'), 0o644, 0o755)
+}
 
 // ReadUsage reads a last-used file; a missing one is empty.
 func ReadUsage(path string) (map[string]time.Time, error) {
@@ -74,45 +116,41 @@ func ReadUsage(path string) (map[string]time.Time, error) {
 	return out, json.Unmarshal(data, &out)
 }
 
-// Flush merges the times in memory into the file at path (keeping the
-// later of the two, so several Tollgates sharing a file do not go back in
-// time), if anything changed since the last flush.
-func (u *Usage) Flush(path string) error {
+// Flush merges the times in memory into the file at path; see FlushTo.
+func (u *Usage) Flush(path string) error { return u.FlushTo(context.Background(), FileUsage(path)) }
+
+// FlushTo merges the times in memory into store, if anything changed
+// since the last flush; after a failure the next flush tries again.
+func (u *Usage) FlushTo(ctx context.Context, store UsageStore) error {
 	if !u.dirty.Swap(false) {
 		return nil
 	}
-	merged, err := ReadUsage(path)
-	if err != nil {
-		merged = map[string]time.Time{}
-	}
-	for id, t := range u.Snapshot() {
-		if t.After(merged[id]) {
-			merged[id] = t
-		}
-	}
-	data, err := json.MarshalIndent(merged, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, append(data, '\n'), 0o644, 0o755); err != nil {
+	if err := store.Merge(ctx, u.Snapshot()); err != nil {
 		u.dirty.Store(true)
 		return err
 	}
 	return nil
 }
 
-// RunFlusher flushes every interval to the path returned by pathFn (the
-// serving keys file's, which a reload may change) until ctx ends, and
-// once more then.
-func (u *Usage) RunFlusher(ctx context.Context, interval time.Duration, pathFn func() string, log *slog.Logger, failed func()) {
+// flushTimeout bounds one flush, so that a store that does not answer
+// cannot hold up a shutdown.
+const flushTimeout = 5 * time.Second
+
+// RunFlusher flushes every interval to the store returned by storeFn
+// (the serving keys file's, or the shared store, which a reload may
+// change; nil: nowhere yet) until ctx ends, and once more then.
+func (u *Usage) RunFlusher(ctx context.Context, interval time.Duration, storeFn func() UsageStore, log *slog.Logger, failed func()) {
 	flush := func() {
-		path := pathFn()
-		if path == "" {
+		store := storeFn()
+		if store == nil {
 			return
 		}
-		if err := u.Flush(path); err != nil {
+		// The last flush runs after ctx ended: it gets time of its own.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		if err := u.FlushTo(fctx, store); err != nil {
 			failed()
-			log.Warn("writing API key last-used times", "path", path, "error", err)
+			log.Warn("writing API key last-used times", "store", fmt.Sprint(store), "error", err)
 		}
 	}
 	t := time.NewTicker(interval)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -92,12 +94,11 @@ func Open(c StoreConfig, log *slog.Logger, metrics *Metrics) (*Opened, error) {
 		return &Opened{Store: m, Close: cancel}, nil
 	}
 	addrs := splitComma(c.Addrs)
-	opts, err := c.redisOptions(addrs)
+	client, err := c.RedisClient()
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	client := NewRedisClient(opts)
 	fs := newFailoverStore(NewRedisStore(client, c.Timeout, metrics, nil), FailoverOptions{
 		Mode: c.OnFailure, GracePeriod: c.GracePeriod, Then: c.GraceThen, Log: log, Metrics: metrics,
 	})
@@ -130,6 +131,20 @@ func (c StoreConfig) redisOptions(addrs []string) (RedisOptions, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// RedisClient connects to the Redis c names, or returns nil for the
+// memory store: the one way Tollgate reaches its Redis, so that other
+// shared state (API keys' last use) goes where the counters go.
+func (c StoreConfig) RedisClient() (redis.UniversalClient, error) {
+	if c.Addrs == "" {
+		return nil, nil
+	}
+	opts, err := c.redisOptions(splitComma(c.Addrs))
+	if err != nil {
+		return nil, err
+	}
+	return NewRedisClient(opts), nil
 }
 
 func splitComma(s string) []string {

@@ -28,6 +28,9 @@ type streamState struct {
 	// sent is the last response sent, by type URL, so that an ACK or NACK
 	// (which names the response's nonce) can be tied to a version.
 	sent map[string]sentResponse
+	// asked holds the types the stream has requested, to tell its first
+	// request of a type (see resumeStreams).
+	asked map[string]bool
 }
 
 // sentResponse is a response's nonce and the version it carried.
@@ -92,6 +95,7 @@ func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) 
 	if rejected != "" {
 		req.VersionInfo = rejected
 	}
+	c.s.resumeStream(streamKey{id: id}, req)
 	return nil
 }
 
@@ -139,7 +143,7 @@ func (callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.Dis
 func (s *Server) openStream(key streamKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.streams[key] = &streamState{sent: map[string]sentResponse{}}
+	s.streams[key] = &streamState{sent: map[string]sentResponse{}, asked: map[string]bool{}}
 }
 
 // closeStream forgets a stream, and its Envoy once no stream of it is left.

@@ -49,6 +49,10 @@ type Server struct {
 	groups  map[string]*cachev3.Snapshot // every group seen; nil until it has a snapshot
 	streams map[streamKey]*streamState   // open ADS streams
 	proxies map[string]*proxyState       // connected Envoys by node id
+
+	// resumed hands resumed requests from the callbacks to the cache (see
+	// resumeStreams); a sync.Map, since it is read outside mu.
+	resumed sync.Map
 }
 
 // built is a policy with the snapshots translated from it, by group.
@@ -88,7 +92,9 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 	// does not use: Envoy orders clusters before listeners itself, and
 	// every snapshot is consistent.
 	s.shared = newSharedResponses(cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{logger}), groupHash{})
-	s.cache = &retryRejected{SnapshotCache: skipUnsubscribed{s.shared}, delay: s.retryDelay}
+	// Outermost, so that every request OnStreamRequest marked as resumed
+	// reaches it and is forgotten.
+	s.cache = resumeStreams{SnapshotCache: &retryRejected{SnapshotCache: skipUnsubscribed{s.shared}, delay: s.retryDelay}, resumed: &s.resumed}
 	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s}, serverconfig.DeactivateLegacyWildcardForTypes(namedTypes))
 	return s
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/internal/admin"
+	"github.com/tollgate/tollgate/policy"
 )
 
 // authzComponent answers Envoy's ext_authz Check calls. A generation
@@ -19,11 +20,21 @@ func authzComponent(ctx context.Context, c *serveConfig, log *slog.Logger, reg p
 	// The flusher writes last-used times once more when ctx ends; stop
 	// waits for that write so a shutdown loses no usage.
 	flushed := make(chan struct{})
-	go func() { e.RunUsageFlusher(ctx, c.keyUsageFlush); close(flushed) }()
+	shared := &sharedUsage{log: log}
+	go func() { e.RunUsageFlusher(ctx, c.keyUsageFlush, shared.store); close(flushed) }()
 	go func() { <-ctx.Done(); e.Close() }()
 	return component{
-		stop:  func() { <-flushed },
-		stage: e.Compile,
+		stop: func() { <-flushed; shared.close() },
+		// Last-used times follow the generation's rate-limit store (see
+		// keyusage.go).
+		stage: func(ctx context.Context, p *policy.Policy) (func(), error) {
+			commit, err := e.Compile(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			cfg := c.rl.storeConfig(p.RateLimitStore)
+			return func() { commit(); shared.use(cfg) }, nil
+		},
 		register: func(g *grpc.Server, a *admin.Server) {
 			authz.NewServer(e).Register(g)
 			a.HandleJSON("/debug/keys", func() any { return e.Keys() })

@@ -19,7 +19,7 @@ var keysSynopsis = map[string]string{
 	"new":    "tollgate keys new --id ID --scopes a,b --tier T [--expires 90d] [--services s1,s2] [--if-missing] --file KEYSFILE",
 	"rotate": "tollgate keys rotate ID [--overlap 24h] --file KEYSFILE",
 	"revoke": "tollgate keys revoke ID --file KEYSFILE",
-	"list":   "tollgate keys list [ID] --file KEYSFILE",
+	"list":   "tollgate keys list [ID] --file KEYSFILE [--policy DIR | --redis ADDR | --redis-addrs A,B [--redis-master NAME]]",
 }
 
 const keysAbout = `The keys file holds hashes only. "new" and "rotate" print the key once: store
@@ -172,9 +172,18 @@ func keysRevoke(args []string, _, stderr io.Writer) error {
 	return nil
 }
 
-// keysList shows every key, or only the one named by --id (or ID).
+// keysList shows every key, or only the one named by --id (or ID). Last
+// use is the later of the file beside the keys file and, given the Redis
+// the replicas share, Redis (see keyusage.go).
 func keysList(args []string, stdout, stderr io.Writer) error {
-	id, file, err := keysFlags("list", args, func(*flag.FlagSet) {})
+	var rl rateLimitFlags
+	var policyDir string
+	id, file, err := keysFlags("list", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&policyDir, "policy", "", "policy directory whose rate_limit_store (a Redis, with its TLS and password) holds last-used times")
+		fs.StringVar(&rl.redis, "redis", "", "Redis address host:port (single node) where replicas write last-used times; overrides --policy's")
+		fs.StringVar(&rl.redisAddrs, "redis-addrs", "", "comma-separated Redis addresses: a Cluster, or Sentinels with --redis-master")
+		fs.StringVar(&rl.redisMaster, "redis-master", "", "Sentinel master name")
+	})
 	if err != nil {
 		return err
 	}
@@ -182,9 +191,13 @@ func keysList(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	used, err := authz.ReadUsage(authz.UsagePath(file))
+	store, err := policyStore(policyDir)
 	if err != nil {
-		return fmt.Errorf("reading last-used times: %w", err)
+		return err
+	}
+	used, err := lastUsed(file, rl.storeConfig(store))
+	if err != nil {
+		return err
 	}
 	now := time.Now()
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

@@ -47,6 +47,8 @@ type serveConfig struct {
 	// authzAddr is where Envoy reaches the ext_authz service; default
 	// grpcAddr, since one server carries xDS and ext_authz.
 	authzAddr string
+	// connAge makes Envoys reconnect now and then; see connectionAge.
+	connAge connectionAge
 	// keyUsageFlush is how often API keys' last-used times are written.
 	keyUsageFlush time.Duration
 	// stateDir keeps the last good generation across restarts; "" keeps
@@ -72,6 +74,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.policyDir, "policy", "", "policy directory (required)")
 	fs.StringVar(&c.grpcAddr, "grpc-addr", defaultGRPCAddr, "address of the gRPC server Envoy connects to (xDS, and ext_authz, rate limiting and access logs unless their --*-address says otherwise)")
 	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "address of the admin HTTP server (/metrics, /healthz, /readyz, /debug/...)")
+	c.connAge.register(fs)
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	durationVar(fs, &c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
@@ -81,7 +84,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
-	durationVar(fs, &c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written beside the keys file")
+	durationVar(fs, &c.keyUsageFlush, "key-usage-flush", time.Minute, "how often API keys' last-used times are written: to the rate-limit store's Redis when there is one, else beside the keys file")
 	fs.StringVar(&c.stateDir, "state-dir", "", "directory where the last good policy generation is kept, so that a restart with an invalid policy serves it; never inside --policy; an explicit empty value keeps none (default: "+stateDirDefaultHelp+")")
 	only := fs.String("only", "", "run only these components, comma-separated: "+strings.Join(componentNames, ", ")+" (default: all)")
 	err := noArgs(parseArgs(fs, args))
@@ -111,6 +114,9 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return nil, usagef("--log-format must be json or text, got %q", c.logFormat)
+	}
+	if err := c.connAge.check(); err != nil {
+		return nil, usageError{err}
 	}
 	return c, nil
 }
@@ -199,7 +205,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		grpcLis.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	grpcServer := newGRPCServer(grpcOpts...)
+	grpcServer := newGRPCServer(append(grpcOpts, c.connAge.serverOption())...)
 	adm := admin.New(reg, ready(rl), log)
 	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
