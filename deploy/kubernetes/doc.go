@@ -1,0 +1,13 @@
+// Package kubernetes holds Tollgate's Kubernetes manifests (a kustomize
+// base and overlays, in base/ and overlays/) and, in Go, what their tests
+// need: rendering a kustomization in process and decoding every object
+// strictly into the official k8s.io/api types. No binary imports it; the
+// tests here and cmd/tollgate's (which checks the containers' arguments
+// against serve's own flag parsing) do.
+//
+// Kustomize rather than a Helm chart: the manifests stay plain, valid
+// Kubernetes objects that a reader (and kubectl apply -k, built into
+// kubectl) takes as they are, and a change is an overlay patch rather
+// than a template parameter; Tollgate's own knobs live in the policy, not
+// in chart values.
+package kubernetes
