@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/authz"
+)
+
+// projectVolume lays files out in dir as the kubelet lays out a
+// ConfigMap, Secret or projected volume, and updates it as the kubelet
+// does: the files go into a new hidden, timestamped directory; a new
+// ..data symlink to it is renamed over the old one (the one atomic step);
+// each top-level entry is a symlink through ..data (gateway.yaml ->
+// ..data/gateway.yaml, keys -> ..data/keys); the old generation is removed.
+func projectVolume(t *testing.T, dir, generation string, write func(gen string)) {
+	t.Helper()
+	gen := filepath.Join(dir, generation)
+	if err := os.Mkdir(gen, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(gen)
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink(generation, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Symlink(filepath.Join("..data", e.Name()), filepath.Join(dir, e.Name())); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if old != "" {
+		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeKeys writes a keys file with one key per id under gen/keys.
+func writeKeys(t *testing.T, gen string, ids ...string) {
+	t.Helper()
+	kf := &authz.KeysFile{}
+	for _, id := range ids {
+		if _, err := authz.AddKey(kf, authz.NewKeyOptions{ID: id}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := authz.WriteKeysFile(filepath.Join(gen, "keys", "keys.yaml"), kf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tollgate serve on a policy directory laid out as Kubernetes mounts the
+// base's projected volume (the policy ConfigMap and the API keys Secret
+// in one directory) serves it, and an update of the volume, which writes
+// no file the policy names but swaps ..data, is served: new routes and
+// new keys. The poll is an hour, so only the watcher can see the swap.
+func TestServeFollowsAKubernetesVolumeSwap(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	listener := strings.ReplaceAll(listenerYAML, "{{PORT}}", strings.Split(freeAddr(t), ":")[1])
+	policy := func(gen, route string) {
+		writeFile(t, filepath.Join(gen, "gateway.yaml"), listener+servicesYAML(t, "orders")+
+			"auth: { api_keys: { file: keys/keys.yaml } }\nroutes:\n  - { name: "+route+", to: orders, auth: { accept: [api_key] } }\n")
+	}
+	projectVolume(t, dir, "..2026_11_30_00_00_00.1", func(gen string) {
+		policy(gen, "first")
+		writeKeys(t, gen, "alice")
+	})
+	tg := startTollgateWith(t, dir, "--poll", "1h")
+	served := func() (routes, keys []string) {
+		var cfg struct{ Routes []struct{ Name string } }
+		var ks []struct{ ID string }
+		for path, v := range map[string]any{"/debug/config": &cfg, "/debug/keys": &ks} {
+			_, body, err := httpGet(tg.adminURL(path), nil)
+			if err != nil || json.Unmarshal(body, v) != nil {
+				t.Fatalf("%s: %v %s", path, err, body)
+			}
+		}
+		for _, r := range cfg.Routes {
+			routes = append(routes, r.Name)
+		}
+		for _, k := range ks {
+			keys = append(keys, k.ID)
+		}
+		slices.Sort(keys)
+		return routes, keys
+	}
+	if routes, keys := served(); !slices.Equal(routes, []string{"first"}) || !slices.Equal(keys, []string{"alice"}) {
+		t.Fatalf("serving routes %v keys %v, want [first] [alice]", routes, keys)
+	}
+	projectVolume(t, dir, "..2026_11_30_00_01_00.2", func(gen string) {
+		policy(gen, "second")
+		writeKeys(t, gen, "alice", "bob")
+	})
+	eventually(t, 10*time.Second, func() error {
+		if routes, keys := served(); !slices.Equal(routes, []string{"second"}) || !slices.Equal(keys, []string{"alice", "bob"}) {
+			return fmt.Errorf("serving routes %v keys %v after the swap, want [second] [alice bob]", routes, keys)
+		}
+		return nil
+	})
+}
