@@ -4,13 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/tollgate/tollgate/authz"
+	"github.com/tollgate/tollgate/deploy/kubernetes"
+	"github.com/tollgate/tollgate/internal/testenv"
 )
 
 // projectVolume lays files out in dir as the kubelet lays out a
@@ -112,5 +118,105 @@ func TestServeFollowsAKubernetesVolumeSwap(t *testing.T) {
 			return fmt.Errorf("serving routes %v keys %v after the swap, want [second] [alice bob]", routes, keys)
 		}
 		return nil
+	})
+}
+
+// Two Envoy pods of the base's Envoy Deployment (its container arguments,
+// $(POD_NAME) expanded as the kubelet does, and the envoy-bootstrap
+// ConfigMap, with only the headless Service's address replaced by a
+// loopback one and the admin port by a free one, since this machine has no
+// cluster DNS) connect to a real Tollgate, which sees two proxies, each
+// by its pod name, in the node group the Deployment names.
+func TestKubernetesEnvoyPodsHaveUniqueNodeIDs(t *testing.T) {
+	t.Parallel()
+	bin := requireEnvoy(t)
+	objs, err := kubernetes.Render(filepath.Join(kubernetes.Dir(), "base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := kubernetes.Deployments(objs)["envoy"]
+	c := d.Spec.Template.Spec.Containers[0]
+	bootstrap := kubernetesEnvoyBootstrap(t, objs, d.Spec.Template.Spec.Volumes[0].ConfigMap.Name)
+	dir := policyDir(t, map[string]string{
+		"gateway.yaml": strings.ReplaceAll(listenerYAML, "{{PORT}}", strings.Split(freeAddr(t), ":")[1]) +
+			servicesYAML(t, "orders") + "routes:\n  - { name: orders, to: orders }\n",
+	})
+	tg := startTollgate(t, dir, "")
+	_, grpcPort, _ := strings.Cut(tg.grpcAddr, ":")
+	pods := []string{"envoy-7d9f-abcde", "envoy-7d9f-fghij"}
+	for _, pod := range pods {
+		_, adminPort, _ := strings.Cut(freeAddr(t), ":")
+		file := filepath.Join(t.TempDir(), "bootstrap.yaml")
+		local := strings.Replace(bootstrap, `address: "tollgate-grpc", port_value: 18000`, `address: "127.0.0.1", port_value: `+grpcPort, 1)
+		local = strings.Replace(local, `port_value: 9901`, `port_value: `+adminPort, 1)
+		if local == bootstrap {
+			t.Fatal("the bootstrap's Tollgate or admin address is not where this test expects it")
+		}
+		if err := os.WriteFile(file, []byte(local), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args, err := kubernetes.Args(c, objs, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args[slices.Index(args, "-c")+1] = file
+		runProcess(t, "envoy "+pod, bin, args...)
+	}
+	eventually(t, 20*time.Second, func() error {
+		var proxies []struct {
+			NodeID string `json:"node_id"`
+			Group  string `json:"group"`
+		}
+		_, body, err := httpGet(tg.adminURL("/debug/proxies"), nil)
+		if err != nil || json.Unmarshal(body, &proxies) != nil {
+			return fmt.Errorf("/debug/proxies: %v %s", err, body)
+		}
+		var got []string
+		for _, p := range proxies {
+			got = append(got, p.NodeID+"@"+p.Group)
+		}
+		slices.Sort(got)
+		if want := []string{pods[0] + "@default", pods[1] + "@default"}; !slices.Equal(got, want) {
+			return fmt.Errorf("proxies %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// kubernetesEnvoyBootstrap is the bootstrap.yaml of the named ConfigMap.
+func kubernetesEnvoyBootstrap(t *testing.T, objs []kubernetes.Object, name string) string {
+	t.Helper()
+	for _, o := range objs {
+		if cm, ok := o.Value.(*corev1.ConfigMap); ok && cm.Name == name {
+			return cm.Data["bootstrap.yaml"]
+		}
+	}
+	t.Fatalf("no ConfigMap %s", name)
+	return ""
+}
+
+// runProcess starts a program for the test and stops it in t.Cleanup,
+// showing its output when the test failed.
+func runProcess(t *testing.T, what, bin string, args ...string) {
+	t.Helper()
+	log := &testenv.Buffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", what, log)
+		}
 	})
 }
