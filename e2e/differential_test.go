@@ -16,27 +16,13 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// diffRoutes has a route for every kind of condition; each sends to its
+// diffRoutes is checkRoutes, a route for every kind of condition, and two
+// more (admin's prefix is disjoint from every earlier route's, so its
+// place does not change what is taken); each sends to its
 // own raw upstream named like it, so that the answer names the route
 // Envoy chose. "all" takes what the others leave when the request carries
 // x-catch, and echoes the path as Envoy normalized it.
-const diffRoutes = `
-routes:
-  - { name: exact, match: { path: /exact }, to: exact }
-  - { name: regex, match: { path_regex: "^/items/[0-9]+$" }, to: regex }
-  - { name: host, match: { path_prefix: /h, hosts: [api.example.com, "*.example.org"] }, to: host }
-  - { name: host-port, match: { path_prefix: /p, hosts: ["ported.example.com:8443"] }, to: host-port }
-  - { name: method, match: { path_prefix: /m, methods: [POST, PUT] }, to: method }
-  - { name: header-exact, match: { path_prefix: /hdr, headers: [{ name: x-tenant, exact: acme }] }, to: header-exact }
-  - { name: header-regex, match: { path_prefix: /hdr, headers: [{ name: x-version, regex: "v[12]" }] }, to: header-regex }
-  - { name: header-present, match: { path_prefix: /hdr, headers: [{ name: x-debug, present: true }] }, to: header-present }
-  - { name: header-absent, match: { path_prefix: /hdr, headers: [{ name: x-other, present: false }] }, to: header-absent }
-  - { name: query-exact, match: { path_prefix: /q, query: [{ name: mode, exact: fast }] }, to: query-exact }
-  - { name: query-regex, match: { path_prefix: /q, query: [{ name: id, regex: "[0-9]+" }] }, to: query-regex }
-  - { name: query-present, match: { path_prefix: /q, query: [{ name: debug, present: true }] }, to: query-present }
-  - { name: query-absent, match: { path_prefix: /qa, query: [{ name: trace, present: false }] }, to: query-absent }
-  - { name: admin, match: { path_prefix: /admin/ }, to: admin }
-  - { name: prefix, match: { path_prefix: /api }, to: prefix }
+const diffRoutes = checkRoutes + `  - { name: admin, match: { path_prefix: /admin/ }, to: admin }
   - { name: all, match: { headers: [{ name: x-catch, present: true }] }, to: all }
 `
 

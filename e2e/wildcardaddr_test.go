@@ -36,7 +36,10 @@ access_log: { grpc: true }
 // ext_authz, rate limiting and the gRPC access log all work. Before,
 // tollgate_ratelimit and the access-log cluster carried the wildcard
 // address, which Envoy rejects. Tollgate listens on every interface here,
-// on a random port; all traffic still goes to loopback.
+// on a random port, in plaintext with --insecure-grpc (without it, serve
+// refuses such an address: TestPlaintextGRPCOnlyOnLoopbackUnlessInsecure);
+// all traffic still goes to loopback. mtls_test.go does the same over
+// mutual TLS.
 func TestWildcardGRPCAddressIsReachedOnLoopback(t *testing.T) {
 	for _, form := range []string{":%s", "0.0.0.0:%s", "[::]:%s"} {
 		t.Run(strings.TrimSuffix(form, "%s")+"PORT", func(t *testing.T) {
@@ -54,7 +57,9 @@ func TestWildcardGRPCAddressIsReachedOnLoopback(t *testing.T) {
 			})
 			key := writeKey(t, dir, "alice")
 			_, grpcPort, _ := net.SplitHostPort(freeAddr(t))
-			tg := startTollgate(t, dir, fmt.Sprintf(form, grpcPort))
+			// Plaintext on every interface must be asked for: Envoy
+			// still dials loopback, but other machines could connect.
+			tg := startTollgateAt(t, dir, fmt.Sprintf(form, grpcPort), "--insecure-grpc")
 			startEnvoy(t, "127.0.0.1:"+grpcPort, "default", false)
 			waitService(t, base+"/health", nil, "api")
 

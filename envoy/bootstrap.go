@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/template"
@@ -55,6 +56,27 @@ type BootstrapConfig struct {
 	Delta bool
 	// MaxConnections caps open downstream connections.
 	MaxConnections int
+	// TLS, when set, makes Envoy reach Tollgate over mutual TLS: for xDS,
+	// and for ext_authz, rate limiting and access logs, whose clusters
+	// name the bootstrap's secrets ClientCertSecret and CASecret.
+	TLS *TLSFiles
+}
+
+// The static secrets of the bootstrap that Tollgate's clusters refer to by
+// name (xds.TollgateClientCertSecret and xds.TollgateCASecret).
+const (
+	ClientCertSecret = "tollgate_client_cert"
+	CASecret         = "tollgate_ca"
+)
+
+// TLSFiles are the PEM files, on Envoy's machine, with which Envoy calls
+// Tollgate: its client certificate chain and key, and the CA bundle
+// Tollgate's certificate must chain to. Tollgate's certificate must also
+// name the host of XDSAddress (a DNS or IP SAN). Paths must be absolute:
+// Envoy resolves relative ones against its working directory. Envoy reads
+// them when it starts.
+type TLSFiles struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // bootstrapData is what the template sees: BootstrapConfig split into the
@@ -66,6 +88,10 @@ type bootstrapData struct {
 	XDSHost, XDSDiscovery   string
 	XDSPort, MaxConnections int
 	Delta                   bool
+	// TLS, XDSSANType and XDSSNI are set for mutual TLS to Tollgate.
+	TLS                *TLSFiles
+	XDSSANType, XDSSNI string
+	ClientCert, CACert string
 }
 
 // Bootstrap renders the Envoy bootstrap YAML for c.
@@ -104,14 +130,32 @@ func (c BootstrapConfig) data() (bootstrapData, error) {
 	d.AdminHost, d.AdminPort, err = splitAddress("admin address", orDefault(c.AdminAddress, DefaultAdminAddress), true)
 	errs = append(errs, err)
 	// An IP needs no resolver; a name (docker-compose's "tollgate") does.
-	d.XDSDiscovery = "STRICT_DNS"
+	d.XDSDiscovery, d.XDSSANType, d.XDSSNI = "STRICT_DNS", "DNS", d.XDSHost
 	if net.ParseIP(d.XDSHost) != nil {
-		d.XDSDiscovery = "STATIC"
+		d.XDSDiscovery, d.XDSSANType, d.XDSSNI = "STATIC", "IP_ADDRESS", ""
+	}
+	if c.TLS != nil {
+		d.TLS, d.ClientCert, d.CACert = c.TLS, ClientCertSecret, CASecret
+		errs = append(errs, c.TLS.check())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return bootstrapData{}, fmt.Errorf("envoy bootstrap: %w", err)
 	}
 	return d, nil
+}
+
+// check requires every file, by an absolute path.
+func (f *TLSFiles) check() error {
+	var errs []error
+	for _, p := range []struct{ what, path string }{{"client certificate", f.CertFile}, {"client key", f.KeyFile}, {"CA bundle", f.CAFile}} {
+		switch {
+		case p.path == "":
+			errs = append(errs, fmt.Errorf("TLS %s: no file given", p.what))
+		case !filepath.IsAbs(p.path):
+			errs = append(errs, fmt.Errorf("TLS %s %q: must be an absolute path, since Envoy resolves it from its own working directory", p.what, p.path))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkName rejects names Envoy would accept but that would make logs and

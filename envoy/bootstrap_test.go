@@ -5,9 +5,11 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/testcerts"
 	"github.com/tollgate/tollgate/internal/testenv"
 )
 
@@ -16,20 +18,14 @@ var update = flag.Bool("update", false, "rewrite the committed bootstrap files")
 // committedBootstraps are the files in this directory and the inputs they
 // must be rendered from.
 var committedBootstraps = map[string]BootstrapConfig{
-	// For a local Envoy next to `tollgate serve` with its default flags.
+	// For a local Envoy next to `tollgate serve` with its default flags:
+	// what `tollgate bootstrap --node-id envoy-local` writes. Compose and
+	// `make run` run the command instead of reading a committed file.
 	"bootstrap.yaml": {
 		NodeID:       "envoy-local",
 		NodeGroup:    DefaultNodeGroup,
 		XDSAddress:   DefaultXDSAddress,
 		AdminAddress: DefaultAdminAddress,
-	},
-	// For docker-compose.yaml: Tollgate is the "tollgate" service and the
-	// admin port is published from the container.
-	"bootstrap-compose.yaml": {
-		NodeID:       "envoy-compose",
-		NodeGroup:    DefaultNodeGroup,
-		XDSAddress:   "tollgate:18000",
-		AdminAddress: "0.0.0.0:9901",
 	},
 }
 
@@ -114,6 +110,8 @@ func TestBootstrapRejects(t *testing.T) {
 		{"admin port too big", BootstrapConfig{NodeID: "n", AdminAddress: "127.0.0.1:70000"}, "port must be"},
 		{"bad host", BootstrapConfig{NodeID: "n", XDSAddress: "a b:1"}, "host must be"},
 		{"negative connections", BootstrapConfig{NodeID: "n", MaxConnections: -1}, "must be positive"},
+		{"relative TLS file", BootstrapConfig{NodeID: "n", TLS: &TLSFiles{CertFile: "c.pem", KeyFile: "/k.pem", CAFile: "/ca.pem"}}, "must be an absolute path"},
+		{"TLS without CA", BootstrapConfig{NodeID: "n", TLS: &TLSFiles{CertFile: "/c.pem", KeyFile: "/k.pem"}}, "CA bundle: no file given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,6 +120,46 @@ func TestBootstrapRejects(t *testing.T) {
 				t.Fatalf("got error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTLSBootstrapValidates renders a bootstrap with mutual TLS to
+// Tollgate, by IP address and by DNS name, and has Envoy validate it with
+// real files: the secrets load and the xDS cluster's TLS context is valid.
+func TestTLSBootstrapValidates(t *testing.T) {
+	bin := envoyOrSkip(t)
+	dir := t.TempDir()
+	ca, err := testcerts.NewCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(testcerts.Options{CommonName: "envoy", Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := &TLSFiles{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"), CAFile: filepath.Join(dir, "ca.crt")}
+	if err := leaf.Write(files.CertFile, files.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := testcerts.WriteFile(files.CAFile, ca.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]string{"127.0.0.1:18000": "san_type: IP_ADDRESS", "tollgate:18000": `sni: "tollgate"`} {
+		out, err := Bootstrap(BootstrapConfig{NodeID: "n", XDSAddress: addr, TLS: files})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), want) || !strings.Contains(string(out), "name: \"tollgate_client_cert\"") {
+			t.Errorf("%s: bootstrap lacks %q or the client certificate secret:\n%s", addr, want, out)
+		}
+		file := filepath.Join(dir, "bootstrap.yaml")
+		if err := os.WriteFile(file, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.CommandContext(t.Context(), bin, "--mode", "validate", "-c", file,
+			"--disable-hot-restart", "--log-level", "error").CombinedOutput(); err != nil {
+			t.Errorf("envoy --mode validate (%s): %v\n%s", addr, err, out)
+		}
 	}
 }
 

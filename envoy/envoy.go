@@ -127,6 +127,14 @@ type Config struct {
 	AdminPort int
 	// Delta selects incremental xDS.
 	Delta bool
+	// TLS, when set, makes Envoy reach Tollgate over mutual TLS with these
+	// files (BootstrapConfig.TLS).
+	TLS *TLSFiles
+	// BootstrapFile, when set, is the bootstrap Envoy runs (written by
+	// `tollgate bootstrap`, say) instead of one rendered from NodeGroup,
+	// XDSAddress, AdminPort, Delta and TLS; NodeID should name the node
+	// id it holds, for NodeID's sake.
+	BootstrapFile string
 	// LogLevel is Envoy's --log-level; empty means DefaultLogLevel.
 	LogLevel string
 	// Concurrency is the number of worker threads; 0 means DefaultConcurrency.
@@ -234,19 +242,12 @@ func (c Config) withDefaults() (Config, error) {
 
 // launch writes the bootstrap and starts the process.
 func (p *Process) launch(c Config) error {
-	yaml, err := Bootstrap(BootstrapConfig{
-		NodeID:       c.NodeID,
-		NodeGroup:    c.NodeGroup,
-		XDSAddress:   c.XDSAddress,
-		AdminAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.AdminPort)),
-		Delta:        c.Delta,
-	})
-	if err != nil {
-		return err
-	}
-	bootstrap := filepath.Join(p.dir, "bootstrap.yaml")
-	if err := os.WriteFile(bootstrap, yaml, 0o600); err != nil {
-		return fmt.Errorf("envoy: %w", err)
+	bootstrap := c.BootstrapFile
+	if bootstrap == "" {
+		var err error
+		if bootstrap, err = p.writeBootstrap(c); err != nil {
+			return err
+		}
 	}
 	args := []string{
 		"-c", bootstrap,
@@ -281,6 +282,26 @@ func (p *Process) launch(c Config) error {
 		close(p.done)
 	}()
 	return nil
+}
+
+// writeBootstrap renders c's bootstrap into the process's directory.
+func (p *Process) writeBootstrap(c Config) (string, error) {
+	yaml, err := Bootstrap(BootstrapConfig{
+		NodeID:       c.NodeID,
+		NodeGroup:    c.NodeGroup,
+		XDSAddress:   c.XDSAddress,
+		AdminAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.AdminPort)),
+		Delta:        c.Delta,
+		TLS:          c.TLS,
+	})
+	if err != nil {
+		return "", err
+	}
+	bootstrap := filepath.Join(p.dir, "bootstrap.yaml")
+	if err := os.WriteFile(bootstrap, yaml, 0o600); err != nil {
+		return "", fmt.Errorf("envoy: %w", err)
+	}
+	return bootstrap, nil
 }
 
 func (p *Process) adminAddressFile() string { return filepath.Join(p.dir, "admin-address") }

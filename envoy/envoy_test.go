@@ -253,3 +253,29 @@ func TestFreePortNeverRepeats(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+// TestStartRunsAGivenBootstrapFile: with BootstrapFile, Envoy runs that
+// file (as `make run` does with what `tollgate bootstrap` writes), not
+// one rendered from Config.
+func TestStartRunsAGivenBootstrapFile(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml, err := Bootstrap(BootstrapConfig{NodeID: "from-file", NodeGroup: "edge", XDSAddress: "127.0.0.1:" + strconv.Itoa(port), AdminAddress: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
+	if err := os.WriteFile(file, yaml, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startUnconfigured(t, Config{BootstrapFile: file, NodeID: "from-file"})
+	info, err := p.getOK(t.Context(), "/server_info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(info), `"id": "from-file"`) || !strings.Contains(string(info), `"cluster": "edge"`) {
+		t.Errorf("/server_info does not show the file's node:\n%s", info)
+	}
+}

@@ -236,9 +236,67 @@ type RedisStore struct {
 	Username       string   `yaml:"username"`
 	// PasswordEnv names the environment variable holding the password, so
 	// the secret never sits in policy files.
-	PasswordEnv string   `yaml:"password_env"`
-	DB          int      `yaml:"db"`
-	Timeout     Duration `yaml:"timeout"` // per decision; default 50ms
+	PasswordEnv string `yaml:"password_env"`
+	// PasswordFile names a file holding the password (relative to the
+	// policy file), such as a mounted Kubernetes Secret. It is read for
+	// every new connection, so a rotated secret needs no restart.
+	PasswordFile string `yaml:"password_file"`
+	// Password is refused when present: a secret written in the policy
+	// would be in every copy, diff and saved generation of it.
+	Password refusedSecret `yaml:"password"`
+	DB       int           `yaml:"db"`
+	Timeout  Duration      `yaml:"timeout"` // per decision; default 50ms
+	// TLS encrypts and authenticates the connections to every node (and
+	// to the Sentinels).
+	TLS *RedisTLS `yaml:"tls"`
+	// Sentinel is how to authenticate to the Sentinels themselves, which
+	// have their own password (and user) apart from the nodes'.
+	Sentinel *SentinelAuth `yaml:"sentinel"`
+}
+
+// RedisTLS is TLS to Redis. Paths are relative to the policy file.
+type RedisTLS struct {
+	Source `yaml:"-"`
+
+	// CA is a PEM bundle of the CAs that sign Redis's certificates.
+	// Default: the system's roots.
+	CA string `yaml:"ca"`
+	// Cert and Key are Tollgate's client certificate, for a Redis with
+	// tls-auth-clients; read at every handshake, so rotation needs no
+	// restart.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ServerName is the name Redis's certificate must carry. Default: the
+	// host of the address dialed.
+	ServerName string `yaml:"server_name"`
+}
+
+// SentinelAuth is the credentials Sentinels ask for (their requirepass or
+// ACL user), never the nodes'.
+type SentinelAuth struct {
+	Source `yaml:"-"`
+
+	Username     string        `yaml:"username"`
+	PasswordEnv  string        `yaml:"password_env"`
+	PasswordFile string        `yaml:"password_file"`
+	Password     refusedSecret `yaml:"password"`
+}
+
+// refusedSecret is a policy field that exists only to be refused with a
+// useful message, instead of "unknown field".
+type refusedSecret struct{}
+
+func (refusedSecret) decodeNode(d *decoder, n *yaml.Node, path string) {
+	d.errorf(n, path, "a password is never written in a policy: name an environment variable (password_env) or a file (password_file) that holds it")
+}
+
+// ResolvePath is a file named by field of s made relative to the
+// directory of the policy file s is written in ("" stays "").
+func ResolvePath(s Source, field, file string) string {
+	if file == "" {
+		return ""
+	}
+	return resolvePath(s.At(field), file)
 }
 
 // GracePeriod is how long the grace mode lasts and what follows it.

@@ -116,6 +116,19 @@ var invalidRateLimitCases = []struct {
 		`4:36: routes.r.rate_limits: a route names at most 32 rate limits, got 33`,
 		`6:14: rate_limits.l0.key: a key has at most 8 parts, got 9`,
 	}},
+	{"redis password in clear", "rate_limit_store:\n  redis: { address: r:6379, password: hunter2, sentinel_master: m, sentinel: { password: hunter3 } }\n", []string{
+		`2:39: rate_limit_store.redis.password: a password is never written in a policy: name an environment variable (password_env) or a file (password_file) that holds it`,
+		`2:90: rate_limit_store.redis.sentinel.password: a password is never written in a policy`,
+	}},
+	{"redis credentials and tls", "rate_limit_store:\n  redis:\n    address: r:6379\n    password_env: A\n    password_file: secrets/missing\n    tls: { cert: certs/c.pem, ca: certs/ca.pem }\n    sentinel: { password_env: 1X }\n", []string{
+		`5:20: rate_limit_store.redis.password_file: set password_env or password_file, not both`,
+		`5:20: rate_limit_store.redis.password_file: cannot read secrets/missing: no such file or directory`,
+		`6:10: rate_limit_store.redis.tls: set both cert and key (a client certificate), or neither`,
+		`6:35: rate_limit_store.redis.tls.ca: cannot read certs/ca.pem: no such file or directory`,
+		`6:18: rate_limit_store.redis.tls.cert: cannot read certs/c.pem: no such file or directory`,
+		`7:15: rate_limit_store.redis.sentinel: sentinel credentials apply to Sentinels; set sentinel_master too`,
+		`7:31: rate_limit_store.redis.sentinel.password_env: "1X" is not an environment variable name`,
+	}},
 	{"on_failure without redis", "rate_limit_store: { on_failure: fail_closed }\n", []string{`1:33: rate_limit_store.on_failure: on_failure applies to a Redis store`}},
 }
 

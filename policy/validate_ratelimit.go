@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -254,10 +255,56 @@ func (v *validator) redisStore(r *RedisStore, path string) {
 	if r.Has("timeout") && r.Timeout <= 0 {
 		v.errorf(r.At("timeout"), path+".timeout", "must be positive")
 	}
-	if r.PasswordEnv != "" && !envNameRE.MatchString(r.PasswordEnv) {
-		v.errorf(r.At("password_env"), path+".password_env", "%q is not an environment variable name", r.PasswordEnv)
-	}
+	v.redisPassword(r.Source, r.PasswordEnv, r.PasswordFile, path)
 	if r.DB < 0 || r.DB > 15 {
 		v.errorf(r.At("db"), path+".db", "db must be between 0 and 15")
+	}
+	if t := r.TLS; t != nil {
+		v.redisTLS(t, path+".tls")
+	}
+	if s := r.Sentinel; s != nil {
+		if r.SentinelMaster == "" {
+			v.errorf(r.At("sentinel"), path+".sentinel", "sentinel credentials apply to Sentinels; set sentinel_master too")
+		}
+		v.redisPassword(s.Source, s.PasswordEnv, s.PasswordFile, path+".sentinel")
+	}
+}
+
+// redisPassword checks where a Redis password comes from: at most one of
+// an environment variable and a file. The file must exist (unless the
+// policy is rebuilt from saved inputs, which never hold secrets); its
+// content is not read here, so it never reaches a saved generation.
+func (v *validator) redisPassword(s Source, env, file, path string) {
+	if env != "" && !envNameRE.MatchString(env) {
+		v.errorf(s.At("password_env"), path+".password_env", "%q is not an environment variable name", env)
+	}
+	if env != "" && file != "" {
+		v.errorf(s.At("password_file"), path+".password_file", "set password_env or password_file, not both")
+	}
+	if file != "" {
+		v.redisFileExists(s, "password_file", file, path)
+	}
+}
+
+// redisTLS checks that the files TLS to Redis names exist; Tollgate reads
+// them when it connects (the CA and server name when the store opens, the
+// client certificate at every handshake).
+func (v *validator) redisTLS(t *RedisTLS, path string) {
+	if (t.Cert == "") != (t.Key == "") {
+		v.errorf(t.Pos(), path, "set both cert and key (a client certificate), or neither")
+	}
+	for _, f := range [][2]string{{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}} {
+		if f[1] != "" {
+			v.redisFileExists(t.Source, f[0], f[1], path)
+		}
+	}
+}
+
+func (v *validator) redisFileExists(s Source, field, file, path string) {
+	if v.p.reads.saved != nil {
+		return
+	}
+	if _, err := os.Stat(resolvePath(s.At(field), file)); err != nil {
+		v.errorf(s.At(field), path+"."+field, "cannot read %s: %s", file, pathErrorReason(err))
 	}
 }

@@ -81,6 +81,10 @@ type Result struct {
 	// Fallback says a failure mode answered, not the shared store; such
 	// answers are never cached.
 	Fallback bool
+	// Tentative says a refusal may be due to another decision's charge
+	// that is about to be refunded (Redis Cluster, see cluster.go); it is
+	// cached for tentativeCacheFor at most.
+	Tentative bool
 }
 
 func micros(us float64) time.Duration { return time.Duration(math.Ceil(us)) * time.Microsecond }

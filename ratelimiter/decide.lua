@@ -5,7 +5,8 @@
 -- Then 6 values per charge: algorithm (tb|sw|fw), limit, period (µs),
 --          rate, hits, shadow (1|0).
 -- Returns 4 integers per charge: allowed (1|0), remaining, reset (µs),
--- retry_after (µs). Every non-shadow charge must admit, or nothing is
+-- retry_after (µs), then "now" (µs), which a refund (refund.lua) of this
+-- decision needs. Every non-shadow charge must admit, or nothing is
 -- written: no limit is charged for a request another limit refused.
 -- The arithmetic mirrors algorithm.go exactly (float64 on both sides).
 local now
@@ -84,4 +85,5 @@ if enforced_ok then
     if apply[i] then apply[i]() end
   end
 end
+out[#out + 1] = now
 return out

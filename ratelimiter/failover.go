@@ -61,6 +61,10 @@ type failoverStore struct {
 	since     time.Time
 	mode      Mode // the mode answering while degraded
 	nextProbe time.Time
+	// lastErr is the last error logged in this outage: a probe failing
+	// for a new reason (the connection was lost, now the password is
+	// refused) is logged, the same reason again is not.
+	lastErr string
 }
 
 var _ Store = (*failoverStore)(nil)
@@ -151,7 +155,10 @@ func (f *failoverStore) failed(now time.Time, epoch uint64, err error) Mode {
 		f.epoch++
 		f.nextProbe = now.Add(probeEvery)
 		f.opts.Log.Error("rate limiting entering degraded mode: Redis unreachable", "error", err, "on_failure", string(f.opts.Mode), "instances", f.instances.Load())
+	} else if err.Error() != f.lastErr {
+		f.opts.Log.Warn("rate limiting still degraded: a probe of Redis failed for another reason", "error", err)
 	}
+	f.lastErr = err.Error()
 	return f.currentMode(now)
 }
 

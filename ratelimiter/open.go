@@ -22,12 +22,17 @@ type StoreConfig struct {
 	SentinelMaster string
 	Cluster        bool
 	Username       string
-	PasswordEnv    string
-	DB             int
-	Timeout        time.Duration
-	OnFailure      Mode
-	GracePeriod    time.Duration
-	GraceThen      Mode
+	// Password is the nodes' password (FromPolicy resolves the policy's
+	// file against the policy file's directory).
+	Password         PasswordSource
+	SentinelUsername string
+	SentinelPassword PasswordSource
+	TLS              TLSFiles
+	DB               int
+	Timeout          time.Duration
+	OnFailure        Mode
+	GracePeriod      time.Duration
+	GraceThen        Mode
 }
 
 // FromPolicy is the store configuration a policy asks for.
@@ -45,7 +50,18 @@ func FromPolicy(s *policy.RateLimitStore) StoreConfig {
 		c.Addrs = strings.Join(r.Addresses, ",")
 		c.Cluster = r.SentinelMaster == ""
 	}
-	c.SentinelMaster, c.Username, c.PasswordEnv, c.DB = r.SentinelMaster, r.Username, r.PasswordEnv, r.DB
+	c.SentinelMaster, c.Username, c.DB = r.SentinelMaster, r.Username, r.DB
+	c.Password = PasswordSource{Env: r.PasswordEnv, File: policy.ResolvePath(r.Source, "password_file", r.PasswordFile)}
+	if t := r.TLS; t != nil {
+		c.TLS = TLSFiles{Enabled: true, ServerName: t.ServerName,
+			CA:   policy.ResolvePath(t.Source, "ca", t.CA),
+			Cert: policy.ResolvePath(t.Source, "cert", t.Cert),
+			Key:  policy.ResolvePath(t.Source, "key", t.Key)}
+	}
+	if s := r.Sentinel; s != nil {
+		c.SentinelUsername = s.Username
+		c.SentinelPassword = PasswordSource{Env: s.PasswordEnv, File: policy.ResolvePath(s.Source, "password_file", s.PasswordFile)}
+	}
 	c.OnFailure = Mode(s.OnFailure)
 	if g := s.Grace; g != nil {
 		c.GracePeriod, c.GraceThen = g.Period.D(), Mode(g.Then)
@@ -76,18 +92,44 @@ func Open(c StoreConfig, log *slog.Logger, metrics *Metrics) (*Opened, error) {
 		return &Opened{Store: m, Close: cancel}, nil
 	}
 	addrs := splitComma(c.Addrs)
-	password := ""
-	if c.PasswordEnv != "" {
-		password = os.Getenv(c.PasswordEnv)
+	opts, err := c.redisOptions(addrs)
+	if err != nil {
+		cancel()
+		return nil, err
 	}
-	client := NewRedisClient(RedisOptions{Addrs: addrs, SentinelMaster: c.SentinelMaster, Cluster: c.Cluster,
-		Username: c.Username, Password: password, DB: c.DB, Timeout: c.Timeout})
+	client := NewRedisClient(opts)
 	fs := newFailoverStore(NewRedisStore(client, c.Timeout, metrics, nil), FailoverOptions{
 		Mode: c.OnFailure, GracePeriod: c.GracePeriod, Then: c.GraceThen, Log: log, Metrics: metrics,
 	})
 	go fs.heartbeatEvery(ctx, client, instanceID(), heartbeatEvery)
-	log.Info("rate limiting with Redis", "addresses", addrs, "sentinel_master", c.SentinelMaster, "cluster", c.Cluster, "timeout", c.Timeout.String(), "on_failure", string(c.OnFailure))
+	// Says whether a password is used, never the password.
+	log.Info("rate limiting with Redis", "addresses", addrs, "sentinel_master", c.SentinelMaster, "cluster", c.Cluster,
+		"tls", c.TLS.Enabled, "username", c.Username, "password", c.Password.set(), "timeout", c.Timeout.String(), "on_failure", string(c.OnFailure))
 	return &Opened{Store: fs, Remote: true, Close: func() { cancel(); _ = client.Close() }}, nil
+}
+
+// redisOptions turns the configuration into client options, reading what
+// must be read now: the Sentinels' password and the TLS CA. A password or
+// file that is missing now is an error, so that a policy naming it is
+// refused at load instead of failing every decision; the nodes' password
+// is read again for every new connection.
+func (c StoreConfig) redisOptions(addrs []string) (RedisOptions, error) {
+	o := RedisOptions{Addrs: addrs, SentinelMaster: c.SentinelMaster, Cluster: c.Cluster,
+		Username: c.Username, SentinelUsername: c.SentinelUsername, DB: c.DB, Timeout: c.Timeout}
+	if src := c.Password; src.set() {
+		if _, err := src.read(); err != nil {
+			return o, err
+		}
+		o.Credentials = credentials(c.Username, src)
+	}
+	var err error
+	if o.SentinelPassword, err = c.SentinelPassword.read(); err != nil {
+		return o, fmt.Errorf("sentinel: %w", err)
+	}
+	if o.TLS, err = c.TLS.tlsConfig(); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 func splitComma(s string) []string {

@@ -2,6 +2,7 @@ package ratelimiter
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -18,15 +19,13 @@ var decideSource string
 // to EVAL on the first call to a node that lacks it).
 var decideScript = redis.NewScript(decideSource)
 
-// keyPrefix starts every key. The hash tag puts all of them in one Cluster
-// slot, so that a decision over several keys (per IP, per client, per
-// route) is one atomic script on one node and never a CROSSSLOT error.
-// The price is that one Cluster master holds every counter; Cluster then
-// buys availability (failover) rather than spreading load.
+// keyPrefix starts every key on a single node (or Sentinel's master), and
+// the instances key everywhere. A Cluster gives each counter its own hash
+// tag instead (clusterKey), to spread counters over the masters.
 const keyPrefix = "tollgate:{rl}:"
 
-// redisStore keeps counters in Redis: single node, Sentinel or Cluster
-// through go-redis's UniversalClient.
+// redisStore keeps counters in a single Redis node or Sentinel's master,
+// one EVALSHA per decision; a Cluster has its own store (clusterStore).
 type redisStore struct {
 	client  redis.UniversalClient
 	timeout time.Duration
@@ -45,7 +44,15 @@ type RedisOptions struct {
 	Cluster  bool
 	Username string
 	Password string
-	DB       int
+	// Credentials, when set, gives the username and password for each new
+	// connection instead of Username and Password.
+	Credentials func(context.Context) (string, string, error)
+	// SentinelUsername and SentinelPassword authenticate to Sentinels.
+	SentinelUsername string
+	SentinelPassword string
+	// TLS, when set, is used for every connection (nodes and Sentinels).
+	TLS *tls.Config
+	DB  int
 	// Timeout bounds one decision's round trip, dialing included.
 	Timeout time.Duration
 }
@@ -56,19 +63,24 @@ type RedisOptions struct {
 // answers when it is missed.
 func NewRedisClient(o RedisOptions) redis.UniversalClient {
 	opts := &redis.UniversalOptions{
-		Addrs:                 o.Addrs,
-		MasterName:            o.SentinelMaster,
-		Username:              o.Username,
-		Password:              o.Password,
-		DB:                    o.DB,
-		DialTimeout:           o.Timeout,
-		ReadTimeout:           o.Timeout,
-		WriteTimeout:          o.Timeout,
-		PoolTimeout:           o.Timeout,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DisableIdentity:       true,
-		Dialer:                dialRedis,
+		Addrs:                      o.Addrs,
+		MasterName:                 o.SentinelMaster,
+		Username:                   o.Username,
+		Password:                   o.Password,
+		SentinelUsername:           o.SentinelUsername,
+		SentinelPassword:           o.SentinelPassword,
+		CredentialsProviderContext: o.Credentials,
+		DB:                         o.DB,
+		DialTimeout:                o.Timeout,
+		ReadTimeout:                o.Timeout,
+		WriteTimeout:               o.Timeout,
+		PoolTimeout:                o.Timeout,
+		ContextTimeoutEnabled:      true,
+		MaxRetries:                 -1,
+		DisableIdentity:            true,
+		// go-redis applies TLSConfig only with its own dialer; ours
+		// does the handshake itself (tlsDialer).
+		Dialer: tlsDialer(o.TLS),
 	}
 	if o.Cluster || (o.SentinelMaster == "" && len(o.Addrs) > 1) {
 		return redis.NewClusterClient(opts.Cluster())
@@ -76,31 +88,26 @@ func NewRedisClient(o RedisOptions) redis.UniversalClient {
 	return redis.NewUniversalClient(opts)
 }
 
-// NewRedisStore returns a store over client. now replaces Redis's clock
-// when set (tests only).
+// NewRedisStore returns a store over client: a Cluster store for a
+// Cluster client, else one script per decision. now replaces Redis's
+// clock when set (tests only).
 func NewRedisStore(client redis.UniversalClient, timeout time.Duration, metrics *Metrics, now func() time.Time) Store {
 	if metrics == nil {
 		metrics = NewMetrics(nil)
+	}
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		return &clusterStore{client: cc, timeout: timeout, now: now, metrics: metrics}
 	}
 	return &redisStore{client: client, timeout: timeout, now: now, metrics: metrics}
 }
 
 // Apply implements Store with one EVALSHA.
 func (s *redisStore) Apply(ctx context.Context, charges []Charge) ([]Result, error) {
-	keys := make([]string, len(charges))
-	args := make([]any, 1, 1+6*len(charges))
-	args[0] = ""
-	if s.now != nil {
-		args[0] = strconv.FormatInt(s.now().UnixMicro(), 10)
+	all := make([]int, len(charges))
+	for i := range all {
+		all[i] = i
 	}
-	for i, c := range charges {
-		keys[i] = keyPrefix + c.Key
-		shadow := "0"
-		if c.Shadow {
-			shadow = "1"
-		}
-		args = append(args, c.Rule.Algorithm.code(), c.Rule.Limit, c.Rule.Period.Microseconds(), c.Rule.Rate, c.Hits, shadow)
-	}
+	keys, args := scriptArgs(charges, all, s.now, singleKey)
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -109,26 +116,61 @@ func (s *redisStore) Apply(ctx context.Context, charges []Charge) ([]Result, err
 	start := time.Now()
 	reply, err := decideScript.Run(ctx, s.client, keys, args...).Int64Slice()
 	s.metrics.redisTime.Observe(time.Since(start).Seconds())
+	if err == nil {
+		err = checkReply(reply, len(charges))
+	}
 	if err != nil {
 		s.metrics.redisErrors.Inc()
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if len(reply) != 4*len(charges) {
-		s.metrics.redisErrors.Inc()
-		return nil, fmt.Errorf("%w: script returned %d values for %d charges", ErrUnavailable, len(reply), len(charges))
-	}
 	results := make([]Result, len(charges))
-	for i, c := range charges {
-		v := reply[4*i : 4*i+4]
+	fillResults(results, charges, all, reply)
+	return results, nil
+}
+
+// singleKey is a counter's key on a single node (or Sentinel's master).
+func singleKey(k string) string { return keyPrefix + k }
+
+// scriptArgs are decide.lua's keys and arguments for the charges at idx.
+func scriptArgs(charges []Charge, idx []int, now func() time.Time, key func(string) string) ([]string, []any) {
+	keys := make([]string, len(idx))
+	args := make([]any, 1, 1+6*len(idx))
+	args[0] = ""
+	if now != nil {
+		args[0] = strconv.FormatInt(now().UnixMicro(), 10)
+	}
+	for j, i := range idx {
+		c := charges[i]
+		keys[j] = key(c.Key)
+		shadow := "0"
+		if c.Shadow {
+			shadow = "1"
+		}
+		args = append(args, c.Rule.Algorithm.code(), c.Rule.Limit, c.Rule.Period.Microseconds(), c.Rule.Rate, c.Hits, shadow)
+	}
+	return keys, args
+}
+
+func checkReply(reply []int64, n int) error {
+	if len(reply) != 4*n+1 {
+		return fmt.Errorf("script returned %d values for %d charges", len(reply), n)
+	}
+	return nil
+}
+
+// fillResults sets results[idx[j]] from decide.lua's reply for the
+// charges at idx.
+func fillResults(results []Result, charges []Charge, idx []int, reply []int64) {
+	for j, i := range idx {
+		v := reply[4*j : 4*j+4]
 		results[i] = Result{
 			Allowed:    v[0] == 1,
-			Limit:      c.Rule.Limit,
+			Limit:      charges[i].Rule.Limit,
 			Remaining:  v[1],
 			Reset:      time.Duration(v[2]) * time.Microsecond,
 			RetryAfter: time.Duration(v[3]) * time.Microsecond,
 		}
 	}
-	return results, nil
 }
 
 // instancesKey holds the rate-limit instances sharing this Redis, scored

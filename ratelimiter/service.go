@@ -139,12 +139,27 @@ func (s *Service) Decide(ctx context.Context, req Request) (*Decision, error) {
 				d.Allowed, d.Refused = false, i
 			}
 			if l.remote && r.RetryAfter > 0 && !r.Fallback {
-				s.cache.add(charges[j].Key, now.Add(r.RetryAfter))
+				s.cache.add(charges[j].Key, now.Add(cacheFor(r)))
 			}
 		}
 	}
 	s.record(d, req)
 	return d, nil
+}
+
+// tentativeCacheFor bounds how long a tentative refusal (Result.Tentative)
+// is answered from the cache: a refund undoes a charge within a round
+// trip, so a wrongly refused key is admitted again this soon, while a
+// client hammering a key over its limit still costs at most a few Redis
+// calls a second.
+const tentativeCacheFor = 100 * time.Millisecond
+
+// cacheFor is how long a refusal is answered from the cache.
+func cacheFor(r Result) time.Duration {
+	if r.Tentative {
+		return min(r.RetryAfter, tentativeCacheFor)
+	}
+	return r.RetryAfter
 }
 
 // refuseFromCache answers without the store when a key is known to be

@@ -123,13 +123,14 @@ func goldenOptions(t *testing.T, caseDir string) Options {
 		Authz     string `yaml:"authz_address"`
 		RateLimit string `yaml:"ratelimit_address"`
 		AccessLog string `yaml:"access_log_address"`
+		TLS       bool   `yaml:"tls"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&o); err != nil {
 		t.Fatalf("%s/options.yaml: %v", caseDir, err)
 	}
-	return Options{AuthzAddress: o.Authz, RateLimitAddress: o.RateLimit, AccessLogAddress: o.AccessLog}
+	return Options{AuthzAddress: o.Authz, RateLimitAddress: o.RateLimit, AccessLogAddress: o.AccessLog, TLS: o.TLS}
 }
 
 func fileExists(path string) bool {

@@ -50,7 +50,7 @@ func (r *Resources) addTollgateClusters(p *policy.Policy, opts Options) error {
 		if s.cluster == accessLogClusterName && (p.AccessLog == nil || !p.AccessLog.GRPC) {
 			continue
 		}
-		c, err := tollgateCluster(s.cluster, s.address(opts))
+		c, err := tollgateCluster(s.cluster, s.address(opts), opts.TLS)
 		if err != nil {
 			return fmt.Errorf("cluster %s: Options.%s: %w", s.cluster, s.option, err)
 		}
@@ -71,13 +71,18 @@ var tollgateServices = []struct {
 }
 
 // tollgateCluster is the cluster through which Envoy calls one of
-// Tollgate's own gRPC services at addr, as tollgateEndpoint resolves it.
-func tollgateCluster(name, addr string) (*clusterv3.Cluster, error) {
+// Tollgate's own gRPC services at addr, as tollgateEndpoint resolves it,
+// over mutual TLS when Tollgate serves it (tollgatetls.go).
+func tollgateCluster(name, addr string, tls bool) (*clusterv3.Cluster, error) {
 	host, port, err := tollgateEndpoint(addr)
 	if err != nil {
 		return nil, err
 	}
-	return grpcCluster(name, host, port)
+	c, err := grpcCluster(name, host, port)
+	if err != nil || !tls {
+		return c, err
+	}
+	return c, useTollgateTLS(c, host)
 }
 
 // tollgateEndpoint is the one rule for where Envoy reaches a Tollgate

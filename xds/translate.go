@@ -42,6 +42,10 @@ type Options struct {
 	// AccessLogAddress is host:port of Tollgate's gRPC access-log service,
 	// used when the policy says access_log: { grpc: true }.
 	AccessLogAddress string
+	// TLS says Tollgate serves these services over mutual TLS (`serve
+	// --grpc-tls-cert`): Envoy reaches them with the client certificate
+	// and CA of its bootstrap (TollgateClientCertSecret, TollgateCASecret).
+	TLS bool
 }
 
 // Resources is the Envoy configuration of one node group. Every slice is

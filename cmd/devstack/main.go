@@ -16,7 +16,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -120,6 +122,8 @@ type stack struct {
 	services  []*demoservice.Server
 	tollgate  *child
 	envoy     *envoy.Process
+	// tmpDir holds Envoy's bootstrap.
+	tmpDir string
 }
 
 func (s *stack) start(ctx context.Context, envoyBin string) error {
@@ -135,14 +139,15 @@ func (s *stack) start(ctx context.Context, envoyBin string) error {
 	if err := waitTCP(ctx, dialable(s.o.grpcAddr), 15*time.Second, tg.done); err != nil {
 		return fmt.Errorf("tollgate xDS on %s: %w", s.o.grpcAddr, err)
 	}
+	bootstrap, err := s.writeBootstrap(ctx)
+	if err != nil {
+		return err
+	}
 	s.envoy, err = envoy.Start(ctx, envoy.Config{
-		Binary:     envoyBin,
-		XDSAddress: dialable(s.o.grpcAddr),
-		NodeID:     "envoy-devstack",
-		NodeGroup:  envoy.DefaultNodeGroup,
-		AdminPort:  s.o.envoyAdminPort,
-		Delta:      s.o.delta,
-		LogLevel:   s.o.envoyLogLevel,
+		Binary:        envoyBin,
+		BootstrapFile: bootstrap,
+		NodeID:        devstackNodeID,
+		LogLevel:      s.o.envoyLogLevel,
 		// The example policy's access log goes to Envoy's stdout; flush
 		// it every half second (Envoy's default is 10s) so each request
 		// shows in the terminal as it happens.
@@ -151,6 +156,29 @@ func (s *stack) start(ctx context.Context, envoyBin string) error {
 		ExtraArgs: []string{"--file-flush-interval-msec", "500"},
 	})
 	return err
+}
+
+// devstackNodeID is the node id of make run's Envoy.
+const devstackNodeID = "envoy-devstack"
+
+// writeBootstrap has `tollgate bootstrap` write Envoy's bootstrap, as a
+// deployment would, into a directory stop removes.
+func (s *stack) writeBootstrap(ctx context.Context) (string, error) {
+	dir, err := os.MkdirTemp("", "tollgate-devstack-")
+	if err != nil {
+		return "", err
+	}
+	s.tmpDir = dir
+	file := filepath.Join(dir, "envoy-bootstrap.yaml")
+	args := []string{"bootstrap", "--node-id", devstackNodeID, "--node-group", envoy.DefaultNodeGroup,
+		"--xds-addr", dialable(s.o.grpcAddr), "--admin-addr", fmt.Sprintf("127.0.0.1:%d", s.o.envoyAdminPort), "--output", file}
+	if s.o.delta {
+		args = append(args, "--delta")
+	}
+	if out, err := exec.CommandContext(ctx, s.o.tollgate, args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("tollgate bootstrap: %w: %s", err, out)
+	}
+	return file, nil
 }
 
 func (s *stack) startServices() error {
@@ -230,6 +258,9 @@ func (s *stack) stop() {
 	defer cancel()
 	for _, srv := range s.services {
 		report("demo service", srv.Shutdown(ctx))
+	}
+	if s.tmpDir != "" {
+		report("bootstrap directory", os.RemoveAll(s.tmpDir))
 	}
 }
 

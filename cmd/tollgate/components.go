@@ -115,5 +115,6 @@ func xdsOptions(c *serveConfig) xds.Options {
 		RateLimitAddress: cmp.Or(c.rl.address, c.grpcAddr),
 		AccessLogAddress: cmp.Or(c.accessLogAddr, c.grpcAddr),
 		AuthzAddress:     cmp.Or(c.authzAddr, c.grpcAddr),
+		TLS:              c.grpcTLS.enabled(),
 	}
 }

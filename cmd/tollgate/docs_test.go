@@ -201,6 +201,7 @@ func serveMetrics(t *testing.T) map[string][]string {
 		}
 	})
 	reloader.New(c.policyDir, log, rec)
+	newHandshakeFailures(rec) // registered by runServe itself
 	out := map[string][]string{}
 	for name, labels := range described(t, rec.collectors) {
 		if strings.HasPrefix(name, "tollgate_") {

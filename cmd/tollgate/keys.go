@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,7 +16,7 @@ import (
 
 // keysSynopsis is each subcommand's usage line.
 var keysSynopsis = map[string]string{
-	"new":    "tollgate keys new --id ID --scopes a,b --tier T [--expires 90d] [--services s1,s2] --file KEYSFILE",
+	"new":    "tollgate keys new --id ID --scopes a,b --tier T [--expires 90d] [--services s1,s2] [--if-missing] --file KEYSFILE",
 	"rotate": "tollgate keys rotate ID [--overlap 24h] --file KEYSFILE",
 	"revoke": "tollgate keys revoke ID --file KEYSFILE",
 	"list":   "tollgate keys list [ID] --file KEYSFILE",
@@ -71,7 +74,9 @@ func keysFlags(name string, args []string, define func(fs *flag.FlagSet)) (id, f
 func keysNew(args []string, stdout, stderr io.Writer) error {
 	var scopes, services, tier string
 	var life time.Duration
+	var ifMissing bool
 	id, file, err := keysFlags("new", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&ifMissing, "if-missing", false, "only when the keys file does not exist yet; otherwise change and print nothing (for a first-start job)")
 		fs.StringVar(&scopes, "scopes", "", "comma-separated scopes, such as orders:read,orders:write")
 		fs.StringVar(&tier, "tier", "", "the key's tier (plan), used by rate limits")
 		fs.StringVar(&services, "services", "", "comma-separated services the key may call (default: all)")
@@ -82,6 +87,11 @@ func keysNew(args []string, stdout, stderr io.Writer) error {
 	}
 	if id == "" {
 		return usagef("--id ID is required")
+	}
+	if ifMissing {
+		if exists, err := fileExists(file); err != nil || exists {
+			return err
+		}
 	}
 	kf, err := authz.ReadKeysFile(file)
 	if err != nil {
@@ -218,4 +228,18 @@ func timeOrDash(t *time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// fileExists reports whether path exists; an error other than "not
+// there" (a permission problem, say) is returned rather than guessed.
+func fileExists(path string) (bool, error) {
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, err
+	}
 }

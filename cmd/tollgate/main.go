@@ -18,6 +18,8 @@ Commands:
   tollgate validate DIR                   check a policy directory; print every error
   tollgate check --policy DIR METHOD URL  which route would handle a request, and why
   tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
+  tollgate bootstrap [flags]              write the Envoy bootstrap of one proxy
+  tollgate health URL...                  exit 0 when every URL answers 2xx (container health checks)
   tollgate version                        print the version
 
 Run "tollgate COMMAND -h" for a command's flags. -h prints usage and exits 0;
@@ -46,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exit(cmd, check(rest, stdout, stderr), stdout, stderr)
 	case "keys":
 		return keys(rest, stdout, stderr)
+	case "bootstrap":
+		return exit(cmd, bootstrap(rest, stdout), stdout, stderr)
+	case "health":
+		return exit(cmd, health(rest, stdout), stdout, stderr)
 	case "version":
 		return exit(cmd, printVersion(rest, stdout), stdout, stderr)
 	case "-h", "--help", "help":

@@ -29,6 +29,7 @@ type rateLimitFlags struct {
 	redisAddrs     string
 	redisMaster    string
 	redisTimeout   time.Duration
+	redisAuth      redisAuthFlags
 	onFailure      string
 	gracePeriod    time.Duration
 	graceThen      string
@@ -42,6 +43,7 @@ func (f *rateLimitFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.redis, "redis", "", "Redis address host:port (single node); overrides the policy")
 	fs.StringVar(&f.redisAddrs, "redis-addrs", "", "comma-separated Redis addresses: a Cluster, or Sentinels with --redis-master")
 	fs.StringVar(&f.redisMaster, "redis-master", "", "Sentinel master name")
+	f.redisAuth.register(fs)
 	durationVar(fs, &f.redisTimeout, "redis-timeout", 0, "deadline of one decision's Redis round trip (default: the policy's, else 50ms)")
 	fs.StringVar(&f.onFailure, "ratelimit-on-failure", "", "when Redis is unreachable: fail_open, fail_closed or grace (default: the policy's, else fail_open)")
 	durationVar(fs, &f.gracePeriod, "ratelimit-grace-period", 0, "how long grace mode lasts (default: the policy's, else 30s)")
@@ -62,6 +64,9 @@ func (f *rateLimitFlags) check() error {
 	}
 	if f.store == "redis" && f.redis == "" && f.redisAddrs == "" {
 		return fmt.Errorf("--ratelimit-store redis needs --redis or --redis-addrs")
+	}
+	if err := f.redisAuth.check(); err != nil {
+		return err
 	}
 	for _, m := range []string{f.onFailure, f.graceThen} {
 		switch ratelimiter.Mode(m) {
@@ -86,6 +91,7 @@ func (f *rateLimitFlags) storeConfig(s *policy.RateLimitStore) ratelimiter.Store
 		c.Addrs, c.SentinelMaster = f.redisAddrs, f.redisMaster
 		c.Cluster = f.redisMaster == ""
 	}
+	f.redisAuth.apply(&c)
 	if f.store == "memory" {
 		c.Addrs = ""
 	}

@@ -25,6 +25,12 @@ func TestRateLimitStorePrecedence(t *testing.T) {
 			ratelimiter.StoreConfig{Addrs: "r:6379", Timeout: 80 * time.Millisecond, OnFailure: "grace", GracePeriod: 30 * time.Second, GraceThen: "fail_open"}},
 		{"sentinel flags", []string{"--redis-addrs", "s1:1,s2:2", "--redis-master", "m"}, nil,
 			ratelimiter.StoreConfig{Addrs: "s1:1,s2:2", SentinelMaster: "m", Timeout: 50 * time.Millisecond, OnFailure: "fail_open", GracePeriod: 30 * time.Second, GraceThen: "fail_open"}},
+		{"credential flags", []string{"--redis", "r:6379", "--redis-username", "tg", "--redis-password-file", "/run/pw", "--redis-tls-ca", "/ca.pem", "--redis-sentinel-password-env", "SPW"}, policytest.Load(t, "rate_limit_store: { redis: { address: a:1, password_env: PW, tls: { server_name: x } } }\n").RateLimitStore,
+			ratelimiter.StoreConfig{Addrs: "r:6379", Username: "tg", Password: ratelimiter.PasswordSource{File: "/run/pw"}, SentinelPassword: ratelimiter.PasswordSource{Env: "SPW"},
+				TLS: ratelimiter.TLSFiles{Enabled: true, CA: "/ca.pem"}, Timeout: 50 * time.Millisecond, OnFailure: "fail_open", GracePeriod: 30 * time.Second, GraceThen: "fail_open"}},
+		{"policy credentials", nil, policytest.Load(t, "rate_limit_store: { redis: { address: a:1, username: u, password_env: PW, tls: { server_name: x } } }\n").RateLimitStore,
+			ratelimiter.StoreConfig{Addrs: "a:1", Username: "u", Password: ratelimiter.PasswordSource{Env: "PW"},
+				TLS: ratelimiter.TLSFiles{Enabled: true, ServerName: "x"}, Timeout: 50 * time.Millisecond, OnFailure: "fail_open", GracePeriod: 30 * time.Second, GraceThen: "fail_open"}},
 		{"memory forced", []string{"--ratelimit-store", "memory"}, fromPolicy,
 			ratelimiter.StoreConfig{Cluster: true, Timeout: 20 * time.Millisecond, OnFailure: "fail_closed", GracePeriod: 30 * time.Second, GraceThen: "fail_open"}},
 	}
@@ -47,6 +53,8 @@ func TestRateLimitFlagErrors(t *testing.T) {
 		{"--redis", "a:1", "--redis-addrs", "b:1"},
 		{"--ratelimit-store", "redis"},
 		{"--ratelimit-on-failure", "maybe"},
+		{"--redis-password-file", "f", "--redis-password-env", "E"},
+		{"--redis-tls-cert", "c.pem"},
 	} {
 		if _, err := parseServe(append([]string{"--policy", "p"}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)

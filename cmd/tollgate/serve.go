@@ -52,6 +52,10 @@ type serveConfig struct {
 	// stateDir keeps the last good generation across restarts; "" keeps
 	// none. See stateDirFlag.
 	stateDir string
+	// grpcTLS secures the gRPC server; see tlsflags.go.
+	grpcTLS grpcTLSFlags
+	// adminTLS serves the admin port over HTTPS; see tlsflags.go.
+	adminTLS adminTLSFlags
 }
 
 const serveUsage = `Usage: tollgate serve --policy DIR [flags]
@@ -72,6 +76,8 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	durationVar(fs, &c.poll, "poll", 30*time.Second, "also re-read the policy directory this often, in case file events are lost")
 	c.rl.register(fs)
+	c.grpcTLS.register(fs)
+	c.adminTLS.register(fs)
 	fs.StringVar(&c.accessLogAddr, "access-log-addr", "", "address Envoy streams access logs to, for policies with access_log: { grpc: true } (default: --grpc-addr)")
 	fs.StringVar(&c.accessLogOutput, "access-log-output", "-", "where the gRPC access-log service writes JSON lines: a file, or - for standard output")
 	fs.StringVar(&c.authzAddr, "authz-address", "", "host:port where Envoy reaches Tollgate's ext_authz service (default: --grpc-addr)")
@@ -92,6 +98,12 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 		c.stateDir = defaultStateDir()
 	}
 	if c.only, err = parseOnly(*only); err != nil {
+		return nil, usageError{err}
+	}
+	if err := c.grpcTLS.check(c.grpcAddr); err != nil {
+		return nil, usageError{err}
+	}
+	if err := c.adminTLS.check(); err != nil {
 		return nil, usageError{err}
 	}
 	if err := c.rl.check(); err != nil {
@@ -170,6 +182,14 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		return err
 	}
 
+	grpcOpts, err := c.grpcTLS.serverOptions(log, newHandshakeFailures(reg))
+	if err != nil {
+		return err
+	}
+	adminTLS, err := c.adminTLS.wrapper(log)
+	if err != nil {
+		return err
+	}
 	grpcLis, err := net.Listen("tcp", c.grpcAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC listener: %w", err)
@@ -179,7 +199,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		grpcLis.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	grpcServer := newGRPCServer()
+	grpcServer := newGRPCServer(grpcOpts...)
 	adm := admin.New(reg, ready(rl), log)
 	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
@@ -204,7 +224,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 
 	errc := make(chan error, 3)
 	go func() { errc <- grpcServer.Serve(grpcLis) }()
-	go func() { errc <- adm.Serve(ctx, adminLis) }()
+	go func() { errc <- adm.Serve(ctx, adminTLS(adminLis)) }()
 	go func() {
 		errc <- watch.Dirs(ctx, c.policyDir, tlsDirs(rl), 200*time.Millisecond, c.poll, log, reload)
 	}()
@@ -225,14 +245,14 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	return err
 }
 
-func newGRPCServer() *grpc.Server {
-	return grpc.NewServer(
+func newGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append([]grpc.ServerOption{
 		// Envoy keeps ADS streams open for the life of the process and
 		// sends keepalives; allow them rather than closing the stream.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.MaxConcurrentStreams(100_000),
-	)
+	}, extra...)...)
 }
 
 // stopGRPC drains in-flight calls, but ADS streams never end on their own,

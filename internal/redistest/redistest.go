@@ -30,6 +30,10 @@ type Server struct {
 	args []string
 	t    testing.TB
 
+	// TLSAddr is the TLS port's address, for a server from StartTLS.
+	TLSAddr string
+	tlsPort int
+
 	mu  sync.Mutex // guards cmd across Stop and Restart
 	cmd *exec.Cmd
 	out *bytes.Buffer
@@ -102,7 +106,7 @@ func (s *Server) Restart() {
 	}
 }
 
-// Cluster is a Redis Cluster of masters without replicas.
+// Cluster is a Redis Cluster of masters, with or without replicas.
 type Cluster struct {
 	Nodes []*Server
 }
@@ -116,9 +120,10 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// StartCluster runs n cluster-enabled nodes and joins them with
-// `redis-cli --cluster create`, then waits until the cluster is ok.
-func StartCluster(t testing.TB, n int) *Cluster {
+// startCluster runs n cluster-enabled nodes and joins them with
+// `redis-cli --cluster create`, replicas replicas per master, then waits
+// until the cluster is ok (and every replica has synchronised).
+func startCluster(t testing.TB, n, replicas int) *Cluster {
 	t.Helper()
 	cli := testenv.Require(t, "redis-cli", "make deps-redis", func() (string, error) {
 		return exec.LookPath("redis-cli")
@@ -129,7 +134,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		c.Nodes = append(c.Nodes, startOn(t, clusterPort(t), "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000"))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
@@ -143,6 +148,12 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
 				ok = false
 			}
+			if replicas > 0 {
+				out, err := exec.Command(cli, "-h", "127.0.0.1", "-p", strconv.Itoa(node.port), "info", "replication").Output()
+				if err != nil || (strings.Contains(string(out), "role:slave") && !strings.Contains(string(out), "master_link_status:up")) {
+					ok = false
+				}
+			}
 		}
 		if ok {
 			return c
@@ -152,6 +163,22 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// StartCluster runs n cluster-enabled nodes and joins them with
+// `redis-cli --cluster create`, then waits until the cluster is ok.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return startCluster(t, n, 0)
+}
+
+// StartClusterWithReplicas runs masters masters with replicas replicas
+// each (masters*(1+replicas) nodes; redis-cli makes the first masters
+// nodes the masters), and waits until the cluster is ok and every replica
+// has synchronised, so that a CLUSTER FAILOVER can run at once.
+func StartClusterWithReplicas(t testing.TB, masters, replicas int) *Cluster {
+	t.Helper()
+	return startCluster(t, masters*(1+replicas), replicas)
 }
 
 // ping sends an inline PING and expects +PONG.
@@ -170,7 +197,8 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(string(buf[:n]), "+PONG") {
+	// A server with a password answers NOAUTH: it is up all the same.
+	if r := string(buf[:n]); !strings.HasPrefix(r, "+PONG") && !strings.HasPrefix(r, "-NOAUTH") {
 		return fmt.Errorf("unexpected reply %q", buf[:n])
 	}
 	return nil
@@ -217,19 +245,48 @@ func free(port int) bool {
 	return true
 }
 
+// StartTLS runs a redis-server that also listens for TLS (on TLSAddr)
+// with the given certificate, key and client CA (PEM files), requiring a
+// client certificate when clientCert is true. The plain port stays for the
+// readiness check; tests of TLS dial TLSAddr. extra are more arguments,
+// such as "--requirepass", "pw".
+func StartTLS(t testing.TB, certFile, keyFile, caFile string, clientCert bool, extra ...string) *Server {
+	t.Helper()
+	tlsPort := freePort(t)
+	auth := "no"
+	if clientCert {
+		auth = "yes"
+	}
+	args := append([]string{"--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--tls-ca-cert-file", caFile, "--tls-auth-clients", auth}, extra...)
+	s := Start(t, args...)
+	s.TLSAddr, s.tlsPort = fmt.Sprintf("127.0.0.1:%d", tlsPort), tlsPort
+	return s
+}
+
 // StartSentinel runs a Sentinel monitoring master under the given name.
-func StartSentinel(t testing.TB, master *Server, name string) *Server {
+// conf are more sentinel.conf lines, such as "requirepass PW" (the
+// Sentinel's own password) or "sentinel auth-pass NAME PW" (the master's).
+// A master from StartTLS is monitored (and announced) on its TLS port.
+func StartSentinel(t testing.TB, master *Server, name string, conf ...string) *Server {
 	t.Helper()
 	bin := Binary(t)
 	port := freePort(t)
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sentinel.conf")
+	confFile := filepath.Join(dir, "sentinel.conf")
+	masterPort := master.port
+	if master.tlsPort != 0 {
+		masterPort = master.tlsPort
+	}
 	content := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n",
-		port, dir, name, master.port, name)
-	if err := os.WriteFile(conf, []byte(content), 0o644); err != nil {
+		port, dir, name, masterPort, name)
+	for _, line := range conf {
+		content += line + "\n"
+	}
+	if err := os.WriteFile(confFile, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, dir: dir, t: t, args: []string{conf, "--sentinel"}}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, dir: dir, t: t, args: []string{confFile, "--sentinel"}}
 	if err := s.start(bin); err != nil {
 		t.Fatal(err)
 	}

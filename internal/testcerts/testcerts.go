@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ type Leaf struct {
 type Options struct {
 	CommonName string
 	DNSNames   []string
+	// IPs are IP address SANs, such as 127.0.0.1 for a server Envoy
+	// dials by address.
+	IPs []net.IP
 	// URIs are URI SANs, such as SPIFFE ids.
 	URIs []string
 	// Client makes a client certificate (extended key usage clientAuth);
@@ -86,6 +90,7 @@ func (ca *CA) Issue(o Options) (*Leaf, error) {
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: o.CommonName, Organization: []string{"Tollgate tests"}},
 		DNSNames:     o.DNSNames,
+		IPAddresses:  o.IPs,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
