@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/tollgate/tollgate/authz"
 	"github.com/tollgate/tollgate/deploy/kubernetes"
 	"github.com/tollgate/tollgate/internal/testenv"
@@ -121,12 +119,13 @@ func TestServeFollowsAKubernetesVolumeSwap(t *testing.T) {
 	})
 }
 
-// Two Envoy pods of the base's Envoy Deployment (its container arguments,
-// $(POD_NAME) expanded as the kubelet does, and the envoy-bootstrap
-// ConfigMap, with only the headless Service's address replaced by a
-// loopback one and the admin port by a free one, since this machine has no
-// cluster DNS) connect to a real Tollgate, which sees two proxies, each
-// by its pod name, in the node group the Deployment names.
+// Two Envoy pods of the base's Envoy Deployment (the init container's
+// `tollgate bootstrap` and the Envoy container, with their arguments as
+// the kubelet passes them, $(POD_NAME) expanded; only the headless
+// Service's address is replaced by Tollgate's loopback one and the admin
+// address by a free one, since this machine has no cluster DNS) connect
+// to a real Tollgate, which sees two proxies, each by its pod name, in the
+// node group the Deployment names.
 func TestKubernetesEnvoyPodsHaveUniqueNodeIDs(t *testing.T) {
 	t.Parallel()
 	bin := requireEnvoy(t)
@@ -134,33 +133,38 @@ func TestKubernetesEnvoyPodsHaveUniqueNodeIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := kubernetes.Deployments(objs)["envoy"]
-	c := d.Spec.Template.Spec.Containers[0]
-	bootstrap := kubernetesEnvoyBootstrap(t, objs, d.Spec.Template.Spec.Volumes[0].ConfigMap.Name)
+	pod := kubernetes.Deployments(objs)["envoy"].Spec.Template.Spec
 	dir := policyDir(t, map[string]string{
 		"gateway.yaml": strings.ReplaceAll(listenerYAML, "{{PORT}}", strings.Split(freeAddr(t), ":")[1]) +
 			servicesYAML(t, "orders") + "routes:\n  - { name: orders, to: orders }\n",
 	})
 	tg := startTollgate(t, dir, "")
-	_, grpcPort, _ := strings.Cut(tg.grpcAddr, ":")
 	pods := []string{"envoy-7d9f-abcde", "envoy-7d9f-fghij"}
-	for _, pod := range pods {
-		_, adminPort, _ := strings.Cut(freeAddr(t), ":")
-		file := filepath.Join(t.TempDir(), "bootstrap.yaml")
-		local := strings.Replace(bootstrap, `address: "tollgate-grpc", port_value: 18000`, `address: "127.0.0.1", port_value: `+grpcPort, 1)
-		local = strings.Replace(local, `port_value: 9901`, `port_value: `+adminPort, 1)
-		if local == bootstrap {
-			t.Fatal("the bootstrap's Tollgate or admin address is not where this test expects it")
-		}
-		if err := os.WriteFile(file, []byte(local), 0o644); err != nil {
+	for _, name := range pods {
+		init, err := kubernetes.Args(pod.InitContainers[0], objs, name)
+		if err != nil {
 			t.Fatal(err)
 		}
-		args, err := kubernetes.Args(c, objs, pod)
+		file := filepath.Join(t.TempDir(), "bootstrap.yaml")
+		for i, a := range init {
+			switch flag, _, _ := strings.Cut(a, "="); flag {
+			case "--xds-addr":
+				init[i] = flag + "=" + tg.grpcAddr
+			case "--admin-addr":
+				init[i] = flag + "=" + freeAddr(t)
+			case "--output":
+				init[i] = flag + "=" + file
+			}
+		}
+		if out, err := exec.Command(tollgateBin, init...).CombinedOutput(); err != nil {
+			t.Fatalf("tollgate %v: %v\n%s", init, err, out)
+		}
+		args, err := kubernetes.Args(pod.Containers[0], objs, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		args[slices.Index(args, "-c")+1] = file
-		runProcess(t, "envoy "+pod, bin, args...)
+		runProcess(t, "envoy "+name, bin, args...)
 	}
 	eventually(t, 20*time.Second, func() error {
 		var proxies []struct {
@@ -181,18 +185,6 @@ func TestKubernetesEnvoyPodsHaveUniqueNodeIDs(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// kubernetesEnvoyBootstrap is the bootstrap.yaml of the named ConfigMap.
-func kubernetesEnvoyBootstrap(t *testing.T, objs []kubernetes.Object, name string) string {
-	t.Helper()
-	for _, o := range objs {
-		if cm, ok := o.Value.(*corev1.ConfigMap); ok && cm.Name == name {
-			return cm.Data["bootstrap.yaml"]
-		}
-	}
-	t.Fatalf("no ConfigMap %s", name)
-	return ""
 }
 
 // runProcess starts a program for the test and stops it in t.Cleanup,

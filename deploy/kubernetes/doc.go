@@ -4,7 +4,7 @@
 // strictly into the official k8s.io/api types. No binary imports it
 // (TestNoBinaryImportsKubernetes); the tests here, cmd/tollgate's (the
 // containers' arguments against serve's own flag parsing) and e2e's (real
-// Envoys with the Deployment's arguments and bootstrap) do.
+// Envoys with the bootstrap the init container writes) do.
 //
 // Kustomize rather than a Helm chart: the manifests stay plain, valid
 // Kubernetes objects that a reader (and kubectl apply -k, built into

@@ -1,70 +1,14 @@
 package kubernetes
 
 import (
-	"os"
-	"os/exec"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
-
-	"github.com/tollgate/tollgate/envoy"
-	"github.com/tollgate/tollgate/internal/testenv"
 )
-
-// bootstrap is the part of Envoy's bootstrap these tests read.
-type bootstrap struct {
-	Node            map[string]any `json:"node"`
-	StaticResources struct {
-		Clusters []struct {
-			Name           string `json:"name"`
-			Type           string `json:"type"`
-			LoadAssignment struct {
-				Endpoints []struct {
-					LBEndpoints []struct {
-						Endpoint struct {
-							Address struct {
-								SocketAddress struct {
-									Address   string `json:"address"`
-									PortValue int32  `json:"port_value"`
-								} `json:"socket_address"`
-							} `json:"address"`
-						} `json:"endpoint"`
-					} `json:"lb_endpoints"`
-				} `json:"endpoints"`
-			} `json:"load_assignment"`
-		} `json:"clusters"`
-	} `json:"static_resources"`
-}
-
-// envoyBootstrap is the bootstrap file the Envoy container mounts.
-func envoyBootstrap(t *testing.T, objs []Object) (path string, content string) {
-	t.Helper()
-	d := deployment(t, objs, "envoy")
-	c := d.Spec.Template.Spec.Containers[0]
-	path = flagValue(c.Args, "c")
-	if path == "" {
-		path = valueAfter(c.Args, "-c")
-	}
-	for _, m := range c.VolumeMounts {
-		if rel, ok := strings.CutPrefix(path, m.MountPath+"/"); ok {
-			for _, v := range d.Spec.Template.Spec.Volumes {
-				if v.Name == m.Name && v.ConfigMap != nil {
-					data, err := configMapData(objs, v.ConfigMap.Name)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return path, data[rel]
-				}
-			}
-		}
-	}
-	t.Fatalf("Envoy's -c %q is on no ConfigMap volume", path)
-	return "", ""
-}
 
 func valueAfter(args []string, name string) string {
 	if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
@@ -73,45 +17,75 @@ func valueAfter(args []string, name string) string {
 	return ""
 }
 
-// Every Envoy pod has its own node id, its pod name (so Tollgate tells the
-// proxies apart), and one node group; the bootstrap all pods share names
-// neither, and reaches Tollgate through the headless Service, by DNS, so
-// each Envoy sees every replica.
-func TestEnvoyNodeIDIsThePodName(t *testing.T) {
+// initContainer is the named init container of a Deployment.
+func initContainer(t *testing.T, objs []Object, deploymentName, name string) corev1.Container {
+	t.Helper()
+	for _, c := range deployment(t, objs, deploymentName).Spec.Template.Spec.InitContainers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("Deployment %s has no init container %s", deploymentName, name)
+	return corev1.Container{}
+}
+
+// mountedVolume is the volume mounted in c at the directory holding path.
+func mountedVolume(t *testing.T, objs []Object, deploymentName string, c corev1.Container, path string) *corev1.Volume {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		if filepath.Dir(path) == m.MountPath {
+			for _, v := range deployment(t, objs, deploymentName).Spec.Template.Spec.Volumes {
+				if v.Name == m.Name {
+					return &v
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Every Envoy pod writes its own bootstrap in an init container with
+// `tollgate bootstrap`: the node id is the pod's name (so Tollgate tells the
+// proxies apart), the xDS address is the headless Service, and the file
+// lands on an emptyDir the Envoy container reads with -c. (cmd/tollgate's
+// TestKubernetesEnvoyBootstrapIsAccepted runs the init container's
+// command and a real Envoy on its output.)
+func TestEnvoyBootstrapIsWrittenPerPod(t *testing.T) {
 	for _, k := range Kustomizations {
 		objs := render(t, k)
-		c := deployment(t, objs, "envoy").Spec.Template.Spec.Containers[0]
-		a, err := Args(c, objs, "envoy-7d9f-abcde")
+		init := initContainer(t, objs, "envoy", "bootstrap")
+		a, err := Args(init, objs, "envoy-7d9f-abcde")
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := Args(c, objs, "envoy-7d9f-fghij")
+		b, err := Args(init, objs, "envoy-7d9f-fghij")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if valueAfter(a, "--service-node") != "envoy-7d9f-abcde" || valueAfter(b, "--service-node") != "envoy-7d9f-fghij" {
-			t.Errorf("%s: --service-node is not the pod's name: %v", k, a)
+		if init.Image != "tollgate:dev" || a[0] != "bootstrap" {
+			t.Errorf("%s: the init container runs %s %v, want tollgate bootstrap", k, init.Image, a)
 		}
-		if valueAfter(a, "--service-cluster") == "" {
-			t.Errorf("%s: no --service-cluster (node group)", k)
-		}
-		_, content := envoyBootstrap(t, objs)
-		var bs bootstrap
-		if err := yaml.Unmarshal([]byte(content), &bs); err != nil {
-			t.Fatal(err)
-		}
-		if bs.Node != nil {
-			t.Errorf("%s: the shared bootstrap sets node %v; every pod would get the same", k, bs.Node)
+		if flagValue(a, "node-id") != "envoy-7d9f-abcde" || flagValue(b, "node-id") != "envoy-7d9f-fghij" {
+			t.Errorf("%s: --node-id is not the pod's name: %v", k, a)
 		}
 		grpc := headlessService(t, objs, "tollgate-grpc")
-		if len(bs.StaticResources.Clusters) != 1 {
-			t.Fatalf("%s: bootstrap clusters %+v, want tollgate_xds", k, bs.StaticResources.Clusters)
+		host, port, err := net.SplitHostPort(flagValue(a, "xds-addr"))
+		if err != nil || host != grpc.Name || port != portString(grpc.Spec.Ports[0].Port) {
+			t.Errorf("%s: --xds-addr %q, want the headless Service %s:%d", k, flagValue(a, "xds-addr"), grpc.Name, grpc.Spec.Ports[0].Port)
 		}
-		xds := bs.StaticResources.Clusters[0]
-		sa := xds.LoadAssignment.Endpoints[0].LBEndpoints[0].Endpoint.Address.SocketAddress
-		if xds.Type != "STRICT_DNS" || sa.Address != grpc.Name || sa.PortValue != grpc.Spec.Ports[0].Port {
-			t.Errorf("%s: the xDS cluster is %s %s:%d, want STRICT_DNS to the headless Service %s:%d",
-				k, xds.Type, sa.Address, sa.PortValue, grpc.Name, grpc.Spec.Ports[0].Port)
+		envoyC := deployment(t, objs, "envoy").Spec.Template.Spec.Containers[0]
+		out := flagValue(a, "output")
+		if got := valueAfter(envoyC.Args, "-c"); got != out {
+			t.Errorf("%s: Envoy reads -c %q, the init container writes %q", k, got, out)
+		}
+		for _, c := range []corev1.Container{init, envoyC} {
+			if v := mountedVolume(t, objs, "envoy", c, out); v == nil || v.EmptyDir == nil {
+				t.Errorf("%s: %s does not mount the emptyDir the bootstrap is written to", k, c.Name)
+			}
+		}
+		_, adminPort, _ := net.SplitHostPort(flagValue(a, "admin-addr"))
+		if adminPort != portString(containerPort(t, envoyC, "admin")) {
+			t.Errorf("%s: --admin-addr %q is not Envoy's admin container port", k, flagValue(a, "admin-addr"))
 		}
 	}
 }
@@ -148,34 +122,52 @@ func TestTollgateServiceAddressesAreTheHeadlessService(t *testing.T) {
 	}
 }
 
-// A real Envoy accepts the Envoy container's arguments, $(POD_NAME)
-// expanded, with the ConfigMap's bootstrap (envoy --mode validate: the
-// configuration is loaded and checked, nothing is served).
-func TestEnvoyAcceptsItsArgumentsAndBootstrap(t *testing.T) {
-	bin := testenv.Require(t, "Envoy", "make deps-envoy", envoy.FindBinary)
-	for _, k := range Kustomizations {
-		objs := render(t, k)
-		path, content := envoyBootstrap(t, objs)
-		file := filepath.Join(t.TempDir(), "bootstrap.yaml")
-		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		c := deployment(t, objs, "envoy").Spec.Template.Spec.Containers[0]
-		args, err := Args(c, objs, "envoy-7d9f-abcde")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, a := range args {
-			if a == path {
-				args[i] = file
+// The cert-manager overlay changes exactly the TLS arguments: Tollgate's
+// are the base's with --insecure-grpc replaced by the three --grpc-tls
+// flags, Envoy's bootstrap's are the base's plus --tls-*, and every file
+// they name is on the Secret volume cert-manager fills.
+func TestCertManagerOverlaySwitchesToMutualTLS(t *testing.T) {
+	base, overlay := render(t, "base"), render(t, "overlays/cert-manager")
+	type check struct {
+		deployment string
+		container  func(objs []Object) corev1.Container
+		// mountedIn is the container that reads the TLS files.
+		mountedIn func(objs []Object) corev1.Container
+		removed   []string
+		added     []string
+		secret    string
+	}
+	tollgateC := func(objs []Object) corev1.Container {
+		return deployment(t, objs, "tollgate").Spec.Template.Spec.Containers[0]
+	}
+	envoyC := func(objs []Object) corev1.Container {
+		return deployment(t, objs, "envoy").Spec.Template.Spec.Containers[0]
+	}
+	for _, c := range []check{
+		{"tollgate", tollgateC, tollgateC, []string{"--insecure-grpc"}, []string{"grpc-tls-cert", "grpc-tls-key", "grpc-client-ca"}, "tollgate-grpc-tls"},
+		{"envoy", func(objs []Object) corev1.Container { return initContainer(t, objs, "envoy", "bootstrap") }, envoyC, nil, []string{"tls-cert", "tls-key", "tls-ca"}, "envoy-client-tls"},
+	} {
+		before, after := c.container(base).Args, c.container(overlay).Args
+		var want []string
+		for _, a := range before {
+			if !slices.Contains(c.removed, a) {
+				want = append(want, a)
 			}
 		}
-		if !slices.Equal(c.Command, []string{"envoy"}) {
-			t.Fatalf("%s: Envoy's command is %v, want [envoy]", k, c.Command)
+		var got []string
+		for _, a := range after {
+			name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			if !slices.Contains(c.added, name) {
+				got = append(got, a)
+				continue
+			}
+			v := mountedVolume(t, overlay, c.deployment, c.mountedIn(overlay), value)
+			if v == nil || v.Secret == nil || v.Secret.SecretName != c.secret {
+				t.Errorf("%s: --%s %s is not on the Secret %s's volume", c.deployment, name, value, c.secret)
+			}
 		}
-		out, err := exec.CommandContext(t.Context(), bin, append(args, "--mode", "validate")...).CombinedOutput()
-		if err != nil {
-			t.Errorf("%s: envoy %v --mode validate: %v\n%s", k, args, err, out)
+		if !slices.Equal(got, want) || len(after) != len(want)+len(c.added) {
+			t.Errorf("%s: the overlay's arguments\n%v\nare not the base's\n%v\nwith %v removed and %v added", c.deployment, after, before, c.removed, c.added)
 		}
 	}
 }

@@ -42,7 +42,7 @@ func kindsOf(objs []Object) []string {
 }
 
 var baseObjects = []string{
-	"ConfigMap/envoy-bootstrap", "ConfigMap/tollgate-policy", "ConfigMap/tollgate-settings",
+	"ConfigMap/tollgate-policy", "ConfigMap/tollgate-settings",
 	"Deployment/envoy", "Deployment/tollgate",
 	"PodDisruptionBudget/envoy", "PodDisruptionBudget/tollgate",
 	"Service/envoy", "Service/tollgate-admin", "Service/tollgate-grpc",
@@ -63,7 +63,7 @@ func TestKustomizationsBuildTheExpectedObjects(t *testing.T) {
 		for _, name := range kindsOf(render(t, k)) {
 			// Generated names carry a content hash; compare without it.
 			kind, n, _ := strings.Cut(name, "/")
-			if i := strings.LastIndex(n, "-"); i > 0 && (strings.HasPrefix(n, "tollgate-settings-") || strings.HasPrefix(n, "envoy-bootstrap-")) {
+			if i := strings.LastIndex(n, "-"); i > 0 && strings.HasPrefix(n, "tollgate-settings-") {
 				n = n[:i]
 			}
 			got = append(got, kind+"/"+n)
@@ -224,7 +224,7 @@ func TestContainersAreLockedDown(t *testing.T) {
 			if pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil {
 				t.Errorf("%s %s: no pod anti-affinity", k, name)
 			}
-			for _, c := range pod.Containers {
+			for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
 				sc := c.SecurityContext
 				if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 					sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
