@@ -52,7 +52,7 @@ func Load(dir string) (*Policy, error) {
 	}
 	var files []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && IsPolicyFile(e.Name()) {
+		if IsPolicyFile(e.Name()) && isRegularFile(dir, e) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
@@ -61,6 +61,17 @@ func Load(dir string) (*Policy, error) {
 		return nil, fmt.Errorf("%s: no policy files (*.yaml, *.yml) found", dir)
 	}
 	return LoadFiles(files)
+}
+
+// isRegularFile reports whether e is a regular file, following a
+// symlink: a Kubernetes ConfigMap mount holds every file as a symlink
+// into its ..data directory, and that is the usual way to deploy a policy.
+func isRegularFile(dir string, e os.DirEntry) bool {
+	if e.Type()&os.ModeSymlink == 0 {
+		return e.Type().IsRegular()
+	}
+	info, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err == nil && info.Mode().IsRegular()
 }
 
 // LoadFiles is Load for an explicit list of files, merged in the order given.

@@ -86,3 +86,75 @@ func TestDirsSeesAChangeMadeAsItStarts(t *testing.T) {
 		}
 	}
 }
+
+// Kubernetes mounts a ConfigMap or Secret as a directory of symlinks into
+// a hidden, timestamped directory: gateway.yaml -> ..data/gateway.yaml,
+// ..data -> ..2026_x. An update writes a new timestamped directory and
+// renames a new ..data symlink over the old one; no file the policy
+// names is written. The watcher must still report it, and the caller
+// must then read the new content through the same paths.
+func TestDirsSeesAKubernetesConfigMapSwap(t *testing.T) {
+	root := t.TempDir()
+	writeGeneration(t, root, "..2026_11_30_00_00_00.1", "v1")
+	if err := os.Symlink("..2026_11_30_00_00_00.1", filepath.Join(root, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "gateway.yaml")
+	if err := os.Symlink("..data/gateway.yaml", file); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan string, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Dirs(ctx, root, nil, 20*time.Millisecond, time.Hour, slog.New(slog.DiscardHandler), func() {
+			data, _ := os.ReadFile(file)
+			seen <- string(data)
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	// The first onChange (Dirs' catch-up) comes once the watches are set:
+	// only then is the swap sure to raise an event.
+	if got := <-seen; got != "v1" {
+		t.Fatalf("first read %q, want v1", got)
+	}
+	writeGeneration(t, root, "..2026_11_30_00_01_00.2", "v2")
+	tmp := filepath.Join(root, "..data_tmp")
+	if err := os.Symlink("..2026_11_30_00_01_00.2", tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(root, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "..2026_11_30_00_00_00.1")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-seen:
+			if got == "v2" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the ..data swap was not reported (the poll is an hour, so only an event can)")
+		}
+	}
+}
+
+// writeGeneration writes one timestamped ConfigMap generation.
+func writeGeneration(t *testing.T, root, name, content string) {
+	t.Helper()
+	dir := filepath.Join(root, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
