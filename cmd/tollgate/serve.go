@@ -115,6 +115,9 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return nil, usagef("--log-format must be json or text, got %q", c.logFormat)
 	}
+	if c.poll <= 0 || c.keyUsageFlush <= 0 {
+		return nil, usagef("--poll and --key-usage-flush must be positive, got %s and %s", c.poll, c.keyUsageFlush)
+	}
 	if err := c.connAge.check(); err != nil {
 		return nil, usageError{err}
 	}

@@ -87,3 +87,17 @@ func TestAdminTLSFlagsGoTogether(t *testing.T) {
 		t.Errorf("admin TLS: %v", err)
 	}
 }
+
+// --poll and --key-usage-flush drive tickers, which panic on a zero or
+// negative interval: such a value is a usage error, not a crash.
+func TestIntervalFlagsMustBePositive(t *testing.T) {
+	for _, flag := range []string{"--poll", "--key-usage-flush"} {
+		for _, v := range []string{"0s", "-1s"} {
+			_, err := parseServe([]string{"--policy", "dir", flag, v}, io.Discard)
+			var usage usageError
+			if !errors.As(err, &usage) || !strings.Contains(err.Error(), strings.TrimLeft(flag, "-")) {
+				t.Errorf("%s %s: %v, want a usage error naming %s", flag, v, err, flag)
+			}
+		}
+	}
+}
