@@ -18,18 +18,7 @@ func TestDirsWatchesExtraDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := make(chan struct{}, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Dirs(ctx, root, func() []string { return []string{certs} }, 20*time.Millisecond, time.Hour,
-			slog.New(slog.DiscardHandler), func() { changed <- struct{}{} })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	startDirs(t, root, func() []string { return []string{certs} }, func() { changed <- struct{}{} })
 	// Writes until the watcher, started concurrently, reports one.
 	deadline := time.After(5 * time.Second)
 	for i := 0; ; i++ {
@@ -57,19 +46,9 @@ func TestDirsSeesAChangeMadeAsItStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := make(chan string, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Dirs(ctx, root, nil, 20*time.Millisecond, time.Hour, slog.New(slog.DiscardHandler), func() {
-			data, _ := os.ReadFile(file)
-			seen <- string(data)
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+	startDirs(t, root, nil, func() {
+		data, _ := os.ReadFile(file)
+		seen <- string(data)
 	})
 	if err := os.WriteFile(file, []byte("new"), 0o600); err != nil {
 		t.Fatal(err)
@@ -104,19 +83,9 @@ func TestDirsSeesAKubernetesConfigMapSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := make(chan string, 100)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Dirs(ctx, root, nil, 20*time.Millisecond, time.Hour, slog.New(slog.DiscardHandler), func() {
-			data, _ := os.ReadFile(file)
-			seen <- string(data)
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+	startDirs(t, root, nil, func() {
+		data, _ := os.ReadFile(file)
+		seen <- string(data)
 	})
 	// The first onChange (Dirs' catch-up) comes once the watches are set:
 	// only then is the swap sure to raise an event.
@@ -157,4 +126,22 @@ func writeGeneration(t *testing.T, root, name, content string) {
 	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startDirs runs Dirs on root until the test ends (a 20 ms debounce and an
+// hour's poll, so only events can report a change) and checks it ended
+// cleanly.
+func startDirs(t *testing.T, root string, extra func() []string, onChange func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Dirs(ctx, root, extra, 20*time.Millisecond, time.Hour, slog.New(slog.DiscardHandler), onChange)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
 }
