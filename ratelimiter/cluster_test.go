@@ -253,6 +253,10 @@ func tokensTaken(t *testing.T, client *redis.ClusterClient, period time.Duration
 // TestSingleNodeOneRoundTripPerDecision: with a single node (no Cluster)
 // a decision over several limits stays exactly one command, one round
 // trip, as the per-counter hash tags of a Cluster must not change it.
+// Decisions here come one at a time, so each is sent alone (a plain
+// EVALSHA, no pipeline); under concurrency the store pipelines decisions
+// that arrive together, and round trips per decision fall below one
+// (TestDecisionsWaitingShareOneWrite).
 func TestSingleNodeOneRoundTripPerDecision(t *testing.T) {
 	srv := startRedis(t)
 	client := NewRedisClient(RedisOptions{Addrs: []string{srv.Addr}, Timeout: 2 * time.Second})

@@ -7,8 +7,9 @@
 // clock: a token bucket implemented as GCRA, an exact sliding window that
 // remembers at most `limit` timestamps per key, and a fixed window with
 // envoyproxy/ratelimit's semantics. A Store applies them: memoryStore
-// (sharded, O(1) per decision, swept) or redisStore (one EVALSHA round trip
-// per decision, Redis's clock). A failover store (failover.go) applies the
+// (sharded, O(1) per decision, swept) or redisStore (one EVALSHA per
+// decision, Redis's clock; decisions arriving together share one pipelined
+// write, pipeline.go). A failover store (failover.go) applies the
 // fail_open, fail_closed or grace mode when Redis does not answer in time.
 //
 // Several limits can apply to one request: it is admitted only if every

@@ -16,6 +16,8 @@ type Metrics struct {
 	degraded    *prometheus.GaugeVec
 	redisErrors prometheus.Counter
 	redisTime   prometheus.Histogram
+	// redisBatch is how many decisions each write to Redis carried.
+	redisBatch prometheus.Histogram
 	// invalidCalls counts calls refused unanswered, by reason.
 	invalidCalls *prometheus.CounterVec
 
@@ -53,6 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		degraded:     f.GaugeVec("tollgate_ratelimit_degraded", "1 while Redis is unreachable and the named failure mode is answering; alert on it.", "mode"),
 		redisErrors:  f.Counter("tollgate_ratelimit_redis_errors_total", "Redis calls that failed or missed their deadline."),
 		redisTime:    f.Histogram("tollgate_ratelimit_redis_duration_seconds", "Time of one rate-limit decision's Redis round trip.", []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25}),
+		redisBatch:   f.Histogram("tollgate_ratelimit_redis_batch_size", "Decisions sharing one pipelined write to a single Redis node (or Sentinel's master): 1 when idle, more under concurrency.", []float64{1, 2, 4, 8, 16, 32, 64}),
 		invalidCalls: f.CounterVec("tollgate_ratelimit_invalid_calls_total", "Rate-limit calls refused with InvalidArgument, undecided, by reason: too_many_descriptors, too_many_entries. Envoy never sends such calls.", "reason"),
 	}
 	for _, mode := range degradedModes {

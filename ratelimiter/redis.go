@@ -25,9 +25,11 @@ var decideScript = redis.NewScript(decideSource)
 const keyPrefix = "tollgate:{rl}:"
 
 // redisStore keeps counters in a single Redis node or Sentinel's master,
-// one EVALSHA per decision; a Cluster has its own store (clusterStore).
+// one EVALSHA per decision, decisions arriving together pipelined in one
+// write (batcher); a Cluster has its own store (clusterStore).
 type redisStore struct {
 	client  redis.UniversalClient
+	batch   *batcher
 	timeout time.Duration
 	// now, if set, replaces Redis's clock (tests comparing stores).
 	now     func() time.Time
@@ -98,10 +100,12 @@ func NewRedisStore(client redis.UniversalClient, timeout time.Duration, metrics 
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		return &clusterStore{client: cc, timeout: timeout, now: now, metrics: metrics}
 	}
-	return &redisStore{client: client, timeout: timeout, now: now, metrics: metrics}
+	return &redisStore{client: client, timeout: timeout, now: now, metrics: metrics,
+		batch: &batcher{client: client, metrics: metrics}}
 }
 
-// Apply implements Store with one EVALSHA.
+// Apply implements Store with one EVALSHA, sent with the decisions
+// pending at the same time.
 func (s *redisStore) Apply(ctx context.Context, charges []Charge) ([]Result, error) {
 	all := make([]int, len(charges))
 	for i := range all {
@@ -114,7 +118,7 @@ func (s *redisStore) Apply(ctx context.Context, charges []Charge) ([]Result, err
 		defer cancel()
 	}
 	start := time.Now()
-	reply, err := decideScript.Run(ctx, s.client, keys, args...).Int64Slice()
+	reply, err := s.batch.do(&evalCall{ctx: ctx, keys: keys, args: args, done: make(chan evalReply, 1)})
 	s.metrics.redisTime.Observe(time.Since(start).Seconds())
 	if err == nil {
 		err = checkReply(reply, len(charges))
