@@ -105,7 +105,11 @@ func processCPU(b *testing.B) time.Duration {
 // drive calls ShouldRateLimit with every request from 32 concurrent
 // callers and measures it.
 func drive(b *testing.B, c rlsv3.RateLimitServiceClient, reqs []*rlsv3.RateLimitRequest) driven {
-	const workers = 32
+	return driveN(b, c, reqs, 32)
+}
+
+// driveN is drive with the given number of concurrent callers.
+func driveN(b *testing.B, c rlsv3.RateLimitServiceClient, reqs []*rlsv3.RateLimitRequest, workers int) driven {
 	n := len(reqs)
 	cpu0 := processCPU(b)
 	lat := make([]time.Duration, n)

@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		decisions:    f.CounterVec("tollgate_ratelimit_decisions_total", "Rate-limit verdicts by limit and result: admitted, refused, shadow_refused, not_charged (another limit refused).", "limit", "result"),
 		degraded:     f.GaugeVec("tollgate_ratelimit_degraded", "1 while Redis is unreachable and the named failure mode is answering; alert on it.", "mode"),
 		redisErrors:  f.Counter("tollgate_ratelimit_redis_errors_total", "Redis calls that failed or missed their deadline."),
-		redisTime:    f.Histogram("tollgate_ratelimit_redis_duration_seconds", "Time of one rate-limit decision's Redis round trip.", []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25}),
+		redisTime:    f.Histogram("tollgate_ratelimit_redis_duration_seconds", "Time of one rate-limit decision's Redis round trip, with its wait for a pipelined write.", []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25}),
 		redisBatch:   f.Histogram("tollgate_ratelimit_redis_batch_size", "Decisions sharing one pipelined write to a single Redis node (or Sentinel's master): 1 when idle, more under concurrency.", []float64{1, 2, 4, 8, 16, 32, 64}),
 		invalidCalls: f.CounterVec("tollgate_ratelimit_invalid_calls_total", "Rate-limit calls refused with InvalidArgument, undecided, by reason: too_many_descriptors, too_many_entries. Envoy never sends such calls.", "reason"),
 	}
