@@ -37,6 +37,7 @@ type deltaKey struct{ group, typeURL, name string }
 // deltaResource is one resource version marshalled once, by whichever
 // stream got there first.
 type deltaResource struct {
+	name    string
 	version string
 	once    sync.Once
 	res     *discoveryv3.Resource
@@ -134,13 +135,11 @@ var _ cachev3.DeltaResponse = (*sharedDeltaResponse)(nil)
 // alone, carrying the shared marshalled resources.
 func (r *sharedDeltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
 	typeURL := r.GetDeltaRequest().GetTypeUrl()
-	next := r.GetReturnedResources()
 	raws := r.GetRawResources()
-	current := r.shared.currentVersions(r.group, typeURL)
+	entries := r.shared.deltaEntries(r.group, typeURL, raws, r.GetReturnedResources())
 	resources := make([]*discoveryv3.Resource, 0, len(raws))
-	for _, raw := range raws {
-		name := cachev3.GetResourceName(raw.Resource)
-		res, err := r.shared.deltaResource(deltaKey{r.group, typeURL, name}, next[name], current[name] == next[name], raw)
+	for i, e := range entries {
+		res, err := e.marshal(r.shared, typeURL, raws[i].Resource)
 		if err != nil {
 			return nil, err
 		}
@@ -154,33 +153,41 @@ func (r *sharedDeltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDis
 	}, nil
 }
 
-// currentVersions is the version map of a type in the group's snapshot.
-func (c *sharedResponses) currentVersions(group, typeURL string) map[string]string {
-	snap, err := c.SnapshotCache.GetSnapshot(group)
-	if err != nil {
-		return nil
+// deltaEntries returns the memo entry of each resource, at the version
+// next gives it. A version that is not the group's current one (a late
+// stream) gets an entry of its own, not remembered, so that the memo
+// keeps current versions only. The current versions are read under c.mu,
+// which SetSnapshot holds to forget replaced ones, so no replaced version
+// is remembered after it.
+func (c *sharedResponses) deltaEntries(group, typeURL string, raws []types.ResourceWithTTL, next map[string]string) []*deltaResource {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var current map[string]string
+	if snap, err := c.SnapshotCache.GetSnapshot(group); err == nil {
+		current = snap.GetVersionMap(typeURL)
 	}
-	return snap.GetVersionMap(typeURL)
+	entries := make([]*deltaResource, len(raws))
+	for i, raw := range raws {
+		name := cachev3.GetResourceName(raw.Resource)
+		key, version := deltaKey{group, typeURL, name}, next[name]
+		e := c.deltaMemo[key]
+		if e == nil || e.version != version {
+			e = &deltaResource{name: name, version: version}
+			if current[name] == version {
+				c.deltaMemo[key] = e
+			}
+		}
+		entries[i] = e
+	}
+	return entries
 }
 
-// deltaResource returns a resource version marshalled once for the group.
-// A version that is not the group's current one (a late stream) is
-// marshalled for this stream alone, so that the memo keeps current
-// versions only.
-func (c *sharedResponses) deltaResource(key deltaKey, version string, current bool, raw types.ResourceWithTTL) (*discoveryv3.Resource, error) {
-	c.mu.Lock()
-	e := c.deltaMemo[key]
-	if e == nil || e.version != version {
-		e = &deltaResource{version: version}
-		if current {
-			c.deltaMemo[key] = e
-		}
-	}
-	c.mu.Unlock()
+// marshal marshals the entry's resource the first time it is asked for.
+func (e *deltaResource) marshal(c *sharedResponses, typeURL string, res types.Resource) (*discoveryv3.Resource, error) {
 	e.once.Do(func() {
 		var value []byte
-		value, e.err = cachev3.MarshalResource(raw.Resource)
-		e.res = &discoveryv3.Resource{Name: key.name, Version: version, Resource: &anypb.Any{TypeUrl: key.typeURL, Value: value}}
+		value, e.err = cachev3.MarshalResource(res)
+		e.res = &discoveryv3.Resource{Name: e.name, Version: e.version, Resource: &anypb.Any{TypeUrl: typeURL, Value: value}}
 		c.mu.Lock()
 		c.marshals++
 		c.mu.Unlock()
