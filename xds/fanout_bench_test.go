@@ -453,7 +453,7 @@ const fanoutBaselineUpdates = 20
 
 // BenchmarkFanout measures how long a one-route change takes to reach
 // every connected Envoy and be ACKed by it, with 10 and with 1,000
-// simulated Envoys over two node groups, and (state of the world only)
+// simulated Envoys over two node groups, and (state of the world and delta)
 // with 100 and 1,000 Envoys served a 10,000-route policy. A sub-benchmark
 // of more than 10 clients first measures the same server with its first
 // 10 clients only, and reports its own time as a ratio to that baseline.
@@ -471,6 +471,8 @@ func BenchmarkFanout(b *testing.B) {
 		{"delta/1000", true, 1000, fanoutPolicy},
 		{"sotw-10k-routes/100", false, 100, largeFanoutPolicy},
 		{"sotw-10k-routes/1000", false, 1000, largeFanoutPolicy},
+		{"delta-10k-routes/100", true, 100, largeFanoutPolicy},
+		{"delta-10k-routes/1000", true, 1000, largeFanoutPolicy},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			f := startFanoutFleet(b, bc.delta, bc.policy)

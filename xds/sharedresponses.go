@@ -30,7 +30,8 @@ import (
 // into it (streamWrapper.send in pkg/server/sotw/v3/server.go). Everything
 // else a response reports (request, version, returned resources, context)
 // is the cache's own response's, so the server's subscription tracking is
-// unchanged. Delta watches and fetches go to the cache untouched.
+// unchanged. Delta responses are shared per resource (shareddelta.go);
+// fetches go to the cache untouched.
 //
 // Pinned by upstream_test.go: TestSnapshotCacheMarshalsEachWatchItsOwnResponse
 // fails when the cache shares marshalled resources itself (this type may
@@ -48,7 +49,10 @@ type sharedResponses struct {
 	// entry; marshalling happens outside it, once per entry.
 	mu   sync.Mutex
 	memo map[memoKey]*memoVersion
-	// marshals counts the responses actually marshalled, for tests.
+	// deltaMemo is the delta streams' memo (shareddelta.go).
+	deltaMemo map[deltaKey]*deltaResource
+	// marshals counts the responses, and delta resources, actually
+	// marshalled, for tests.
 	marshals int
 }
 
@@ -80,7 +84,7 @@ type marshalled struct {
 
 // newSharedResponses wraps c, whose snapshots are keyed by hash.
 func newSharedResponses(c cachev3.SnapshotCache, hash cachev3.NodeHash) *sharedResponses {
-	return &sharedResponses{SnapshotCache: c, hash: hash, memo: map[memoKey]*memoVersion{}}
+	return &sharedResponses{SnapshotCache: c, hash: hash, memo: map[memoKey]*memoVersion{}, deltaMemo: map[deltaKey]*deltaResource{}}
 }
 
 // CreateWatch opens a watch on the cache with a channel of its own, and
@@ -101,34 +105,9 @@ func (c *sharedResponses) CreateWatch(req *cachev3.Request, sub cachev3.Subscrip
 		return cancel, err
 	}
 	group := c.hash.ID(req.GetNode())
-	var (
-		mu        sync.Mutex // guards cancelled and the send to out
-		cancelled bool
-		once      sync.Once
-	)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case resp := <-in:
-			mu.Lock()
-			defer mu.Unlock()
-			if !cancelled {
-				out <- c.share(group, resp)
-			}
-		case <-done:
-		}
-	}()
-	return func() {
-		once.Do(func() {
-			if cancel != nil {
-				cancel()
-			}
-			close(done)
-			mu.Lock()
-			cancelled = true
-			mu.Unlock()
-		})
-	}, nil
+	return forwardOnce(in, out, cancel, func(resp cachev3.Response) cachev3.Response {
+		return c.share(group, resp)
+	}), nil
 }
 
 // SetSnapshot sets a group's snapshot and forgets the group's memo entries
@@ -149,6 +128,7 @@ func (c *sharedResponses) SetSnapshot(ctx context.Context, node string, snap cac
 			delete(c.memo, k)
 		}
 	}
+	c.forgetDelta(node, snap)
 	return nil
 }
 
@@ -162,6 +142,7 @@ func (c *sharedResponses) ClearSnapshot(node string) {
 			delete(c.memo, k)
 		}
 	}
+	c.forgetDelta(node, nil)
 }
 
 // share wraps a response of the cache for a group. Heartbeats (which

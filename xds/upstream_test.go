@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +20,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // The tests in this file pin go-control-plane v0.14.0 behaviour that
 // Tollgate's wrappers of its cache and callbacks depend on or work around
-// (sharedresponses.go, callbacks.go's NACK rewrite, nackretry.go,
+// (sharedresponses.go, shareddelta.go, callbacks.go's NACK rewrite, nackretry.go,
 // unsubscribed.go; the last also has TestSnapshotCacheAnswersAnEmptySubscription,
 // and server.go's choice of mode TestSnapshotCacheADSModeAnswersOnlyEveryName).
 // Each fails if an upgrade changes the behaviour; its message says which
@@ -378,5 +380,72 @@ func TestServerHandsTheCacheTheRequestOnStreamRequestSaw(t *testing.T) {
 		}
 	case <-time.After(waitFor):
 		t.Fatal("the server opened no watch")
+	}
+}
+
+// TestSharedDeltaMatchesTheCache pins what sharedResponses' delta
+// responses (shareddelta.go) rebuild from go-control-plane's: for each kind
+// of subscription (wildcard or named, holding nothing, stale, removed or
+// current versions) the shared response carries the same resources, names,
+// versions, marshalled bytes, removed names and versions as the cache's
+// own, and it is built by sharedResponses (the cache's responses are still
+// *RawDeltaResponse). An upgrade that changes createDeltaResponse's
+// choices, or the bytes it sends, fails here.
+func TestSharedDeltaMatchesTheCache(t *testing.T) {
+	plain, snap := pinnedCache(t)
+	shared := newSharedResponses(cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{slog.New(slog.DiscardHandler)}), groupHash{})
+	if err := shared.SetSnapshot(context.Background(), "edge", snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.ConstructVersionMap(); err != nil {
+		t.Fatal(err)
+	}
+	current := snap.GetVersionMap(resourcev3.ClusterType)
+	names := slices.Sorted(maps.Keys(current))
+	if len(names) < 2 {
+		t.Fatalf("pin policy has clusters %v, want at least 2", names)
+	}
+	stale := map[string]string{names[0]: "old", names[1]: current[names[1]], "gone": "v1"}
+	for _, tc := range []struct {
+		name string
+		sub  func() streamv3.Subscription
+	}{
+		{"wildcard, holding nothing", func() streamv3.Subscription { return streamv3.NewDeltaSubscription(nil, nil, nil, true) }},
+		{"wildcard, stale and removed", func() streamv3.Subscription { return streamv3.NewDeltaSubscription(nil, nil, stale, true) }},
+		{"wildcard, current", func() streamv3.Subscription { return streamv3.NewDeltaSubscription(nil, nil, current, true) }},
+		{"named, holding nothing", func() streamv3.Subscription {
+			return streamv3.NewDeltaSubscription([]string{names[0], "never"}, nil, nil, false)
+		}},
+		{"named, stale and removed", func() streamv3.Subscription {
+			return streamv3.NewDeltaSubscription([]string{names[0], names[1], "gone"}, nil, stale, false)
+		}},
+		{"named, current", func() streamv3.Subscription {
+			return streamv3.NewDeltaSubscription([]string{names[1]}, nil, stale, false)
+		}},
+	} {
+		subA, subB := tc.sub(), tc.sub()
+		want := deltaWatch(t, plain, "a", "edge", resourcev3.ClusterType, &subA, 0)
+		got := deltaWatch(t, shared, "a", "edge", resourcev3.ClusterType, &subB, 100*time.Millisecond)
+		if (want == nil) != (got == nil) {
+			t.Errorf("%s: cache answered %v, shared answered %v", tc.name, want != nil, got != nil)
+			continue
+		}
+		if want == nil {
+			continue
+		}
+		if _, ok := got.(*sharedDeltaResponse); !ok {
+			t.Errorf("%s: response is a %T, not shared: the cache's is no longer *RawDeltaResponse", tc.name, want)
+		}
+		if !maps.Equal(want.GetNextVersionMap(), got.GetNextVersionMap()) {
+			t.Errorf("%s: next versions %v, cache's %v", tc.name, got.GetNextVersionMap(), want.GetNextVersionMap())
+		}
+		w, g := deltaResponse(t, want), deltaResponse(t, got)
+		for _, d := range []*discoveryv3.DeltaDiscoveryResponse{w, g} {
+			slices.SortFunc(d.Resources, func(a, b *discoveryv3.Resource) int { return strings.Compare(a.GetName(), b.GetName()) })
+			slices.Sort(d.RemovedResources)
+		}
+		if !proto.Equal(w, g) {
+			t.Errorf("%s: shared response\n%v\ncache's\n%v", tc.name, g, w)
+		}
 	}
 }
