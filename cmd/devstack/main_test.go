@@ -88,20 +88,7 @@ func TestBannerNamesEverything(t *testing.T) {
 // creates it with one demo key on the first start (hashes only), shows
 // the key that once, and leaves an existing file alone.
 func TestDemoKeyForTheExamplePolicy(t *testing.T) {
-	dir := t.TempDir()
-	files, err := filepath.Glob("../../examples/gateway/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("example policy: %v %v", files, err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := copyExample(t)
 	k, err := ensureDemoKey(dir, time.Now())
 	if err != nil || k.File != filepath.Join(dir, "keys", "keys.yaml") {
 		t.Fatalf("ensureDemoKey: %+v %v", k, err)
