@@ -96,25 +96,15 @@ func clientFrom(t *testing.T, ip string) *http.Client {
 // demo service's reply.
 func getFrom(t *testing.T, c *http.Client, url string, headers map[string]string) (int, reply) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
+	req, err := newRequest("GET", url, headers, "")
 	if err != nil {
 		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var r reply
-	if resp.StatusCode == 200 {
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return resp.StatusCode, r
+	return replyOf(t, resp)
 }
 
 // seesClient checks that the service was told the client is want, in
@@ -299,14 +289,7 @@ func getAfterPrefix(t *testing.T, addr string, prefix []byte, path string) (int,
 	if err != nil {
 		return 0, reply{}
 	}
-	defer resp.Body.Close()
-	var r reply
-	if resp.StatusCode == 200 {
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return resp.StatusCode, r
+	return replyOf(t, resp)
 }
 
 // A TLS listener behind a TCP load balancer reads the PROXY header before
@@ -356,4 +339,18 @@ routes:
 	if status, _ := getAfterPrefix(t, g.httpAddr, nil, "/x"); status != 0 {
 		t.Errorf("redirect port without a PROXY header answered %d, want the connection refused", status)
 	}
+}
+
+// replyOf closes resp and returns its status and, on 200, the demo
+// service's reply.
+func replyOf(t *testing.T, resp *http.Response) (int, reply) {
+	t.Helper()
+	defer resp.Body.Close()
+	var r reply
+	if resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, r
 }
