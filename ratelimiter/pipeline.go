@@ -59,15 +59,31 @@ func (b *batcher) do(c *evalCall) ([]int64, error) {
 	b.mu.Unlock()
 	select {
 	case r := <-c.done:
-		if r.err != nil && c.ctx.Err() != nil {
+		if r.err != nil && atDeadline(c.ctx) {
 			// The batch failed by the same deadline (go-redis's i/o
 			// timeout): the caller's deadline is the reason to report.
-			return nil, c.ctx.Err()
+			return nil, context.DeadlineExceeded
 		}
 		return r.reply, r.err
 	case <-c.ctx.Done():
 		return nil, c.ctx.Err()
 	}
+}
+
+// deadlineSlack is how close to its deadline a caller counts as having
+// reached it. The socket's deadline (set by go-redis from the batch's
+// context) and the context's own timer are two clocks: the i/o timeout
+// can be delivered a moment before ctx.Err() reports the deadline.
+const deadlineSlack = 5 * time.Millisecond
+
+// atDeadline reports whether ctx has ended or is within deadlineSlack of
+// its deadline.
+func atDeadline(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < deadlineSlack
 }
 
 // run sends batches until none are pending.
