@@ -78,12 +78,24 @@ var handedOut = struct {
 }{ports: map[int]bool{}}
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
-// that it has not returned before in this process. Another process may
-// take it before the caller binds it; prefer letting the server bind port
-// 0 where it can.
+// that it has not returned before in this process. It picks ports outside
+// the kernel's ephemeral range (ip_local_port_range) where it can: a port
+// from that range may be taken before the caller binds it by any outgoing
+// connection's source port, while one outside it can only be taken by
+// another process binding it on purpose. Prefer letting the server bind
+// port 0 where it can.
 func FreePort() (int, error) {
 	handedOut.Lock()
 	defer handedOut.Unlock()
+	if lo, hi, ok := quietRange(); ok {
+		for range 200 {
+			port := lo + int(randomUint32()%uint32(hi-lo+1)) //nolint:gosec // 1 <= hi-lo+1 <= 65535
+			if !handedOut.ports[port] && canBind(port) {
+				handedOut.ports[port] = true
+				return port, nil
+			}
+		}
+	}
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -97,6 +109,46 @@ func FreePort() (int, error) {
 		}
 	}
 	return 0, errors.New("envoy: no unused loopback port after 100 tries")
+}
+
+// quietRange is up to 10,000 ports just below the ephemeral range (or just
+// above it), above the privileged ports.
+func quietRange() (lo, hi int, ok bool) {
+	elo, ehi, ok := ephemeralRange()
+	switch {
+	case !ok:
+		return 0, 0, false
+	case elo-1 >= 1025+1000:
+		return max(1025, elo-10000), elo - 1, true
+	case ehi+1000 <= 65535:
+		return ehi + 1, min(65535, ehi+10000), true
+	}
+	return 0, 0, false
+}
+
+// ephemeralRange is the kernel's range of automatically assigned local
+// ports, on Linux.
+func ephemeralRange() (lo, hi int, ok bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	return lo, hi, err1 == nil && err2 == nil && lo <= hi
+}
+
+func canBind(port int) bool {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // RecommendedFlags are the Envoy command-line flags Tollgate expects.
@@ -406,8 +458,8 @@ func (p *Process) terminate() error {
 	return fmt.Errorf("envoy did not exit within %v of SIGTERM and was killed", p.stopAfter)
 }
 
-// randomUint32 feeds node ids and base ids, which only need to differ
-// between concurrent Envoys.
+// randomUint32 feeds node ids, base ids and FreePort's picks, which only
+// need to differ between concurrent callers.
 func randomUint32() uint32 {
 	var b [4]byte
 	rand.Read(b[:]) // never fails on supported platforms

@@ -279,3 +279,24 @@ func TestStartRunsAGivenBootstrapFile(t *testing.T) {
 		t.Errorf("/server_info does not show the file's node:\n%s", info)
 	}
 }
+
+// TestFreePortIsOutsideTheEphemeralRange: a port from the kernel's
+// ephemeral range can be taken, between FreePort and Envoy's bind, by any
+// outgoing connection's source port (a make test flake: "cannot bind
+// 127.0.0.1:42961: Address already in use" while other tests ran), so
+// FreePort hands out ports below (or above) that range.
+func TestFreePortIsOutsideTheEphemeralRange(t *testing.T) {
+	lo, hi, ok := ephemeralRange()
+	if !ok {
+		t.Skip("no ip_local_port_range on this system")
+	}
+	for range 50 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p >= lo && p <= hi {
+			t.Fatalf("port %d is in the ephemeral range %d-%d", p, lo, hi)
+		}
+	}
+}
