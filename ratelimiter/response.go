@@ -91,10 +91,12 @@ func (d *Decision) listsPolicy(i int) bool {
 
 // policyList is the draft's RateLimit-Policy value: the item of every
 // limit listsPolicy accepts, each once, in descriptor order. The common
-// case of one limit costs no allocation.
+// case of one limit costs no allocation, and several cost one (the list
+// is built on the stack first).
 func (d *Decision) policyList() string {
 	var one *Limit
-	var b []byte
+	var buf [256]byte
+	b := buf[:0]
 	for i := range d.Statuses {
 		if !d.listsPolicy(i) || d.listedBefore(i) {
 			continue
@@ -103,13 +105,13 @@ func (d *Decision) policyList() string {
 		switch {
 		case one == nil:
 			one = l
-		case b == nil:
-			b = append(append(append(make([]byte, 0, 2*len(one.policyItem)+8), one.policyItem...), ", "...), l.policyItem...)
+		case len(b) == 0:
+			b = append(append(append(b, one.policyItem...), ", "...), l.policyItem...)
 		default:
 			b = append(append(b, ", "...), l.policyItem...)
 		}
 	}
-	if b == nil {
+	if len(b) == 0 {
 		return one.policyItem
 	}
 	return string(b)
@@ -135,8 +137,8 @@ func rateLimitItem(st *Status, allowed bool) string {
 	if !allowed {
 		t = st.Result.RetryAfter
 	}
-	b := make([]byte, 0, len(st.Limit.sfName)+24)
-	b = append(b, st.Limit.sfName...)
+	var buf [112]byte // a quoted name of at most 63 characters and two integers
+	b := append(buf[:0], st.Limit.sfName...)
 	b = appendSFParam(b, "r", st.Result.Remaining)
 	b = appendSFParam(b, "t", seconds(t))
 	return string(b)

@@ -270,3 +270,22 @@ func TestSFInteger(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHeaders builds the headers of an admitted decision over two
+// limits that ask for them, in the draft format and, as the baseline of
+// the same process, in the legacy format Tollgate sent before.
+func BenchmarkHeaders(b *testing.B) {
+	for _, format := range []string{"legacy", "draft"} {
+		b.Run(format, func(b *testing.B) {
+			s := newService(b, draftHeadersYAML+"rate_limit_headers: "+format+"\n", NewMemoryStore(newClock().Now), false, nil)
+			d := decide(b, s, anon("bucket", "10.0.0.9", "r"), anon("quiet", "10.0.0.9", "r"), anon("tight", "10.0.0.9", "r"))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if len(d.Headers()) == 0 {
+					b.Fatal("no headers")
+				}
+			}
+		})
+	}
+}
