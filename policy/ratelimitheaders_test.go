@@ -56,3 +56,19 @@ func TestLoadRejectsRateLimitHeadersTwice(t *testing.T) {
 		t.Fatalf("got %v, want %q", err, want)
 	}
 }
+
+// TestLimitNamesAreSafeSFStrings: the draft fields send limit names as
+// RFC 9651 strings, which hold printable ASCII only and need '"' and '\'
+// escaped; validation keeps names to letters, digits, '.', '_' and '-',
+// so a name that would need escaping or could not be sent is refused
+// where it is written.
+func TestLimitNamesAreSafeSFStrings(t *testing.T) {
+	checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": "rate_limits:\n" +
+		"  'caf\u00e9': { token_bucket: { rate: 1/s } }\n" +
+		"  'a\"b': { token_bucket: { rate: 1/s } }\n" +
+		"  'a\\b': { token_bucket: { rate: 1/s } }\n"}), []string{
+		`2:11: rate_limits.café: "café" is not a valid limit name`,
+		`3:10: rate_limits.a"b: "a\"b" is not a valid limit name`,
+		`4:10: rate_limits.a\b: "a\\b" is not a valid limit name`,
+	})
+}
