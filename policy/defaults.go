@@ -126,6 +126,7 @@ func applyDefaults(p *Policy) {
 		}
 	}
 	applyRateLimitDefaults(p)
+	applyRateLimitHeadersDefaults(p)
 	applyObservabilityDefaults(p)
 	applyAuthDefaults(p)
 }

@@ -94,6 +94,7 @@ var Defaults = []Default{
 	{"rate_limits.*.stage", code(StageAfterAuth), true},
 	{"rate_limits.*.shadow", code(false), false},
 	{"rate_limits.*.headers", code(false), false},
+	{"rate_limit_headers", code(HeadersDraft), true},
 	{"rate_limit_store", "memory (counters in each instance)", false},
 	{"rate_limit_store.on_failure", code(FailOpen), true},
 	{"rate_limit_store.redis.timeout", code(Duration(DefaultRedisTimeout)) + "; Envoy waits it plus " + code(Duration(RateLimitCallMargin)) + " for a decision", true},

@@ -31,6 +31,8 @@ type document struct {
 	Tracing        *Tracing              `yaml:"tracing"`
 	Auth           *Auth                 `yaml:"auth"`
 	ReloadGuard    *ReloadGuard          `yaml:"reload_guard"`
+
+	RateLimitHeaders *RateLimitHeaders `yaml:"rate_limit_headers"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -155,6 +157,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	mergeNamed(p.Services, doc.Services, "service", "services", errs)
 	p.mergeRateLimits(doc, errs)
 	p.mergeReloadGuard(doc.ReloadGuard, errs)
+	p.mergeRateLimitHeaders(doc.RateLimitHeaders, errs)
 }
 
 // named is an element declared under a name in a mapping (services,

@@ -38,6 +38,8 @@ type Policy struct {
 	// ReloadGuard says which destructive edits are made on purpose; see
 	// reloadguard.go. Defaults make it non-nil.
 	ReloadGuard *ReloadGuard
+	// RateLimitHeaders is the rate-limit header format; see ratelimitheaders.go. Defaults make it non-nil.
+	RateLimitHeaders *RateLimitHeaders
 
 	// reads are the files the policy was built from; see inputs.go.
 	reads *fileReads

@@ -25,6 +25,7 @@ func validate(p *Policy, errs *Errors) {
 	v.resilience()
 	v.tls()
 	v.rateLimits()
+	v.rateLimitHeaders()
 	v.observability()
 	v.auth()
 	v.reloadGuard()

@@ -68,8 +68,8 @@ func (r Rule) interval() float64 { return float64(r.Period.Microseconds()) / flo
 // Result is one rule's verdict for one key.
 type Result struct {
 	Allowed bool
-	// Limit and Remaining are what RateLimit-Limit and
-	// RateLimit-Remaining report.
+	// Limit and Remaining are what the rate-limit headers report (the
+	// draft's q and r, or RateLimit-Limit and RateLimit-Remaining).
 	Limit     int64
 	Remaining int64
 	// Reset is when the key's quota is full again (token bucket), or when

@@ -121,11 +121,26 @@ func referenceResponse(d *Decision) *rlsv3.RateLimitResponse {
 	}
 	if st, ok := d.headerStatus(); ok {
 		r := st.Result
+		// The draft format, the default, written with fmt.
+		var items []string
+		seen := map[*Limit]bool{}
+		for i, o := range d.Statuses {
+			if (i == d.Refused || o.Applied && o.Limit.Headers && !o.Limit.Shadow) && !seen[o.Limit] {
+				seen[o.Limit] = true
+				w := o.Limit.Rule.Period
+				if o.Limit.Rule.Algorithm == TokenBucket {
+					w = time.Duration(float64(w) * float64(o.Limit.Rule.Limit) / float64(o.Limit.Rule.Rate))
+				}
+				items = append(items, fmt.Sprintf("%q;q=%d;w=%d", o.Limit.Name, o.Limit.Rule.Limit, seconds(w)))
+			}
+		}
+		t := r.Reset
+		if !d.Allowed {
+			t = r.RetryAfter
+		}
 		h := [][2]string{
-			{"RateLimit-Limit", fmt.Sprint(r.Limit)},
-			{"RateLimit-Remaining", fmt.Sprint(r.Remaining)},
-			{"RateLimit-Reset", fmt.Sprint(seconds(r.Reset))},
-			{"RateLimit-Policy", policyHeader(st.Limit)},
+			{"RateLimit-Policy", strings.Join(items, ", ")},
+			{"RateLimit", fmt.Sprintf("%q;r=%d;t=%d", st.Limit.Name, r.Remaining, seconds(t))},
 		}
 		if !d.Allowed {
 			h = append(h, [2]string{"Retry-After", fmt.Sprint(seconds(r.RetryAfter))}, [2]string{"Content-Type", "application/json"})

@@ -21,15 +21,20 @@ type Limit struct {
 	Shadow bool
 	// Headers asks for RateLimit-* headers on admitted responses.
 	Headers bool
+	// Format is the policy's rate-limit header format, the same for every
+	// limit of a generation (see Decision.Headers).
+	Format policy.RateLimitHeaderFormat
 	// Type names what the limit counts by, for the event log: per-ip,
 	// per-key, per-user, per-route, per-tier, per-header, or global.
 	Type string
 
 	// Precomputed by compileLimit so that a decision does no string
 	// building beyond its storage keys.
-	keyPrefix  string   // name|algorithm code
-	entryKeys  []string // the descriptor entry of each of Parts
-	policyHint string   // the RateLimit-Policy header value
+	keyPrefix    string   // name|algorithm code
+	entryKeys    []string // the descriptor entry of each of Parts
+	legacyPolicy string   // draft-06's RateLimit-Policy value
+	policyItem   string   // the limit's item of the draft's RateLimit-Policy
+	sfName       string   // the name as an sf-string, RateLimit's item
 }
 
 // tierEntry is the descriptor entry that carries the caller's tier.
@@ -50,7 +55,7 @@ type Limiter struct {
 func Compile(p *policy.Policy, store Store, remote bool) (*Limiter, error) {
 	l := &Limiter{version: p.Version, limits: map[string]*Limit{}, store: store, remote: remote}
 	for _, name := range p.RateLimitNames() {
-		compiled, err := compileLimit(p.RateLimits[name])
+		compiled, err := compileLimit(p.RateLimits[name], p.RateLimitHeaders.Format)
 		if err != nil {
 			return nil, fmt.Errorf("rate limit %q: %w", name, err)
 		}
@@ -59,8 +64,8 @@ func Compile(p *policy.Policy, store Store, remote bool) (*Limiter, error) {
 	return l, nil
 }
 
-func compileLimit(pl *policy.RateLimit) (*Limit, error) {
-	l := &Limit{Name: pl.Name, Parts: pl.Parts, Tiers: pl.Tiers, Shadow: pl.Shadow, Headers: pl.Headers, Type: limitType(pl.Parts)}
+func compileLimit(pl *policy.RateLimit, format policy.RateLimitHeaderFormat) (*Limit, error) {
+	l := &Limit{Name: pl.Name, Parts: pl.Parts, Tiers: pl.Tiers, Shadow: pl.Shadow, Headers: pl.Headers, Format: format, Type: limitType(pl.Parts)}
 	if pl.When == policy.WhenAnonymous || pl.When == policy.WhenAuthenticated {
 		l.When = pl.When
 	}
@@ -83,7 +88,9 @@ func compileLimit(pl *policy.RateLimit) (*Limit, error) {
 	for i, p := range l.Parts {
 		l.entryKeys[i] = policy.DescriptorKey(p)
 	}
-	l.policyHint = policyHeader(l)
+	l.legacyPolicy = legacyPolicyHeader(l)
+	l.sfName = string(appendSFString(nil, l.Name))
+	l.policyItem = draftPolicyItem(l)
 	return l, nil
 }
 

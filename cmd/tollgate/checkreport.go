@@ -38,6 +38,8 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
+	// RateLimitHeaders is the policy's rate_limit_headers, when limits apply.
+	RateLimitHeaders string `json:"rate_limit_headers,omitempty"`
 }
 
 type checkDest struct {
@@ -62,6 +64,7 @@ type checkRateLimit struct {
 	Limit     string   `json:"limit"`
 	When      string   `json:"when,omitempty"`
 	Shadow    bool     `json:"shadow,omitempty"`
+	Headers   bool     `json:"headers,omitempty"`
 }
 
 // explain matches the request and describes the route that handles it,
@@ -113,6 +116,9 @@ func describeRoute(p *policy.Policy, r *policy.Route) *checkRoute {
 	}
 	for _, l := range p.RateLimitsFor(r) {
 		out.RateLimits = append(out.RateLimits, describeLimit(l))
+	}
+	if len(out.RateLimits) > 0 {
+		out.RateLimitHeaders = string(p.RateLimitHeaders.Format)
 	}
 	return out
 }
@@ -182,6 +188,7 @@ func describeLimit(l *policy.RateLimit) checkRateLimit {
 		Algorithm: string(l.Algorithm()),
 		When:      l.When,
 		Shadow:    l.Shadow,
+		Headers:   l.Headers,
 	}
 	if out.Key == nil {
 		out.Key = []string{}
@@ -264,6 +271,9 @@ func (c *checkResult) print(w io.Writer) {
 			line += ", shadow (never refuses)"
 		}
 		fmt.Fprintln(w, line)
+	}
+	if r.RateLimitHeaders != "" {
+		fmt.Fprintln(w, describeRateLimitHeaders(r))
 	}
 }
 
