@@ -128,4 +128,5 @@ func applyDefaults(p *Policy) {
 	applyRateLimitDefaults(p)
 	applyObservabilityDefaults(p)
 	applyAuthDefaults(p)
+	applyTrafficDefaults(p)
 }

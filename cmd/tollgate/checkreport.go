@@ -38,6 +38,10 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
+	// Mirror, Fault and Compression: see checktraffic.go.
+	Mirror      string `json:"mirror,omitempty"`
+	Fault       string `json:"fault,omitempty"`
+	Compression string `json:"compression"`
 }
 
 type checkDest struct {
@@ -82,6 +86,7 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 		return res
 	}
 	res.Route = describeRoute(p, d.Route)
+	res.Route.describeTraffic(p, req.Listener, d.Route)
 	return res
 }
 
@@ -265,6 +270,7 @@ func (c *checkResult) print(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	r.printTraffic(w)
 }
 
 func describeAuth(a checkAuth) string {
