@@ -129,4 +129,5 @@ func applyDefaults(p *Policy) {
 	applyRateLimitHeadersDefaults(p)
 	applyObservabilityDefaults(p)
 	applyAuthDefaults(p)
+	applyTrafficDefaults(p)
 }

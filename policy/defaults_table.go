@@ -38,6 +38,9 @@ var Defaults = []Default{
 	{"listeners[].client_address", "the connection's peer: no header a client sends changes it", false},
 	{"listeners[].tls.min_version", code(DefaultTLSMinVersion), true},
 	{"listeners[].tls.require_client_cert", code(true) + " when `client_ca` is set", false},
+	{"listeners[].compression.algorithms", "none: only routes with `compression` compress", false},
+	{"listeners[].compression.min_size", code(DefaultCompressionMinSize), true},
+	{"listeners[].compression.content_types", code(DefaultCompressionContentTypes), true},
 
 	{"services.*.load_balancing", code(RoundRobin), true},
 	{"services.*.connect_timeout", code(Duration(DefaultConnectTimeout)), true},
@@ -73,6 +76,11 @@ var Defaults = []Default{
 	{"routes[].auth.accept", "with an `auth` section: every configured credential kind; without: public", true},
 	{"routes[].auth.allow_query", "`auth.api_keys.allow_query`", false},
 	{"routes[].auth.forward_token", code(false) + ": `Authorization` never reaches the service", false},
+	{"routes[].mirror.percent", code(DefaultMirrorPercent), true},
+	{"routes[].fault.delay.percent", code(DefaultFaultPercent), true},
+	{"routes[].fault.abort.percent", code(DefaultFaultPercent), true},
+	{"routes[].compression", "the listener's: compressed when `listeners[].compression.algorithms` lists any", false},
+	{"routes[].compression.algorithms", code(DefaultRouteCompression) + " unless `disabled: true`", true},
 
 	{"auth.failure_mode", code(FailDeny), true},
 	{"auth.timeout", code(Duration(DefaultAuthzTimeout)), true},

@@ -94,6 +94,11 @@ auth:
 `,
 	`rate_limit_store: { redis: { address: 127.0.0.1:6379 }, on_failure: grace }
 `,
+	`listeners: [{ name: public, port: 8080 }]
+services: { a: { endpoints: [127.0.0.1:9001] }, b: { endpoints: [127.0.0.1:9002] } }
+routes:
+  - { name: r, to: a, mirror: { service: b }, fault: { delay: { duration: 1s }, abort: { status: 503 } }, compression: {} }
+`,
 }
 
 // TestEveryAppliedDefaultHasItsRow loads policies that leave every

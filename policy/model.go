@@ -66,6 +66,9 @@ type Listener struct {
 	// ClientAddress says how to find the client's address behind
 	// proxies; nil means the connection's peer (clientaddress.go).
 	ClientAddress *ClientAddress `yaml:"client_address"`
+	// Compression holds the listener's response compression settings;
+	// see compression.go. Defaults make it non-nil.
+	Compression *Compression `yaml:"compression"`
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.
@@ -158,6 +161,11 @@ type Route struct {
 	RateLimits []string `yaml:"rate_limits"`
 	// Auth says who may call the route; see RouteAuth.
 	Auth *RouteAuth `yaml:"auth"`
+	// Mirror, Fault and Compression: see mirror.go, fault.go and
+	// compression.go. Nil means none (compression: the listener's).
+	Mirror      *Mirror      `yaml:"mirror"`
+	Fault       *Fault       `yaml:"fault"`
+	Compression *Compression `yaml:"compression"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

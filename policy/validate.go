@@ -29,6 +29,7 @@ func validate(p *Policy, errs *Errors) {
 	v.observability()
 	v.auth()
 	v.reloadGuard()
+	v.traffic()
 }
 
 type validator struct {

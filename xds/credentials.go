@@ -32,7 +32,8 @@ import (
 //     own query mutation (header_mutation) decodes the query and does not
 //     encode it again, turning "q=a%26b" into "q=a&b".
 
-// credentialFilter runs last before the router, on every route. Its
+// credentialFilter runs just before the router (only fault injection,
+// which adds nothing to the request, comes between), on every route. Its
 // configuration is the same for every policy, so it never changes a
 // listener. The Lua script runs only for requests that may carry what it
 // removes (credentialMatcher); Envoy skips it for the others, which cost

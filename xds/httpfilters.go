@@ -45,13 +45,20 @@ type httpFilter interface {
 // authentication, so a flood it would refuse never reaches it;
 // authentication runs before the other limits, which key on the identity
 // it establishes; credentials are removed once every filter that reads
-// them has run. The router is appended last.
+// them has run. The compressors come early, so that on the way back (Envoy
+// runs encoders in reverse) they see every response, the gateway's own
+// answers included. Fault injection is last before the router: a fault
+// then acts as the service failing would, on requests authentication and
+// the limits have admitted and counted once. The router is appended last.
 var httpFilterChain = []httpFilter{
 	identityHeaderFilter{},
+	compressionFilter{policy.Brotli},
+	compressionFilter{policy.Gzip},
 	beforeAuthRateLimitFilter{},
 	extAuthzFilter{},
 	rateLimitFilter{},
 	credentialFilter{},
+	faultFilter{},
 }
 
 // httpFilters builds a listener's filter chain.

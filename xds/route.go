@@ -25,6 +25,9 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		built[i] = route
 	}
 	vhostFilters, err := identityHeaderVirtualHost(p)
+	if err == nil {
+		vhostFilters, err = compressionVirtualHost(l, vhostFilters)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +63,9 @@ func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 	action, err := routeAction(r, p.Services)
 	if err == nil {
 		err = routeTimeoutsAndRetries(action, p, r)
+	}
+	if err == nil {
+		action.RequestMirrorPolicies = requestMirrorPolicies(r)
 	}
 	if err != nil {
 		return nil, err

@@ -131,6 +131,9 @@ func (r *Resources) addListener(p *policy.Policy, l *policy.Listener, used map[s
 		for _, d := range route.To {
 			used[d.Service] = true
 		}
+		if route.Mirror != nil { // a service only mirrored to needs its cluster too
+			used[route.Mirror.Service] = true
+		}
 	}
 	return nil
 }

@@ -40,6 +40,10 @@ type checkRoute struct {
 	RateLimits    []checkRateLimit `json:"rate_limits"`
 	// RateLimitHeaders is the policy's rate_limit_headers, when limits apply.
 	RateLimitHeaders string `json:"rate_limit_headers,omitempty"`
+	// Mirror, Fault and Compression: see checktraffic.go.
+	Mirror      string `json:"mirror,omitempty"`
+	Fault       string `json:"fault,omitempty"`
+	Compression string `json:"compression"`
 }
 
 type checkDest struct {
@@ -85,6 +89,7 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 		return res
 	}
 	res.Route = describeRoute(p, d.Route)
+	res.Route.describeTraffic(p, req.Listener, d.Route)
 	return res
 }
 
@@ -275,6 +280,7 @@ func (c *checkResult) print(w io.Writer) {
 	if r.RateLimitHeaders != "" {
 		fmt.Fprintln(w, describeRateLimitHeaders(r))
 	}
+	r.printTraffic(w)
 }
 
 func describeAuth(a checkAuth) string {
