@@ -73,6 +73,9 @@ var Defaults = []Default{
 	{"routes[].auth.accept", "with an `auth` section: every configured credential kind; without: public", true},
 	{"routes[].auth.allow_query", "`auth.api_keys.allow_query`", false},
 	{"routes[].auth.forward_token", code(false) + ": `Authorization` never reaches the service", false},
+	{"routes[].upgrades", "none: an upgrade request (WebSocket) gets 403", false},
+	{"routes[].redirect.status", code(DefaultRedirectStatus), true},
+	{"routes[].respond.content_type", code(DefaultDirectResponseContentType) + " when there is a `body`", true},
 
 	{"auth.failure_mode", code(FailDeny), true},
 	{"auth.timeout", code(Duration(DefaultAuthzTimeout)), true},

@@ -156,6 +156,12 @@ type Route struct {
 	RateLimits []string `yaml:"rate_limits"`
 	// Auth says who may call the route; see RouteAuth.
 	Auth *RouteAuth `yaml:"auth"`
+	// Upgrades, Rewrite, Redirect, Respond and Deprecation: see routeactions.go.
+	Upgrades    []string        `yaml:"upgrades"`
+	Rewrite     *Rewrite        `yaml:"rewrite"`
+	Redirect    *Redirect       `yaml:"redirect"`
+	Respond     *DirectResponse `yaml:"respond"`
+	Deprecation *Deprecation    `yaml:"deprecation"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

@@ -1,0 +1,157 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+)
+
+const routeActionsBase = "listeners: [{ name: l, port: 1 }]\nservices:\n  a: { endpoints: [127.0.0.1:1] }\n  d: { endpoints: [\"a.internal:80\"] }\nroutes:\n"
+
+// Each case is a broken upgrade, rewrite, redirect, direct response or
+// deprecation and the errors it must produce, each as "line:col: text" in
+// bad.yaml.
+var invalidRouteActionCases = []struct {
+	name   string
+	routes string
+	want   []string
+}{
+	{"unknown upgrade", "  - { name: r, to: a, upgrades: [websocket, h2c] }\n", []string{
+		`6:33: routes.r.upgrades[1]: unknown upgrade "h2c"; expected one of: websocket`,
+	}},
+	{"bad regex rewrite", "  - { name: r, to: a, rewrite: { path_regex: { pattern: \"^/(a\", substitution: /b } } }\n", []string{
+		`6:57: routes.r.rewrite.path_regex.pattern: invalid regular expression: missing closing )`,
+	}},
+	{"substitution beyond the captures", "  - { name: r, to: a, rewrite: { path_regex: { pattern: \"^/v1/(.*)$\", substitution: /v2/\\2 } } }\n", []string{
+		`6:85: routes.r.rewrite.path_regex.substitution: "/v2/\\2" uses \2 but the pattern has 1 capture group(s)`,
+	}},
+	{"substitution with a stray backslash", "  - { name: r, to: a, rewrite: { path_regex: { pattern: \"^/(.*)$\", substitution: '/x\\n' } } }\n", []string{
+		`6:82: routes.r.rewrite.path_regex.substitution: "/x\\n" has \n; use \0 to \9 for captures and \\ for a backslash`,
+	}},
+	{"prefix rewrite after a regex match", "  - { name: r, match: { path_regex: \"^/a$\" }, to: a, rewrite: { path_prefix: b } }\n", []string{
+		`6:78: routes.r.rewrite.path_prefix: path_prefix replaces what match.path_prefix or match.path matched; with match.path_regex use path_regex`,
+		`6:78: routes.r.rewrite.path_prefix: must start with /, got "b"`,
+	}},
+	{"two path rewrites and two hosts", "  - { name: r, to: d, rewrite: { path_prefix: /b, path_regex: { pattern: a }, host: x.example, auto_host: true } }\n", []string{
+		`6:32: routes.r.rewrite: set at most one of path_prefix and path_regex`,
+		`6:107: routes.r.rewrite.auto_host: set at most one of host and auto_host`,
+	}},
+	{"empty rewrite and bad host", "  - { name: r, to: a, rewrite: {} }\n  - { name: s, to: a, rewrite: { host: \"*.example.com\" } }\n", []string{
+		`6:32: routes.r.rewrite: a rewrite needs one of path_prefix, path_regex, host or auto_host`,
+		`7:40: routes.s.rewrite.host: "*.example.com" is not a host name (with an optional :port)`,
+	}},
+	{"auto host to IP endpoints", "  - { name: r, to: a, rewrite: { auto_host: true } }\n", []string{
+		`6:45: routes.r.rewrite.auto_host: service "a" has only IP endpoints, so Envoy has no host name to send: write host: NAME instead`,
+	}},
+	{"both to and redirect", "  - { name: r, to: a, redirect: { scheme: https } }\n", []string{
+		`6:20: routes.r.to: a route with redirect answers itself and sends nothing to a service: remove to (or redirect)`,
+	}},
+	{"redirect and respond, with forwarding settings", "  - name: r\n    redirect: { scheme: https }\n    respond: { status: 410 }\n    timeout: 1s\n    upgrades: [websocket]\n    rewrite: { host: a.example }\n", []string{
+		`8:14: routes.r.respond: a route either redirects or responds: remove redirect or respond`,
+		`9:14: routes.r.timeout: a route with redirect answers itself and sends nothing to a service: remove timeout (or redirect)`,
+		`10:15: routes.r.upgrades: a route with redirect answers itself`,
+		`11:14: routes.r.rewrite: a route with redirect answers itself`,
+	}},
+	{"bad redirect status and fields", "  - { name: r, redirect: { status: 200, scheme: ftp, host: \"a.example:80\", port: 0 } }\n", []string{
+		`6:36: routes.r.redirect.status: a redirect's status is one of 301, 302, 303, 307, 308, got 200`,
+		`6:49: routes.r.redirect.scheme: scheme is http or https, got "ftp"`,
+		`6:60: routes.r.redirect.host: "a.example:80" is not a host name (write a port in port)`,
+		`6:82: routes.r.redirect.port: port must be between 1 and 65535, got 0`,
+	}},
+	{"redirect to itself", "  - { name: r, redirect: { status: 301 } }\n", []string{
+		`6:26: routes.r.redirect: a redirect to the same URL would loop`,
+	}},
+	{"redirect with two paths", "  - { name: r, redirect: { path: new, path_prefix: /x } }\n", []string{
+		`6:26: routes.r.redirect: set at most one of path, path_prefix and path_regex`,
+		`6:34: routes.r.redirect.path: must start with /, got "new"`,
+	}},
+	{"bad direct response", "  - { name: r, respond: { status: 700, content_type: json, body: ok } }\n  - { name: s, respond: { status: 204, content_type: text/plain } }\n", []string{
+		`6:35: routes.r.respond.status: a response's status must be between 200 and 599, got 700`,
+		`6:54: routes.r.respond.content_type: "json" is not a media type such as application/json`,
+		`7:54: routes.s.respond.content_type: content_type describes the body; there is none`,
+	}},
+	{"direct response without a status", "  - { name: r, respond: { body: gone } }\n", []string{
+		`6:25: routes.r.respond.status: a response's status must be between 200 and 599, got 0`,
+	}},
+	{"bad deprecation", "  - { name: r, to: a, deprecation: { since: 2026-13-01, sunset: tomorrow, link: /docs } }\n  - { name: s, to: a, deprecation: { link: \"https://x.example/d\" } }\n  - { name: t, to: a, deprecation: { since: 2026-06-01, sunset: 2026-01-01 } }\n", []string{
+		`6:45: routes.r.deprecation.since: "2026-13-01" is not a date (2026-06-30) or an RFC 3339 time (2026-06-30T12:00:00Z)`,
+		`6:65: routes.r.deprecation.sunset: "tomorrow" is not a date`,
+		`6:81: routes.r.deprecation.link: "/docs" is not an absolute URL`,
+		`7:36: routes.s.deprecation: a deprecation needs since (when it was deprecated), sunset (when it goes away), or both`,
+		`8:65: routes.t.deprecation.sunset: sunset 2026-01-01 is before since 2026-06-01`,
+	}},
+}
+
+func TestLoadRejectsBadRouteActionsWithPositions(t *testing.T) {
+	for _, tc := range invalidRouteActionCases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": routeActionsBase + tc.routes}), tc.want)
+		})
+	}
+}
+
+const validRouteActions = routeActionsBase + `  - name: ws
+    match: { path_prefix: /ws }
+    to: a
+    upgrades: [websocket]
+  - name: v2
+    match: { path_prefix: /api/v2/ }
+    to: d
+    rewrite: { path_prefix: /, auto_host: true }
+    deprecation: { since: 2026-01-01, sunset: "2026-06-30T12:00:00Z", link: "https://docs.example.com/v2" }
+  - name: moved
+    match: { path_prefix: /old }
+    redirect: { path_prefix: /new }
+  - name: gone
+    match: { path_prefix: /v1 }
+    respond: { status: 410, body: '{"error":"v1 is retired"}' }
+  - name: empty
+    match: { path: /empty }
+    respond: { status: 204 }
+`
+
+func TestLoadRouteActionsAndDefaults(t *testing.T) {
+	p, err := Load(writePolicy(t, map[string]string{"gateway.yaml": validRouteActions}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, v2, moved, gone, empty := p.Routes[0], p.Routes[1], p.Routes[2], p.Routes[3], p.Routes[4]
+	if !ws.AllowsUpgrade(UpgradeWebSocket) || v2.AllowsUpgrade(UpgradeWebSocket) {
+		t.Error("websocket: allowed on ws only")
+	}
+	if ws.AnswersItself() || !moved.AnswersItself() || !gone.AnswersItself() {
+		t.Error("AnswersItself: moved and gone answer themselves, ws does not")
+	}
+	if moved.Redirect.Status != DefaultRedirectStatus || len(moved.To) != 0 {
+		t.Errorf("redirect default status: got %d (to %v)", moved.Redirect.Status, moved.To)
+	}
+	if gone.Respond.ContentType != DefaultDirectResponseContentType || empty.Respond.ContentType != "" {
+		t.Errorf("content type: %q with a body, %q without", gone.Respond.ContentType, empty.Respond.ContentType)
+	}
+	want := [][2]string{
+		{"Deprecation", "@1767225600"},
+		{"Sunset", "Tue, 30 Jun 2026 12:00:00 GMT"},
+		{"Link", `<https://docs.example.com/v2>; rel="deprecation"`},
+	}
+	if got := v2.Deprecation.Headers(); !slices.Equal(got, want) {
+		t.Errorf("deprecation headers:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestCheckSubstitution(t *testing.T) {
+	for _, tc := range []struct {
+		sub      string
+		captures int
+		ok       bool
+	}{
+		{`/v2/\1`, 1, true},
+		{`\0\\x`, 0, true},
+		{`/\1`, 0, false},
+		{`/x\`, 3, false},
+		{`\a`, 3, false},
+		{`plain`, 0, true},
+	} {
+		if got := checkSubstitution(tc.sub, tc.captures) == ""; got != tc.ok {
+			t.Errorf("checkSubstitution(%q, %d) ok = %v, want %v", tc.sub, tc.captures, got, tc.ok)
+		}
+	}
+}
