@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,14 @@ func TestRewritesThroughEnvoy(t *testing.T) {
 			t.Errorf("GET %s: the service saw path %q query %q host %q, want %q %q %q",
 				tc.path, r.Path, r.Query, r.Headers["host"], tc.wantPath, tc.wantQuery, tc.wantHost)
 		}
+		// tollgate check says what the service receives.
+		got := r.Path
+		if r.Query != "" {
+			got += "?" + r.Query
+		}
+		if c := checkActionsOf(t, g, "GET", tc.path); c.Route.ServicePath != "" && c.Route.ServicePath != got {
+			t.Errorf("GET %s: tollgate check says the service receives %s, it received %s", tc.path, c.Route.ServicePath, got)
+		}
 	}
 }
 
@@ -133,6 +142,9 @@ func TestRedirectsThroughEnvoy(t *testing.T) {
 		}
 		if loc := resp.Header.Get("Location"); resp.StatusCode != tc.status || loc != tc.location {
 			t.Errorf("%s %s: %d Location %q, want %d %q", tc.method, tc.path, resp.StatusCode, loc, tc.status, tc.location)
+		}
+		if c := checkActionsOf(t, g, tc.method, tc.path).Route.Redirect; c.Status != resp.StatusCode || c.Location != resp.Header.Get("Location") {
+			t.Errorf("%s %s: tollgate check says %d %s, Envoy answered %d %s", tc.method, tc.path, c.Status, c.Location, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
 }
@@ -184,4 +196,31 @@ func TestDirectResponsesThroughEnvoy(t *testing.T) {
 			t.Errorf("GET /v2/orders: %s %q, want %q", name, got, want)
 		}
 	}
+}
+
+// checkActionsAnswer is the part of `tollgate check --json` about route
+// actions.
+type checkActionsAnswer struct {
+	Route struct {
+		ServicePath string `json:"service_path"`
+		Redirect    struct {
+			Status   int    `json:"status"`
+			Location string `json:"location"`
+		} `json:"redirect"`
+	} `json:"route"`
+}
+
+// checkActionsOf asks the built binary about a request to the gateway.
+func checkActionsOf(t *testing.T, g *authGateway, method, path string) checkActionsAnswer {
+	t.Helper()
+	args := []string{"check", "--json", "--policy", g.dir, method, path, "-H", "Host: " + strings.TrimPrefix(g.base, "http://")}
+	out, err := exec.Command(tollgateBin, args...).Output()
+	var res checkActionsAnswer
+	if err == nil {
+		err = json.Unmarshal(out, &res)
+	}
+	if err != nil {
+		t.Fatalf("tollgate %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return res
 }

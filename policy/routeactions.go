@@ -1,7 +1,11 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -158,4 +162,102 @@ func applyRouteActionDefaults(p *Policy) {
 			d.ContentType = DefaultDirectResponseContentType
 		}
 	}
+}
+
+// ServicePath is the path (and query) Envoy sends the service for a
+// request target the route matched, as Envoy matches it (normalized): the
+// target itself unless the route rewrites the path.
+func (r *Route) ServicePath(target string) string {
+	if r.Rewrite == nil {
+		return target
+	}
+	return rewritePath(&r.Match, target, r.Rewrite.PathPrefix, r.Rewrite.PathRegex)
+}
+
+// RedirectLocation is the Location of the route's redirect for a request
+// with this scheme and Host and this target (normalized, with its query),
+// built as Envoy builds it (RouteEntryImplBase::newUri): a new host drops
+// the request's port; a new port replaces it; a scheme change from http to
+// https drops port 80 (and from https to http port 443).
+func (r *Route) RedirectLocation(scheme, host, target string) string {
+	rd := r.Redirect
+	if rd == nil {
+		return ""
+	}
+	switch newScheme := cmp.Or(rd.Scheme, scheme); {
+	case rd.Host != "":
+		host = rd.Host
+	case rd.Port != 0,
+		newScheme == "https" && scheme == "http" && strings.HasSuffix(host, ":80"),
+		newScheme == "http" && scheme == "https" && strings.HasSuffix(host, ":443"):
+		host = hostWithoutPort(host)
+	}
+	if rd.Port != 0 {
+		host += ":" + strconv.Itoa(rd.Port)
+	}
+	path := rewritePath(&r.Match, target, rd.PathPrefix, rd.PathRegex)
+	if rd.Path != "" {
+		_, query, hasQuery := strings.Cut(target, "?")
+		path = rd.Path
+		if hasQuery && !strings.Contains(rd.Path, "?") {
+			path += "?" + query
+		}
+	}
+	if rd.StripQuery {
+		path, _, _ = strings.Cut(path, "?")
+	}
+	return cmp.Or(rd.Scheme, scheme) + "://" + host + path
+}
+
+// rewritePath applies a prefix rewrite (replacing what the match's
+// path_prefix or path matched) or a regex rewrite (every match in the path,
+// the query kept) to a target.
+func rewritePath(m *Match, target, prefix string, rr *RegexRewrite) string {
+	path, query, hasQuery := strings.Cut(target, "?")
+	switch {
+	case prefix != "":
+		n := len(m.PathPrefix)
+		if m.Path != "" {
+			n = len(m.Path)
+		}
+		path = prefix + path[min(n, len(path)):]
+	case rr != nil:
+		if re, err := regexp.Compile(rr.Pattern); err == nil {
+			path = re.ReplaceAllString(path, goTemplate(rr.Substitution))
+		}
+	}
+	if hasQuery {
+		return path + "?" + query
+	}
+	return path
+}
+
+// goTemplate turns an RE2 substitution (\1, \\) into a Go replacement
+// template (${1}, with $ written $$).
+func goTemplate(sub string) string {
+	var b strings.Builder
+	for i := 0; i < len(sub); i++ {
+		switch c := sub[i]; {
+		case c == '$':
+			b.WriteString("$$")
+		case c == '\\' && i+1 < len(sub) && sub[i+1] >= '0' && sub[i+1] <= '9':
+			b.WriteString("${" + string(sub[i+1]) + "}")
+			i++
+		case c == '\\' && i+1 < len(sub):
+			b.WriteByte(sub[i+1])
+			i++
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Scheme is the scheme of requests to the named listener ("" for the
+// only one): https when it terminates TLS.
+func (p *Policy) Scheme(listener string) string {
+	if l := p.listener(listener); l != nil && l.TLS != nil {
+		return "https"
+	}
+	return "http"
 }

@@ -155,3 +155,56 @@ func TestCheckSubstitution(t *testing.T) {
 		}
 	}
 }
+
+// The Locations and paths a real Envoy gave in e2e/routeactions_test.go.
+func TestRedirectLocationAndServicePath(t *testing.T) {
+	p, err := Load(writePolicy(t, map[string]string{"gateway.yaml": routeActionsBase + `  - name: docs
+    match: { path_prefix: /docs }
+    redirect: { status: 301, scheme: https, host: docs.example.com, port: 8443, path_prefix: /manual, strip_query: true }
+  - { name: login, match: { path: /login }, redirect: { path: /auth/login } }
+  - { name: moved, match: { path_prefix: /moved }, redirect: { status: 307, host: new.example.com } }
+  - { name: secure, match: { path_prefix: /secure }, redirect: { scheme: https } }
+  - name: legacy
+    match: { path_regex: "^/legacy/(.*)$" }
+    redirect: { status: 308, path_regex: { pattern: "^/legacy/(.*)$", substitution: '/v3/\1' } }
+  - { name: prefix, match: { path_prefix: /api/v2/ }, to: a, rewrite: { path_prefix: / } }
+  - name: regex
+    match: { path_regex: "^/items/([0-9]+)/(\\w+)$" }
+    to: a
+    rewrite: { path_regex: { pattern: "^/items/([0-9]+)/(\\w+)$", substitution: '/catalog/\2/\1$' } }
+  - { name: host, match: { path_prefix: /host }, to: a, rewrite: { host: x.example } }
+`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := func(name string) *Route {
+		for _, r := range p.Routes {
+			if r.Name == name {
+				return r
+			}
+		}
+		t.Fatalf("no route %s", name)
+		return nil
+	}
+	for _, tc := range []struct{ route, host, target, want string }{
+		{"docs", "127.0.0.1:8080", "/docs/install?lang=en", "https://docs.example.com:8443/manual/install"},
+		{"login", "127.0.0.1:8080", "/login?next=/home", "http://127.0.0.1:8080/auth/login?next=/home"},
+		{"moved", "127.0.0.1:8080", "/moved/a?b=1", "http://new.example.com/moved/a?b=1"},
+		{"secure", "api.example.com:80", "/secure", "https://api.example.com/secure"},
+		{"secure", "api.example.com:8080", "/secure", "https://api.example.com:8080/secure"},
+		{"legacy", "127.0.0.1:8080", "/legacy/orders/7", "http://127.0.0.1:8080/v3/orders/7"},
+	} {
+		if got := route(tc.route).RedirectLocation(p.Scheme(""), tc.host, tc.target); got != tc.want {
+			t.Errorf("%s: Location for %s%s = %q, want %q", tc.route, tc.host, tc.target, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ route, target, want string }{
+		{"prefix", "/api/v2/orders/7?x=1", "/orders/7?x=1"},
+		{"regex", "/items/42/reviews?page=2", "/catalog/reviews/42$?page=2"},
+		{"host", "/host/a", "/host/a"},
+	} {
+		if got := route(tc.route).ServicePath(tc.target); got != tc.want {
+			t.Errorf("%s: service path for %s = %q, want %q", tc.route, tc.target, got, tc.want)
+		}
+	}
+}

@@ -38,6 +38,7 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
+	checkActions                   // checkactions.go
 }
 
 type checkDest struct {
@@ -82,6 +83,7 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 		return res
 	}
 	res.Route = describeRoute(p, d.Route)
+	res.Route.checkActions = describeActions(p, d.Route, req, d.Path)
 	return res
 }
 
@@ -234,15 +236,18 @@ func (c *checkResult) print(w io.Writer) {
 			to[i] = fmt.Sprintf("%s (weight %d, %.4g%%)", d.Service, d.Weight, d.Percent)
 		}
 	}
-	fmt.Fprintf(w, "to:        %s\n", strings.Join(to, ", "))
-	timeout := "timeout " + r.Timeout
-	if r.PerTryTimeout != "" {
-		timeout += ", per try " + r.PerTryTimeout
+	if len(to) > 0 { // a redirect or respond route sends nothing to a service
+		fmt.Fprintf(w, "to:        %s\n", strings.Join(to, ", "))
+		timeout := "timeout " + r.Timeout
+		if r.PerTryTimeout != "" {
+			timeout += ", per try " + r.PerTryTimeout
+		}
+		if r.IdleTimeout != "" {
+			timeout += ", idle " + r.IdleTimeout
+		}
+		fmt.Fprintf(w, "timeouts:  %s; retries: %s\n", timeout, r.RetrySummary)
 	}
-	if r.IdleTimeout != "" {
-		timeout += ", idle " + r.IdleTimeout
-	}
-	fmt.Fprintf(w, "timeouts:  %s; retries: %s\n", timeout, r.RetrySummary)
+	r.printActions(w)
 	fmt.Fprintf(w, "auth:      %s\n", describeAuth(r.Auth))
 	if len(r.RateLimits) == 0 {
 		fmt.Fprintln(w, "limits:    none")
