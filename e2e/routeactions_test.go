@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"os/exec"
@@ -45,6 +46,8 @@ routes:
   - { name: login, match: { path: /login }, redirect: { path: /auth/login }, auth: { public: true } }
   - { name: form, match: { path: /form }, redirect: { status: 303, path: /done }, auth: { public: true } }
   - { name: moved, match: { path_prefix: /moved }, redirect: { status: 307, host: new.example.com }, auth: { public: true } }
+  - { name: secure, match: { path_prefix: /secure }, redirect: { scheme: https }, auth: { public: true } }
+  - { name: members, match: { path: /members }, redirect: { path: /members/home }, auth: { accept: [api_key] } }
   - name: legacy
     match: { path_regex: "^/legacy/(.*)$" }
     redirect: { status: 308, path_regex: { pattern: "^/legacy/(.*)$", substitution: '/v3/\1' } }
@@ -107,7 +110,7 @@ func TestRewritesThroughEnvoy(t *testing.T) {
 		if r.Query != "" {
 			got += "?" + r.Query
 		}
-		if c := checkActionsOf(t, g, "GET", tc.path); c.Route.ServicePath != "" && c.Route.ServicePath != got {
+		if c := checkActionsOf(t, g, "GET", tc.path, host); c.Route.ServicePath != "" && c.Route.ServicePath != got {
 			t.Errorf("GET %s: tollgate check says the service receives %s, it received %s", tc.path, c.Route.ServicePath, got)
 		}
 	}
@@ -122,17 +125,24 @@ func TestRedirectsThroughEnvoy(t *testing.T) {
 	}
 	cases := []struct {
 		method, path string
+		host         string // "" for the gateway's address
 		status       int
 		location     string
 	}{
-		{"GET", "/docs/install?lang=en", 301, "https://docs.example.com:8443/manual/install"},
-		{"GET", "/login?next=/home", 302, g.base + "/auth/login?next=/home"},
-		{"POST", "/form", 303, g.base + "/done"},
-		{"GET", "/moved/a?b=1", 307, "http://new.example.com/moved/a?b=1"},
-		{"GET", "/legacy/orders/7", 308, g.base + "/v3/orders/7"},
+		{"GET", "/docs/install?lang=en", "", 301, "https://docs.example.com:8443/manual/install"},
+		{"GET", "/login?next=/home", "", 302, g.base + "/auth/login?next=/home"},
+		{"POST", "/form", "", 303, g.base + "/done"},
+		{"GET", "/moved/a?b=1", "", 307, "http://new.example.com/moved/a?b=1"},
+		{"GET", "/legacy/orders/7", "", 308, g.base + "/v3/orders/7"},
+		// To https, the default port of http goes; another port stays.
+		{"GET", "/secure/a", "api.example.com:80", 302, "https://api.example.com/secure/a"},
+		{"GET", "/secure/a", "api.example.com:8080", 302, "https://api.example.com:8080/secure/a"},
+		// Authentication runs before Envoy redirects.
+		{"GET", "/members", "", 401, ""},
 	}
 	for _, tc := range cases {
-		req, err := newRequest(tc.method, g.base+tc.path, nil, "")
+		host := cmp.Or(tc.host, strings.TrimPrefix(g.base, "http://"))
+		req, err := newRequest(tc.method, g.base+tc.path, map[string]string{"Host": host}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +153,7 @@ func TestRedirectsThroughEnvoy(t *testing.T) {
 		if loc := resp.Header.Get("Location"); resp.StatusCode != tc.status || loc != tc.location {
 			t.Errorf("%s %s: %d Location %q, want %d %q", tc.method, tc.path, resp.StatusCode, loc, tc.status, tc.location)
 		}
-		if c := checkActionsOf(t, g, tc.method, tc.path).Route.Redirect; c.Status != resp.StatusCode || c.Location != resp.Header.Get("Location") {
+		if c := checkActionsOf(t, g, tc.method, tc.path, host).Route.Redirect; tc.status != 401 && (c.Status != resp.StatusCode || c.Location != resp.Header.Get("Location")) {
 			t.Errorf("%s %s: tollgate check says %d %s, Envoy answered %d %s", tc.method, tc.path, c.Status, c.Location, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
@@ -170,7 +180,7 @@ func TestDirectResponsesThroughEnvoy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		resp, body := mustRoundTrip(t, "GET", g.base+tc.path, tc.headers, "")
-		if resp.StatusCode != tc.status || (tc.status != 401 && string(body) != tc.body) {
+		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
 			t.Errorf("GET %s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.status, tc.body)
 		}
 		for name, want := range tc.want {
@@ -211,9 +221,9 @@ type checkActionsAnswer struct {
 }
 
 // checkActionsOf asks the built binary about a request to the gateway.
-func checkActionsOf(t *testing.T, g *authGateway, method, path string) checkActionsAnswer {
+func checkActionsOf(t *testing.T, g *authGateway, method, path, host string) checkActionsAnswer {
 	t.Helper()
-	args := []string{"check", "--json", "--policy", g.dir, method, path, "-H", "Host: " + strings.TrimPrefix(g.base, "http://")}
+	args := []string{"check", "--json", "--policy", g.dir, method, path, "-H", "Host: " + host}
 	out, err := exec.Command(tollgateBin, args...).Output()
 	var res checkActionsAnswer
 	if err == nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-const routeActionsBase = "listeners: [{ name: l, port: 1 }]\nservices:\n  a: { endpoints: [127.0.0.1:1] }\n  d: { endpoints: [\"a.internal:80\"] }\nroutes:\n"
+const routeActionsBase = "listeners: [{ name: l, port: 1 }]\nservices:\n  a: { endpoints: [127.0.0.1:1] }\n  d: { endpoints: [\"a.internal:80\"] }\n  g: { endpoints: [127.0.0.1:2], protocol: grpc }\nroutes:\n"
 
 // Each case is a broken upgrade, rewrite, redirect, direct response or
 // deprecation and the errors it must produce, each as "line:col: text" in
@@ -16,68 +16,72 @@ var invalidRouteActionCases = []struct {
 	want   []string
 }{
 	{"unknown upgrade", "  - { name: r, to: a, upgrades: [websocket, h2c] }\n", []string{
-		`6:33: routes.r.upgrades[1]: unknown upgrade "h2c"; expected one of: websocket`,
+		`7:33: routes.r.upgrades[1]: unknown upgrade "h2c"; expected one of: websocket`,
+	}},
+	{"upgrade to an HTTP/2 service", "  - { name: r, to: g, upgrades: [websocket] }\n", []string{
+		`7:33: routes.r.upgrades: service "g" speaks grpc; upgrades reach services over HTTP/1.1 only (protocol: http1)`,
 	}},
 	{"bad regex rewrite", "  - { name: r, to: a, rewrite: { path_regex: { pattern: \"^/(a\", substitution: /b } } }\n", []string{
-		`6:57: routes.r.rewrite.path_regex.pattern: invalid regular expression: missing closing )`,
+		`7:57: routes.r.rewrite.path_regex.pattern: invalid regular expression: missing closing )`,
 	}},
 	{"substitution beyond the captures", "  - { name: r, to: a, rewrite: { path_regex: { pattern: \"^/v1/(.*)$\", substitution: /v2/\\2 } } }\n", []string{
-		`6:85: routes.r.rewrite.path_regex.substitution: "/v2/\\2" uses \2 but the pattern has 1 capture group(s)`,
+		`7:85: routes.r.rewrite.path_regex.substitution: "/v2/\\2" uses \2 but the pattern has 1 capture group(s)`,
 	}},
 	{"substitution with a stray backslash", "  - { name: r, to: a, rewrite: { path_regex: { pattern: \"^/(.*)$\", substitution: '/x\\n' } } }\n", []string{
-		`6:82: routes.r.rewrite.path_regex.substitution: "/x\\n" has \n; use \0 to \9 for captures and \\ for a backslash`,
+		`7:82: routes.r.rewrite.path_regex.substitution: "/x\\n" has \n; use \0 to \9 for captures and \\ for a backslash`,
 	}},
 	{"prefix rewrite after a regex match", "  - { name: r, match: { path_regex: \"^/a$\" }, to: a, rewrite: { path_prefix: b } }\n", []string{
-		`6:78: routes.r.rewrite.path_prefix: path_prefix replaces what match.path_prefix or match.path matched; with match.path_regex use path_regex`,
-		`6:78: routes.r.rewrite.path_prefix: must start with /, got "b"`,
+		`7:78: routes.r.rewrite.path_prefix: path_prefix replaces what match.path_prefix or match.path matched; with match.path_regex use path_regex`,
+		`7:78: routes.r.rewrite.path_prefix: must start with /, got "b"`,
 	}},
 	{"two path rewrites and two hosts", "  - { name: r, to: d, rewrite: { path_prefix: /b, path_regex: { pattern: a }, host: x.example, auto_host: true } }\n", []string{
-		`6:32: routes.r.rewrite: set at most one of path_prefix and path_regex`,
-		`6:107: routes.r.rewrite.auto_host: set at most one of host and auto_host`,
+		`7:32: routes.r.rewrite: set at most one of path_prefix and path_regex`,
+		`7:107: routes.r.rewrite.auto_host: set at most one of host and auto_host`,
 	}},
 	{"empty rewrite and bad host", "  - { name: r, to: a, rewrite: {} }\n  - { name: s, to: a, rewrite: { host: \"*.example.com\" } }\n", []string{
-		`6:32: routes.r.rewrite: a rewrite needs one of path_prefix, path_regex, host or auto_host`,
-		`7:40: routes.s.rewrite.host: "*.example.com" is not a host name (with an optional :port)`,
+		`7:32: routes.r.rewrite: a rewrite needs one of path_prefix, path_regex, host or auto_host`,
+		`8:40: routes.s.rewrite.host: "*.example.com" is not a host name (with an optional :port)`,
 	}},
 	{"auto host to IP endpoints", "  - { name: r, to: a, rewrite: { auto_host: true } }\n", []string{
-		`6:45: routes.r.rewrite.auto_host: service "a" has only IP endpoints, so Envoy has no host name to send: write host: NAME instead`,
+		`7:45: routes.r.rewrite.auto_host: service "a" has only IP endpoints, so Envoy has no host name to send: write host: NAME instead`,
 	}},
 	{"both to and redirect", "  - { name: r, to: a, redirect: { scheme: https } }\n", []string{
-		`6:20: routes.r.to: a route with redirect answers itself and sends nothing to a service: remove to (or redirect)`,
+		`7:20: routes.r.to: a route with redirect answers itself and sends nothing to a service: remove to (or redirect)`,
 	}},
-	{"redirect and respond, with forwarding settings", "  - name: r\n    redirect: { scheme: https }\n    respond: { status: 410 }\n    timeout: 1s\n    upgrades: [websocket]\n    rewrite: { host: a.example }\n", []string{
-		`8:14: routes.r.respond: a route either redirects or responds: remove redirect or respond`,
-		`9:14: routes.r.timeout: a route with redirect answers itself and sends nothing to a service: remove timeout (or redirect)`,
-		`10:15: routes.r.upgrades: a route with redirect answers itself`,
-		`11:14: routes.r.rewrite: a route with redirect answers itself`,
+	{"redirect and respond, with forwarding settings", "  - name: r\n    redirect: { scheme: https }\n    respond: { status: 410 }\n    timeout: 1s\n    upgrades: [websocket]\n    rewrite: { host: a.example }\n    rate_limits: []\n", []string{
+		`13:18: routes.r.rate_limits: Envoy applies no rate limits to a route with redirect: remove rate_limits`,
+		`9:14: routes.r.respond: a route either redirects or responds: remove redirect or respond`,
+		`10:14: routes.r.timeout: a route with redirect answers itself and sends nothing to a service: remove timeout (or redirect)`,
+		`11:15: routes.r.upgrades: a route with redirect answers itself`,
+		`12:14: routes.r.rewrite: a route with redirect answers itself`,
 	}},
 	{"bad redirect status and fields", "  - { name: r, redirect: { status: 200, scheme: ftp, host: \"a.example:80\", port: 0 } }\n", []string{
-		`6:36: routes.r.redirect.status: a redirect's status is one of 301, 302, 303, 307, 308, got 200`,
-		`6:49: routes.r.redirect.scheme: scheme is http or https, got "ftp"`,
-		`6:60: routes.r.redirect.host: "a.example:80" is not a host name (write a port in port)`,
-		`6:82: routes.r.redirect.port: port must be between 1 and 65535, got 0`,
+		`7:36: routes.r.redirect.status: a redirect's status is one of 301, 302, 303, 307, 308, got 200`,
+		`7:49: routes.r.redirect.scheme: scheme is http or https, got "ftp"`,
+		`7:60: routes.r.redirect.host: "a.example:80" is not a host name (write a port in port)`,
+		`7:82: routes.r.redirect.port: port must be between 1 and 65535, got 0`,
 	}},
 	{"redirect to itself", "  - { name: r, redirect: { status: 301 } }\n", []string{
-		`6:26: routes.r.redirect: a redirect to the same URL would loop`,
+		`7:26: routes.r.redirect: a redirect to the same URL would loop`,
 	}},
 	{"redirect with two paths", "  - { name: r, redirect: { path: new, path_prefix: /x } }\n", []string{
-		`6:26: routes.r.redirect: set at most one of path, path_prefix and path_regex`,
-		`6:34: routes.r.redirect.path: must start with /, got "new"`,
+		`7:26: routes.r.redirect: set at most one of path, path_prefix and path_regex`,
+		`7:34: routes.r.redirect.path: must start with /, got "new"`,
 	}},
 	{"bad direct response", "  - { name: r, respond: { status: 700, content_type: json, body: ok } }\n  - { name: s, respond: { status: 204, content_type: text/plain } }\n", []string{
-		`6:35: routes.r.respond.status: a response's status must be between 200 and 599, got 700`,
-		`6:54: routes.r.respond.content_type: "json" is not a media type such as application/json`,
-		`7:54: routes.s.respond.content_type: content_type describes the body; there is none`,
+		`7:35: routes.r.respond.status: a response's status must be between 200 and 599, got 700`,
+		`7:54: routes.r.respond.content_type: "json" is not a media type such as application/json`,
+		`8:54: routes.s.respond.content_type: content_type describes the body; there is none`,
 	}},
 	{"direct response without a status", "  - { name: r, respond: { body: gone } }\n", []string{
-		`6:25: routes.r.respond.status: a response's status must be between 200 and 599, got 0`,
+		`7:25: routes.r.respond.status: a response's status must be between 200 and 599, got 0`,
 	}},
 	{"bad deprecation", "  - { name: r, to: a, deprecation: { since: 2026-13-01, sunset: tomorrow, link: /docs } }\n  - { name: s, to: a, deprecation: { link: \"https://x.example/d\" } }\n  - { name: t, to: a, deprecation: { since: 2026-06-01, sunset: 2026-01-01 } }\n", []string{
-		`6:45: routes.r.deprecation.since: "2026-13-01" is not a date (2026-06-30) or an RFC 3339 time (2026-06-30T12:00:00Z)`,
-		`6:65: routes.r.deprecation.sunset: "tomorrow" is not a date`,
-		`6:81: routes.r.deprecation.link: "/docs" is not an absolute URL`,
-		`7:36: routes.s.deprecation: a deprecation needs since (when it was deprecated), sunset (when it goes away), or both`,
-		`8:65: routes.t.deprecation.sunset: sunset 2026-01-01 is before since 2026-06-01`,
+		`7:45: routes.r.deprecation.since: "2026-13-01" is not a date (2026-06-30) or an RFC 3339 time (2026-06-30T12:00:00Z)`,
+		`7:65: routes.r.deprecation.sunset: "tomorrow" is not a date`,
+		`7:81: routes.r.deprecation.link: "/docs" is not an absolute URL`,
+		`8:36: routes.s.deprecation: a deprecation needs since (when it was deprecated), sunset (when it goes away), or both`,
+		`9:65: routes.t.deprecation.sunset: sunset 2026-01-01 is before since 2026-06-01`,
 	}},
 }
 

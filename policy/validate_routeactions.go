@@ -29,6 +29,12 @@ func (v *validator) routeTarget(r *Route, path string) {
 			v.errorf(r.At(f), path+"."+f, "a route with %s answers itself and sends nothing to a service: remove %s (or %s)", action, f, action)
 		}
 	}
+	// Envoy's rate-limit filter skips a route without a service (it
+	// reads the limits of a route entry, which such a route lacks), so
+	// the limits would silently never apply.
+	if r.Has("rate_limits") {
+		v.errorf(r.At("rate_limits"), path+".rate_limits", "Envoy applies no rate limits to a route with %s: remove rate_limits", action)
+	}
 }
 
 // routeActions checks each route's upgrades, rewrite, redirect, direct
@@ -48,6 +54,16 @@ func (v *validator) upgrades(r *Route, path string) {
 	for j, u := range r.Upgrades {
 		if !slices.Contains(Upgrades, u) {
 			v.errorf(r.At("upgrades"), fmt.Sprintf("%s[%d]", path, j), "unknown upgrade %q; expected one of: %s", u, strings.Join(Upgrades, ", "))
+		}
+	}
+	if len(r.Upgrades) == 0 {
+		return
+	}
+	// Over HTTP/2 an upgrade is an extended CONNECT (RFC 8441), which
+	// Envoy only sends a service configured for it; the upgrade would fail.
+	for _, d := range r.To {
+		if s := v.p.Services[d.Service]; s != nil && s.Protocol.UsesHTTP2() {
+			v.errorf(r.At("upgrades"), path, "service %q speaks %s; upgrades reach services over HTTP/1.1 only (protocol: http1)", d.Service, s.Protocol)
 		}
 	}
 }
