@@ -59,7 +59,7 @@ func dialWS(t *testing.T, base, path string, header http.Header) (*websocket.Con
 		status = resp.StatusCode
 	}
 	if err == nil {
-		t.Cleanup(func() { c.CloseNow() })
+		t.Cleanup(func() { _ = c.CloseNow() })
 	}
 	return c, status, err
 }

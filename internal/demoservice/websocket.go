@@ -24,7 +24,7 @@ func (h *handler) webSocketEcho(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the client
 	}
-	defer c.CloseNow()
+	defer func() { _ = c.CloseNow() }()
 	ctx := r.Context()
 	for {
 		typ, data, err := c.Read(ctx)

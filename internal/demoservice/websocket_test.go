@@ -19,7 +19,7 @@ func TestWebSocketEchoesEveryMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseNow()
+	defer func() { _ = c.CloseNow() }()
 	if resp.StatusCode != 101 {
 		t.Errorf("status %d, want 101", resp.StatusCode)
 	}
