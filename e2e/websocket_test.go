@@ -118,8 +118,10 @@ func TestWebSocketThroughEnvoy(t *testing.T) {
 }
 
 // TestWebSocketSurvivesAnUnrelatedReload keeps a WebSocket open while a
-// policy edit adds a route: the edit changes only the route
-// configuration, so Envoy keeps the stream, which goes on echoing.
+// policy edit adds routes (one allowing WebSocket with a rewrite, a
+// direct response, a redirect): the edit changes only the route
+// configuration, so Envoy keeps the stream, which goes on echoing, and
+// replaces no listener.
 func TestWebSocketSurvivesAnUnrelatedReload(t *testing.T) {
 	g, key := startWebSocketGateway(t, "")
 	c, status, err := dialWS(t, g.base, "/chat", http.Header{"X-API-Key": {key}})
@@ -132,7 +134,10 @@ func TestWebSocketSurvivesAnUnrelatedReload(t *testing.T) {
 	modified := stat(t, g.envoy, "listener_manager.listener_modified")
 	edited := strings.Replace(readFile(t, filepath.Join(g.dir, "gateway.yaml"))(),
 		"  - { name: other, match: { path_prefix: /other }",
-		"  - { name: added, match: { path_prefix: /added }, to: other, auth: { public: true } }\n  - { name: other, match: { path_prefix: /other }", 1)
+		"  - { name: added, match: { path_prefix: /added }, to: other, auth: { public: true }, upgrades: [websocket], rewrite: { host: added.internal } }\n"+
+			"  - { name: gone, match: { path: /gone }, respond: { status: 410 }, auth: { public: true } }\n"+
+			"  - { name: moved, match: { path: /moved }, redirect: { path: /added }, auth: { public: true } }\n"+
+			"  - { name: other, match: { path_prefix: /other }", 1)
 	writeFile(t, filepath.Join(g.dir, "gateway.yaml"), edited)
 	waitService(t, g.base+"/added", nil, "other")
 	for i := range 5 {
