@@ -23,6 +23,12 @@ const (
 	// DefaultRouteTimeout is Envoy's request timeout for a route that sets
 	// none and whose services set none either.
 	DefaultRouteTimeout = 15 * time.Second
+	// DefaultRedirectStatus is a temporary redirect, which clients and
+	// caches do not remember: a permanent one must be asked for.
+	DefaultRedirectStatus = 302
+	// DefaultDirectResponseContentType is the type of a direct
+	// response's body when the route names none.
+	DefaultDirectResponseContentType = "text/plain; charset=utf-8"
 )
 
 // defaultListenerHosts are the hosts of a listener that lists none.
@@ -125,6 +131,7 @@ func applyDefaults(p *Policy) {
 			r.To[0].Weight = defaultSoleDestinationWeight
 		}
 	}
+	applyRouteActionDefaults(p)
 	applyRateLimitDefaults(p)
 	applyRateLimitHeadersDefaults(p)
 	applyObservabilityDefaults(p)

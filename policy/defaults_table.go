@@ -81,6 +81,9 @@ var Defaults = []Default{
 	{"routes[].fault.abort.percent", code(DefaultFaultPercent), true},
 	{"routes[].compression", "the listener's: compressed when `listeners[].compression.algorithms` lists any", false},
 	{"routes[].compression.algorithms", code(DefaultRouteCompression) + " unless `disabled: true`", true},
+	{"routes[].upgrades", "none: an upgrade request (WebSocket) gets 403", false},
+	{"routes[].redirect.status", code(DefaultRedirectStatus), true},
+	{"routes[].respond.content_type", code(DefaultDirectResponseContentType) + " when there is a `body`", true},
 
 	{"auth.failure_mode", code(FailDeny), true},
 	{"auth.timeout", code(Duration(DefaultAuthzTimeout)), true},

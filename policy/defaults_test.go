@@ -85,6 +85,8 @@ services:
     outlier_detection: { success_rate: {} }
 routes:
   - { name: r, to: plain, retries: { attempts: 1 }, rate_limits: [tb] }
+  - { name: moved, match: { path: /old }, redirect: { path: /new } }
+  - { name: gone, match: { path: /v1 }, respond: { status: 410, body: gone } }
 rate_limits:
   tb: { token_bucket: { rate: 10/s } }
 rate_limit_store: { redis: { address: 127.0.0.1:6379 } }

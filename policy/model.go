@@ -166,6 +166,12 @@ type Route struct {
 	Mirror      *Mirror      `yaml:"mirror"`
 	Fault       *Fault       `yaml:"fault"`
 	Compression *Compression `yaml:"compression"`
+	// Upgrades, Rewrite, Redirect, Respond and Deprecation: see routeactions.go.
+	Upgrades    []string        `yaml:"upgrades"`
+	Rewrite     *Rewrite        `yaml:"rewrite"`
+	Redirect    *Redirect       `yaml:"redirect"`
+	Respond     *DirectResponse `yaml:"respond"`
+	Deprecation *Deprecation    `yaml:"deprecation"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

@@ -22,6 +22,7 @@ func validate(p *Policy, errs *Errors) {
 		v.service(p.Services[name])
 	}
 	v.routes(listeners)
+	v.routeActions()
 	v.resilience()
 	v.tls()
 	v.rateLimits()
@@ -181,7 +182,7 @@ func (v *validator) routes(listeners names) {
 			}
 		}
 		v.match(&r.Match, path+".match")
-		v.destinations(r, path+".to")
+		v.routeTarget(r, path)
 	}
 	if len(v.p.Routes) > 0 && len(v.p.Listeners) == 0 {
 		v.errorf(v.p.Routes[0].Pos(), "listeners", "routes are defined but no listener is")

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -19,7 +18,7 @@ func (v *validator) listenerCompression(c *Compression, path string) {
 		v.errorf(c.At("content_types"), path+".content_types", "list at least one media type, or leave content_types out for the default list")
 	}
 	for _, t := range c.ContentTypes {
-		if !mediaTypeRE.MatchString(t) {
+		if !mediaTypeRE.MatchString(t) || t != strings.ToLower(t) {
 			v.errorf(c.At("content_types"), path+".content_types", "%q is not a media type: write type/subtype without parameters, such as application/json", t)
 		}
 	}
@@ -55,8 +54,3 @@ func (v *validator) algorithms(c *Compression, path string) {
 		seen[a] = true
 	}
 }
-
-// mediaTypeRE is a media type as RFC 9110 writes it (token "/" token),
-// lower-case, which is how Envoy compares a response's Content-Type once
-// its parameters are cut off.
-var mediaTypeRE = regexp.MustCompile("^[a-z0-9!#$%&'*+.^_`|~-]+/[a-z0-9!#$%&'*+.^_`|~-]+$")

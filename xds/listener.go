@@ -88,6 +88,7 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		GenerateRequestId: wrapperspb.Bool(true),
 		NormalizePath:     wrapperspb.Bool(true),
 		MergeSlashes:      true,
+		UpgradeConfigs:    listenerUpgrades(), // routeactions.go
 	}
 	resolveClientAddress(hcm, l.ClientAddress)
 	forwardClientCert(hcm, l)

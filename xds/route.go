@@ -60,6 +60,22 @@ func listenerHosts(l *policy.Listener) []string {
 // buildRoute translates one policy route. The Envoy route carries the
 // policy route's name so that access logs and stats can name it.
 func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
+	perFilter, err := perFilterConfig(p, r)
+	if err != nil {
+		return nil, err
+	}
+	route := &routev3.Route{
+		Name:                   r.Name,
+		StatPrefix:             r.Name, // per-route stats: vhost.<host>.route.<name>.*
+		Match:                  routeMatch(&r.Match),
+		TypedPerFilterConfig:   perFilter,
+		RequestHeadersToRemove: routeCredentialHeaders(p, r),
+	}
+	return route, setAction(route, p, r) // routeactions.go
+}
+
+// forwardAction sends the route's requests to its services.
+func forwardAction(p *policy.Policy, r *policy.Route) (*routev3.RouteAction, error) {
 	action, err := routeAction(r, p.Services)
 	if err == nil {
 		err = routeTimeoutsAndRetries(action, p, r)
@@ -67,21 +83,7 @@ func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 	if err == nil {
 		action.RequestMirrorPolicies = requestMirrorPolicies(r)
 	}
-	if err != nil {
-		return nil, err
-	}
-	perFilter, err := perFilterConfig(p, r)
-	if err != nil {
-		return nil, err
-	}
-	return &routev3.Route{
-		Name:                   r.Name,
-		StatPrefix:             r.Name, // per-route stats: vhost.<host>.route.<name>.*
-		Match:                  routeMatch(&r.Match),
-		Action:                 &routev3.Route_Route{Route: action},
-		TypedPerFilterConfig:   perFilter,
-		RequestHeadersToRemove: routeCredentialHeaders(p, r),
-	}, nil
+	return action, err
 }
 
 // routeAction forwards to one cluster, or splits traffic between clusters

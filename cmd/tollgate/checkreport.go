@@ -41,9 +41,10 @@ type checkRoute struct {
 	// RateLimitHeaders is the policy's rate_limit_headers, when limits apply.
 	RateLimitHeaders string `json:"rate_limit_headers,omitempty"`
 	// Mirror, Fault and Compression: see checktraffic.go.
-	Mirror      string `json:"mirror,omitempty"`
-	Fault       string `json:"fault,omitempty"`
-	Compression string `json:"compression"`
+	Mirror       string `json:"mirror,omitempty"`
+	Fault        string `json:"fault,omitempty"`
+	Compression  string `json:"compression"`
+	checkActions        // checkactions.go
 }
 
 type checkDest struct {
@@ -90,6 +91,7 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 	}
 	res.Route = describeRoute(p, d.Route)
 	res.Route.describeTraffic(p, req.Listener, d.Route)
+	res.Route.checkActions = describeActions(p, d.Route, req, d.Path)
 	return res
 }
 
@@ -246,15 +248,18 @@ func (c *checkResult) print(w io.Writer) {
 			to[i] = fmt.Sprintf("%s (weight %d, %.4g%%)", d.Service, d.Weight, d.Percent)
 		}
 	}
-	fmt.Fprintf(w, "to:        %s\n", strings.Join(to, ", "))
-	timeout := "timeout " + r.Timeout
-	if r.PerTryTimeout != "" {
-		timeout += ", per try " + r.PerTryTimeout
+	if len(to) > 0 { // a redirect or respond route sends nothing to a service
+		fmt.Fprintf(w, "to:        %s\n", strings.Join(to, ", "))
+		timeout := "timeout " + r.Timeout
+		if r.PerTryTimeout != "" {
+			timeout += ", per try " + r.PerTryTimeout
+		}
+		if r.IdleTimeout != "" {
+			timeout += ", idle " + r.IdleTimeout
+		}
+		fmt.Fprintf(w, "timeouts:  %s; retries: %s\n", timeout, r.RetrySummary)
 	}
-	if r.IdleTimeout != "" {
-		timeout += ", idle " + r.IdleTimeout
-	}
-	fmt.Fprintf(w, "timeouts:  %s; retries: %s\n", timeout, r.RetrySummary)
+	r.printActions(w)
 	fmt.Fprintf(w, "auth:      %s\n", describeAuth(r.Auth))
 	if len(r.RateLimits) == 0 {
 		fmt.Fprintln(w, "limits:    none")

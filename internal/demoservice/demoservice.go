@@ -12,6 +12,9 @@
 //	                                        of an x-request-id, then normally
 //
 // GET /healthz answers 200 until POST /_demo/health?status=500 says otherwise.
+//
+// A WebSocket upgrade, at any path, is accepted and every message echoed
+// back as it came (websocket.go).
 package demoservice
 
 import (
@@ -85,6 +88,11 @@ func New(name, instance string, opts ...Option) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-demo-service", h.name)
 	w.Header().Set("x-demo-instance", h.instance)
+	switch {
+	case isWebSocket(r):
+		h.webSocketEcho(w, r)
+		return
+	}
 	switch r.URL.Path {
 	case "/healthz":
 		h.healthz(w)
