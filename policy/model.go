@@ -64,6 +64,7 @@ type Listener struct {
 	// ClientAddress says how to find the client's address behind
 	// proxies; nil means the connection's peer (clientaddress.go).
 	ClientAddress *ClientAddress `yaml:"client_address"`
+	Headers       *HeaderChanges `yaml:"headers"` // headers.go
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.
@@ -155,7 +156,8 @@ type Route struct {
 	// RateLimits names the limits that apply to the route's requests.
 	RateLimits []string `yaml:"rate_limits"`
 	// Auth says who may call the route; see RouteAuth.
-	Auth *RouteAuth `yaml:"auth"`
+	Auth    *RouteAuth     `yaml:"auth"`
+	Headers *HeaderChanges `yaml:"headers"` // headers.go
 }
 
 // Match is every condition a request must meet for a route to apply. All

@@ -28,6 +28,7 @@ func validate(p *Policy, errs *Errors) {
 	v.observability()
 	v.auth()
 	v.reloadGuard()
+	v.headerChanges()
 }
 
 type validator struct {

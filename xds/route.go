@@ -29,15 +29,20 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		return nil, err
 	}
 	domains := listenerHosts(l)
+	vhost := &routev3.VirtualHost{Name: l.Name, Domains: domains, Routes: built, TypedPerFilterConfig: vhostFilters}
+	buildHeaderChanges(l.Headers).applyToVirtualHost(vhost)
 	return &routev3.RouteConfiguration{
 		Name:         l.Name,
-		VirtualHosts: []*routev3.VirtualHost{{Name: l.Name, Domains: domains, Routes: built, TypedPerFilterConfig: vhostFilters}},
+		VirtualHosts: []*routev3.VirtualHost{vhost},
 		// Clients send "Host: api.example.com:8443"; domains written
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.
 		IgnorePortInHostMatching: !slices.ContainsFunc(domains, func(d string) bool { return strings.Contains(d, ":") }),
 		RequestHeadersToAdd:      append(clientCertHeaders(l), routeClientAddress()...),
 		RequestHeadersToRemove:   credentialHeaders(p),
+		// The listener's and the route's header changes apply after
+		// these (xds/headers.go).
+		MostSpecificHeaderMutationsWins: true,
 	}, nil
 }
 
@@ -68,14 +73,16 @@ func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &routev3.Route{
+	route := &routev3.Route{
 		Name:                   r.Name,
 		StatPrefix:             r.Name, // per-route stats: vhost.<host>.route.<name>.*
 		Match:                  routeMatch(&r.Match),
 		Action:                 &routev3.Route_Route{Route: action},
 		TypedPerFilterConfig:   perFilter,
 		RequestHeadersToRemove: routeCredentialHeaders(p, r),
-	}, nil
+	}
+	buildHeaderChanges(r.Headers).applyToRoute(route)
+	return route, nil
 }
 
 // routeAction forwards to one cluster, or splits traffic between clusters

@@ -38,6 +38,8 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
+	// HeaderChanges: checkheaders.go.
+	HeaderChanges []string `json:"header_changes,omitempty"`
 }
 
 type checkDest struct {
@@ -82,6 +84,8 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 		return res
 	}
 	res.Route = describeRoute(p, d.Route)
+	l := findListener(p, req.Listener)
+	res.Route.HeaderChanges = describeHeaderChanges(l, d.Route)
 	return res
 }
 
@@ -265,6 +269,7 @@ func (c *checkResult) print(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	r.printHeaderChanges(w)
 }
 
 func describeAuth(a checkAuth) string {
