@@ -65,6 +65,7 @@ type Listener struct {
 	// proxies; nil means the connection's peer (clientaddress.go).
 	ClientAddress *ClientAddress `yaml:"client_address"`
 	Headers       *HeaderChanges `yaml:"headers"` // headers.go
+	CORS          *CORS          `yaml:"cors"`    // cors.go
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.
@@ -158,6 +159,7 @@ type Route struct {
 	// Auth says who may call the route; see RouteAuth.
 	Auth    *RouteAuth     `yaml:"auth"`
 	Headers *HeaderChanges `yaml:"headers"` // headers.go
+	CORS    *CORS          `yaml:"cors"`    // cors.go
 }
 
 // Match is every condition a request must meet for a route to apply. All

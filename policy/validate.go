@@ -29,6 +29,7 @@ func validate(p *Policy, errs *Errors) {
 	v.auth()
 	v.reloadGuard()
 	v.headerChanges()
+	v.cors()
 }
 
 type validator struct {

@@ -19,6 +19,9 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 	built := make([]*routev3.Route, len(routes))
 	for i, r := range routes {
 		route, err := buildRoute(p, r)
+		if err == nil {
+			err = applyCORS(route, l, r)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}

@@ -38,8 +38,9 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
-	// HeaderChanges: checkheaders.go.
-	HeaderChanges []string `json:"header_changes,omitempty"`
+	// HeaderChanges and CORS: checkheaders.go.
+	HeaderChanges []string   `json:"header_changes,omitempty"`
+	CORS          *checkCORS `json:"cors,omitempty"`
 }
 
 type checkDest struct {
@@ -85,7 +86,7 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 	}
 	res.Route = describeRoute(p, d.Route)
 	l := findListener(p, req.Listener)
-	res.Route.HeaderChanges = describeHeaderChanges(l, d.Route)
+	res.Route.HeaderChanges, res.Route.CORS = describeHeaderChanges(l, d.Route), describeCORS(l, d.Route, req)
 	return res
 }
 
@@ -269,7 +270,7 @@ func (c *checkResult) print(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	r.printHeaderChanges(w)
+	r.printHeadersAndCORS(w)
 }
 
 func describeAuth(a checkAuth) string {
