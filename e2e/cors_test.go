@@ -139,5 +139,10 @@ func TestCORSPreflightsAnsweredByEnvoy(t *testing.T) {
 		if v := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != 200 || v != "" {
 			t.Errorf("a disallowed origin's request: status %d, Access-Control-Allow-Origin %q", resp.StatusCode, v)
 		}
+		// Answers depend on the Origin: a shared cache must not give one
+		// origin's answer to another.
+		if v := strings.ToLower(strings.Join(resp.Header.Values("Vary"), ", ")); !strings.Contains(v, "origin") {
+			t.Errorf("Vary: %q, want Origin in it", v)
+		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -59,6 +60,14 @@ func applyCORS(route *routev3.Route, l *policy.Listener, r *policy.Route) error 
 		route.TypedPerFilterConfig = map[string]*anypb.Any{}
 	}
 	route.TypedPerFilterConfig[corsFilter{}.name()] = a
+	// Envoy's answers then depend on the request's Origin, which it does
+	// not say: without Vary a shared cache could give one origin's
+	// Access-Control-Allow-Origin to another. Added after the route's own
+	// changes, so a route that sets Vary keeps Origin in it.
+	route.ResponseHeadersToAdd = append(route.ResponseHeadersToAdd, &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: "vary", Value: "Origin"},
+		AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
+	})
 	return nil
 }
 
