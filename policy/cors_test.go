@@ -2,6 +2,7 @@ package policy
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,9 @@ var corsErrors = []struct {
 		`4:28: listeners.l.cors.allow_methods: unknown method "get"`,
 		`4:50: listeners.l.cors.allow_headers[0]: "x a" is not a valid header name`,
 		`4:68: listeners.l.cors.max_age: must be a whole number of seconds, got 1.5s`,
+	}},
+	{"a pattern too large for Envoy", corsBase + "routes:\n  - { name: r, to: a, cors: { allow_origins: [\"https://" + strings.Repeat("*.", 150) + "example.com\"] } }\n", []string{
+		`4:46: routes.r.cors.allow_origins[0]: regular expression too large for Envoy`,
 	}},
 	{"a route with cors must match preflights", corsBase + "routes:\n  - { name: r, to: a, match: { methods: [GET, POST] }, cors: { allow_origins: [\"https://a.example\"] } }\n", []string{
 		`4:41: routes.r.match.methods: the route has cors but does not match OPTIONS`,

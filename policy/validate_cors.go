@@ -29,10 +29,14 @@ func (v *validator) corsOf(c *CORS, path string) {
 	}
 	c.Origins = nil
 	for j, o := range c.AllowOrigins {
+		opath := fmt.Sprintf("%s.allow_origins[%d]", path, j)
 		m, err := originMatch(o)
 		if err != nil {
-			v.errorf(c.At("allow_origins"), fmt.Sprintf("%s.allow_origins[%d]", path, j), "%v", err)
+			v.errorf(c.At("allow_origins"), opath, "%v", err)
 			continue
+		}
+		if m.Regex != "" {
+			v.regex(m.Regex, c.At("allow_origins"), opath) // within Envoy's program size
 		}
 		c.Origins = append(c.Origins, m)
 	}
