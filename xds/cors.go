@@ -26,7 +26,7 @@ import (
 //
 // It is in every listener's chain, disabled; a route under a cors
 // setting (its own, else its listener's) enables it with the whole
-// policy that applies (corsRouteConfig). Envoy would otherwise merge a
+// policy that applies (applyCORS). Envoy would otherwise merge a
 // route's and its virtual host's CORS settings field by field, while a
 // route's cors replaces its listener's.
 type corsFilter struct{}
@@ -40,7 +40,7 @@ func (corsFilter) listenerConfig(*policy.Policy, *policy.Listener) (proto.Messag
 }
 
 // routeConfig is nil: the per-route policy depends on the listener too,
-// and routeConfiguration sets it (corsRouteConfig).
+// and routeConfiguration sets it (applyCORS).
 func (corsFilter) routeConfig(*policy.Policy, *policy.Route) (proto.Message, error) {
 	return nil, nil
 }
