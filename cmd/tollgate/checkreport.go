@@ -38,7 +38,7 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
-	// HeaderChanges and CORS: checkheaders.go.
+	// HeaderChanges and CORS: checkheadercors.go.
 	HeaderChanges []string   `json:"header_changes,omitempty"`
 	CORS          *checkCORS `json:"cors,omitempty"`
 }
