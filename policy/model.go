@@ -68,7 +68,9 @@ type Listener struct {
 	ClientAddress *ClientAddress `yaml:"client_address"`
 	// Compression holds the listener's response compression settings;
 	// see compression.go. Defaults make it non-nil.
-	Compression *Compression `yaml:"compression"`
+	Compression *Compression   `yaml:"compression"`
+	Headers     *HeaderChanges `yaml:"headers"` // headers.go
+	CORS        *CORS          `yaml:"cors"`    // cors.go
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.
@@ -172,6 +174,8 @@ type Route struct {
 	Redirect    *Redirect       `yaml:"redirect"`
 	Respond     *DirectResponse `yaml:"respond"`
 	Deprecation *Deprecation    `yaml:"deprecation"`
+	Headers     *HeaderChanges  `yaml:"headers"` // headers.go
+	CORS        *CORS           `yaml:"cors"`    // cors.go
 }
 
 // Match is every condition a request must meet for a route to apply. All

@@ -15,6 +15,9 @@ var invalidRouteActionCases = []struct {
 	routes string
 	want   []string
 }{
+	{"cors on a redirect", "  - { name: r, redirect: { scheme: https }, cors: { allow_origins: [\"https://a.example\"] } }\n", []string{
+		`7:51: routes.r.cors: a route with redirect answers itself and sends nothing to a service: remove cors (or redirect)`,
+	}},
 	{"mirror or fault on a direct response", "  - { name: r, respond: { status: 503 }, mirror: { service: a }, fault: { abort: { status: 500 } } }\n", []string{
 		`7:50: routes.r.mirror: a route with respond answers itself and sends nothing to a service: remove mirror (or respond)`,
 		`7:73: routes.r.fault: a route with respond answers itself and sends nothing to a service: remove fault (or respond)`,

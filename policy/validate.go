@@ -31,6 +31,8 @@ func validate(p *Policy, errs *Errors) {
 	v.auth()
 	v.reloadGuard()
 	v.traffic()
+	v.headerChanges()
+	v.cors()
 }
 
 type validator struct {

@@ -23,7 +23,7 @@ func (v *validator) routeTarget(r *Route, path string) {
 		action = "respond"
 	}
 	// These only make sense for a request Envoy forwards to a service.
-	for _, f := range []string{"to", "upgrades", "rewrite", "timeout", "per_try_timeout", "idle_timeout", "retries", "mirror", "fault"} {
+	for _, f := range []string{"to", "upgrades", "rewrite", "timeout", "per_try_timeout", "idle_timeout", "retries", "mirror", "fault", "cors"} {
 		if r.Has(f) {
 			v.errorf(r.At(f), path+"."+f, "a route with %s answers itself and sends nothing to a service: remove %s (or %s)", action, f, action)
 		}

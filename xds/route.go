@@ -19,6 +19,9 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 	built := make([]*routev3.Route, len(routes))
 	for i, r := range routes {
 		route, err := buildRoute(p, r)
+		if err == nil {
+			err = applyCORS(route, l, r)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}
@@ -32,15 +35,20 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		return nil, err
 	}
 	domains := listenerHosts(l)
+	vhost := &routev3.VirtualHost{Name: l.Name, Domains: domains, Routes: built, TypedPerFilterConfig: vhostFilters}
+	buildHeaderChanges(l.Headers).applyToVirtualHost(vhost)
 	return &routev3.RouteConfiguration{
 		Name:         l.Name,
-		VirtualHosts: []*routev3.VirtualHost{{Name: l.Name, Domains: domains, Routes: built, TypedPerFilterConfig: vhostFilters}},
+		VirtualHosts: []*routev3.VirtualHost{vhost},
 		// Clients send "Host: api.example.com:8443"; domains written
 		// without a port should still match. When a policy writes a port
 		// in a host, ports must take part in matching.
 		IgnorePortInHostMatching: !slices.ContainsFunc(domains, func(d string) bool { return strings.Contains(d, ":") }),
 		RequestHeadersToAdd:      append(clientCertHeaders(l), routeClientAddress()...),
 		RequestHeadersToRemove:   credentialHeaders(p),
+		// The listener's and the route's header changes apply after
+		// these (xds/headers.go).
+		MostSpecificHeaderMutationsWins: true,
 	}, nil
 }
 
@@ -71,7 +79,8 @@ func buildRoute(p *policy.Policy, r *policy.Route) (*routev3.Route, error) {
 		TypedPerFilterConfig:   perFilter,
 		RequestHeadersToRemove: routeCredentialHeaders(p, r),
 	}
-	return route, setAction(route, p, r) // routeactions.go
+	buildHeaderChanges(r.Headers).applyToRoute(route) // headers.go
+	return route, setAction(route, p, r)              // routeactions.go
 }
 
 // forwardAction sends the route's requests to its services.

@@ -45,6 +45,9 @@ type checkRoute struct {
 	Fault        string `json:"fault,omitempty"`
 	Compression  string `json:"compression"`
 	checkActions        // checkactions.go
+	// HeaderChanges and CORS: checkheadercors.go.
+	HeaderChanges []string   `json:"header_changes,omitempty"`
+	CORS          *checkCORS `json:"cors,omitempty"`
 }
 
 type checkDest struct {
@@ -92,6 +95,8 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 	res.Route = describeRoute(p, d.Route)
 	res.Route.describeTraffic(p, req.Listener, d.Route)
 	res.Route.checkActions = describeActions(p, d.Route, req, d.Path)
+	l := findListener(p, req.Listener)
+	res.Route.HeaderChanges, res.Route.CORS = describeHeaderChanges(l, d.Route), describeCORS(l, d.Route, req)
 	return res
 }
 
@@ -286,6 +291,7 @@ func (c *checkResult) print(w io.Writer) {
 		fmt.Fprintln(w, describeRateLimitHeaders(r))
 	}
 	r.printTraffic(w)
+	r.printHeadersAndCORS(w)
 }
 
 func describeAuth(a checkAuth) string {
