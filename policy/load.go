@@ -31,6 +31,7 @@ type document struct {
 	Tracing        *Tracing              `yaml:"tracing"`
 	Auth           *Auth                 `yaml:"auth"`
 	ReloadGuard    *ReloadGuard          `yaml:"reload_guard"`
+	LimitCalls     *LimitCalls           `yaml:"limit_calls"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -155,6 +156,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	mergeNamed(p.Services, doc.Services, "service", "services", errs)
 	p.mergeRateLimits(doc, errs)
 	p.mergeReloadGuard(doc.ReloadGuard, errs)
+	p.mergeLimitCalls(doc.LimitCalls, errs)
 }
 
 // named is an element declared under a name in a mapping (services,

@@ -38,6 +38,8 @@ type Policy struct {
 	// ReloadGuard says which destructive edits are made on purpose; see
 	// reloadguard.go. Defaults make it non-nil.
 	ReloadGuard *ReloadGuard
+	// LimitCalls says how protected routes' limits are asked; see onecall.go.
+	LimitCalls *LimitCalls
 
 	// reads are the files the policy was built from; see inputs.go.
 	reads *fileReads

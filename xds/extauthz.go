@@ -65,13 +65,24 @@ func exactMatchers(names []string) *matcherv3.ListStringMatcher {
 	return m
 }
 
+// limitsContextKey is the per-route context extension that asks Tollgate
+// to decide the route's limits in the same Check (authz.LimitsContextKey).
+const limitsContextKey = "limits"
+
 // routeConfig enables the filter on a route with an auth rule; a public
-// route, or one without a rule, leaves it disabled.
-func (extAuthzFilter) routeConfig(_ *policy.Policy, r *policy.Route) (proto.Message, error) {
+// route, or one without a rule, leaves it disabled. A route whose limits
+// the Check decides too (policy.LimitsWithAuth) says so in its context,
+// so switching a route between one call and two changes only its route
+// configuration.
+func (extAuthzFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error) {
 	if r.Auth == nil || r.Auth.Public {
 		return nil, nil
 	}
+	ext := map[string]string{routeContextKey: r.Name}
+	if p.LimitsWithAuth(r) {
+		ext[limitsContextKey] = "with_auth"
+	}
 	return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
-		ContextExtensions: map[string]string{routeContextKey: r.Name},
+		ContextExtensions: ext,
 	}}}, nil
 }
