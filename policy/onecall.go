@@ -1,6 +1,9 @@
 package policy
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // LimitCalls says how Envoy asks Tollgate about a protected route's rate
 // limits. By default (OneCall) a route with an auth rule and limits costs
@@ -66,4 +69,18 @@ func (p *Policy) LimitsWithAuth(r *Route) bool {
 		}
 	}
 	return true
+}
+
+// CheckTimeout is how long Envoy waits for an ext_authz answer. With
+// one_call it covers two limit decisions at the store's deadline
+// (before_auth, then the others) plus RateLimitCallMargin, so that a slow
+// or down store ends in its own failure mode, as the rate-limit filters'
+// CallTimeout lets it, rather than in auth's failure mode; the auth
+// timeout otherwise, or if longer.
+func (p *Policy) CheckTimeout() time.Duration {
+	t := p.AuthzTimeout()
+	if p.LimitCalls != nil && p.LimitCalls.OneCall != nil && *p.LimitCalls.OneCall {
+		t = max(t, 2*p.RateLimitStore.DecisionDeadline()+RateLimitCallMargin)
+	}
+	return t
 }

@@ -42,7 +42,7 @@ func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (prot
 	return &extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
-			Timeout:         durationpb.New(p.AuthzTimeout()),
+			Timeout:         durationpb.New(p.CheckTimeout()),
 		}},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		// Fail closed unless the policy says otherwise, and answer 503:

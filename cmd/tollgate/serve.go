@@ -58,6 +58,9 @@ type serveConfig struct {
 	grpcTLS grpcTLSFlags
 	// adminTLS serves the admin port over HTTPS; see tlsflags.go.
 	adminTLS adminTLSFlags
+	// limiting is the rate-limit service the components share, once one
+	// has asked for it; see limitingFor.
+	limiting *limiting
 }
 
 const serveUsage = `Usage: tollgate serve --policy DIR [flags]
