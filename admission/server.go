@@ -73,7 +73,7 @@ func (s *Server) decide(ctx context.Context, in *authv3.CheckRequest, plan *rout
 		return nil, err
 	}
 	if before != nil && !before.Allowed {
-		return refusal(before, nil), nil
+		return refusal(before, nil, ""), nil
 	}
 	admitted := admittedHeaders(before)
 	d := s.authz.Decide(req)
@@ -86,7 +86,7 @@ func (s *Server) decide(ctx context.Context, in *authv3.CheckRequest, plan *rout
 		return nil, err
 	}
 	if after != nil && !after.Allowed {
-		return refusal(after, admitted), nil
+		return refusal(after, admitted, d.Identity.ClientID), nil
 	}
 	admitted = append(admittedHeaders(after), admitted...)
 	return withHeaders(authz.Response(d, req.RequestID), admitted, true), nil
@@ -140,8 +140,9 @@ func admittedHeaders(d *ratelimiter.Decision) []ratelimiter.Header {
 
 // refusal is a limit's 429 as Envoy's rate-limit filter sends it: the
 // decision's headers and JSON body, x-envoy-ratelimited, and the refusing
-// limit in the dynamic metadata the access log reads.
-func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header) *authv3.CheckResponse {
+// limit in the dynamic metadata the access log reads. clientID is the
+// authenticated client, "" before authentication.
+func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header, clientID string) *authv3.CheckResponse {
 	headers := make([]*corev3.HeaderValueOption, 0, len(admitted)+8)
 	for _, h := range d.Headers() {
 		headers = append(headers, header(h.Name, h.Value, true))
@@ -150,7 +151,13 @@ func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header) *authv3.Che
 	for _, h := range admitted {
 		headers = append(headers, header(h.Name, h.Value, false))
 	}
-	md, _ := structpb.NewStruct(map[string]any{"limit": d.RefusingLimit()})
+	// The client id too: ext_authz sets no identity header on a refusal,
+	// and the access log reads it here instead (xds/accesslog.go).
+	fields := map[string]*structpb.Value{"limit": structpb.NewStringValue(d.RefusingLimit())}
+	if clientID != "" {
+		fields["client_id"] = structpb.NewStringValue(clientID)
+	}
+	md := &structpb.Struct{Fields: fields}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(codes.ResourceExhausted)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
