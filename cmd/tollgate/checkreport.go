@@ -38,6 +38,9 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
+	// OneCall: the limits are decided in the ext_authz call
+	// (limit_calls.one_call), not by the rate-limit filters.
+	OneCall bool `json:"one_call,omitempty"`
 }
 
 type checkDest struct {
@@ -96,6 +99,7 @@ func describeRoute(p *policy.Policy, r *policy.Route) *checkRoute {
 		RetrySummary:  describeRetries(r.Retries),
 		Auth:          checkAuth{Public: true},
 		RateLimits:    []checkRateLimit{},
+		OneCall:       p.LimitsWithAuth(r),
 	}
 	total := 0
 	for _, d := range r.To {
@@ -264,6 +268,9 @@ func (c *checkResult) print(w io.Writer) {
 			line += ", shadow (never refuses)"
 		}
 		fmt.Fprintln(w, line)
+	}
+	if r.OneCall {
+		fmt.Fprintln(w, "           decided in the ext_authz call (limit_calls.one_call)")
 	}
 }
 
