@@ -3,6 +3,8 @@ package admission
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -73,7 +75,7 @@ func (s *Server) decide(ctx context.Context, in *authv3.CheckRequest, plan *rout
 		return nil, err
 	}
 	if before != nil && !before.Allowed {
-		return refusal(before, nil, ""), nil
+		return refusal(before, nil, "", isGRPC(req.Headers)), nil
 	}
 	admitted := admittedHeaders(before)
 	d := s.authz.Decide(req)
@@ -86,7 +88,7 @@ func (s *Server) decide(ctx context.Context, in *authv3.CheckRequest, plan *rout
 		return nil, err
 	}
 	if after != nil && !after.Allowed {
-		return refusal(after, admitted, d.Identity.ClientID), nil
+		return refusal(after, admitted, d.Identity.ClientID, isGRPC(req.Headers)), nil
 	}
 	admitted = append(admittedHeaders(after), admitted...)
 	return withHeaders(authz.Response(d, req.RequestID), admitted, true), nil
@@ -131,6 +133,11 @@ func descriptor(srcs []policy.DescriptorSource, look *lookup) ratelimiter.Descri
 	return out
 }
 
+// isGRPC reports whether the request is a gRPC call.
+func isGRPC(headers map[string]string) bool {
+	return strings.HasPrefix(headers["content-type"], "application/grpc")
+}
+
 func admittedHeaders(d *ratelimiter.Decision) []ratelimiter.Header {
 	if d == nil {
 		return nil
@@ -139,15 +146,21 @@ func admittedHeaders(d *ratelimiter.Decision) []ratelimiter.Header {
 }
 
 // refusal is a limit's 429 as Envoy's rate-limit filter sends it: the
-// decision's headers and JSON body, x-envoy-ratelimited, and the refusing
-// limit in the dynamic metadata the access log reads. clientID is the
-// authenticated client, "" before authentication.
-func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header, clientID string) *authv3.CheckResponse {
+// decision's headers and JSON body, x-envoy-ratelimited, RESOURCE_EXHAUSTED
+// to a gRPC call, and the refusing limit in the dynamic metadata the
+// access log reads. clientID is the authenticated client, "" before
+// authentication.
+func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header, clientID string, grpc bool) *authv3.CheckResponse {
 	headers := make([]*corev3.HeaderValueOption, 0, len(admitted)+8)
 	for _, h := range d.Headers() {
 		headers = append(headers, header(h.Name, h.Value, true))
 	}
 	headers = append(headers, header("x-envoy-ratelimited", "true", true))
+	if grpc {
+		// As the filter's rate_limited_as_resource_exhausted: Envoy would
+		// map a 429 to UNAVAILABLE, which gRPC clients retry at once.
+		headers = append(headers, header("grpc-status", strconv.Itoa(int(codes.ResourceExhausted)), true))
+	}
 	for _, h := range admitted {
 		headers = append(headers, header(h.Name, h.Value, false))
 	}

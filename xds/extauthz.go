@@ -37,8 +37,9 @@ func (extAuthzFilter) optIn() bool { return true }
 func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
 	failOpen := p.Auth != nil && p.Auth.FailureMode == policy.FailAllow
 	// x-real-ip is the client's resolved address (identityHeaderFilter),
-	// for Tollgate's logs.
-	headers := []string{"authorization", "x-request-id", realIPHeader, p.APIKeyHeader()}
+	// for Tollgate's logs and limits; content-type tells a gRPC call,
+	// whose refusal by a limit carries RESOURCE_EXHAUSTED.
+	headers := []string{"authorization", "x-request-id", realIPHeader, "content-type", p.APIKeyHeader()}
 	return &extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
