@@ -79,6 +79,12 @@ func BenchmarkGateway(b *testing.B) {
 }
 
 func startGatewayBench(b *testing.B) *gatewayBench {
+	return startGatewayBenchWith(b, gatewayBenchPolicy)
+}
+
+// startGatewayBenchWith starts the benchmark's gateway on a variant of
+// gatewayBenchPolicy.
+func startGatewayBenchWith(b *testing.B, gatewayBenchPolicy string) *gatewayBench {
 	bin := requireEnvoy(b)
 	addr := freeAddr(b)
 	port := addr[strings.LastIndex(addr, ":")+1:]
