@@ -300,7 +300,8 @@ func oneCallSteps(creds *oneCallCredentials) ([]oneCallStep, string) {
 // ext_authz and the two rate-limit filters, through real Envoys and
 // Redis: each answer (status, RateLimit-* and Retry-After headers, JSON
 // bodies), the counters they leave, and the access log agree, while the
-// one-call Envoy never calls the rate-limit service.
+// one-call Envoy never calls the rate-limit service; the over-limit
+// events agree too.
 func TestOneCallAnswersAsTheRateLimitFilters(t *testing.T) {
 	// Serial: two gateways, and every Redis decision within its deadline.
 	creds := newOneCallCredentials(t)
@@ -323,6 +324,31 @@ func TestOneCallAnswersAsTheRateLimitFilters(t *testing.T) {
 	if got := separate.rlsCalls(t); got == 0 {
 		t.Error("the two-call Envoy never called the rate-limit service: the comparison compared nothing")
 	}
+	// The over-limit events, which Tollgate writes when it stops.
+	if f, s := fused.events(t), separate.events(t); !slices.Equal(f, s) || len(f) == 0 {
+		t.Errorf("over-limit events differ:\none call:\n%s\ntwo calls:\n%s", strings.Join(f, "\n"), strings.Join(s, "\n"))
+	}
+}
+
+// events stops Tollgate, which flushes its over-limit event log, and
+// returns the events without their times, sorted.
+func (s *oneCallStack) events(t *testing.T) []string {
+	t.Helper()
+	s.tg.stop()
+	var out []string
+	for _, line := range strings.Split(s.tg.log.String(), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) != nil || e["log"] != "ratelimit_events" {
+			continue
+		}
+		for _, k := range []string{"time", "first", "last"} {
+			delete(e, k)
+		}
+		b, _ := json.Marshal(e) // sorted keys
+		out = append(out, string(b))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // TestOneCallAppliesTheStoreFailureMode stops Redis under both gateways
