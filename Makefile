@@ -96,8 +96,18 @@ golden: ## Rewrite the golden files in xds/testdata from the translator, then sh
 test: deps lint ## Lint, then run every test with the race detector (real Envoy and Redis)
 	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
+# make bench runs the benchmarks behind docs/benchmarks.md's summary table
+# (a real Envoy and Redis, loopback only, a few minutes) and prints the
+# table: figure, value, baseline, ratio, target, met?. Not part of make
+# test. BENCHFLAGS='-o bench.txt' also keeps the raw output.
+BENCHFLAGS ?=
+
 .PHONY: bench
-bench: deps ## Run the benchmarks
+bench: deps ## Run the summary benchmarks (a few minutes) and print one table: figure, value, baseline, ratio, target, met?
+	$(GO) run ./internal/benchsummary $(BENCHFLAGS)
+
+.PHONY: bench-all
+bench-all: deps ## Run every benchmark of every package (long)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # golangci-lint keeps its analysis cache in GOLANGCI_LINT_CACHE (default

@@ -6,6 +6,7 @@
 package accesslog
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 	"strings"
@@ -47,14 +48,29 @@ const (
 	traceparentHeader = "traceparent"
 	// rateLimitNamespace is the rate-limit filter's dynamic metadata.
 	rateLimitNamespace = "envoy.filters.http.ratelimit"
+	// authzNamespace is ext_authz's, where a one-call route's refusal
+	// puts the limit and the client id (xds/accesslog.go).
+	authzNamespace = "envoy.filters.http.ext_authz"
 )
+
+// rateLimit is the refusing limit, from whichever filter refused.
+func rateLimit(c *accesslogdatav3.AccessLogCommon) string {
+	if v, ok := c.GetMetadata().GetFilterMetadata()[rateLimitNamespace].GetFields()["limit"]; ok {
+		return v.GetStringValue()
+	}
+	return authzMetadata(c, "limit")
+}
+
+func authzMetadata(c *accesslogdatav3.AccessLogCommon, key string) string {
+	return c.GetMetadata().GetFilterMetadata()[authzNamespace].GetFields()[key].GetStringValue()
+}
 
 // FromHTTP converts an Envoy HTTP access-log entry.
 func FromHTTP(e *accesslogdatav3.HTTPAccessLogEntry) Entry {
 	c, req, resp := e.GetCommonProperties(), e.GetRequest(), e.GetResponse()
 	out := Entry{
 		Timestamp:           c.GetStartTime().AsTime().UTC().Format("2006-01-02T15:04:05.000Z"),
-		ClientID:            opt(req.GetRequestHeaders()[clientIDHeader]),
+		ClientID:            opt(cmp.Or(req.GetRequestHeaders()[clientIDHeader], authzMetadata(c, "client_id"))),
 		ClientIP:            opt(c.GetDownstreamRemoteAddress().GetSocketAddress().GetAddress()),
 		Service:             opt(c.GetUpstreamCluster()),
 		Route:               opt(c.GetRouteName()),
@@ -69,7 +85,7 @@ func FromHTTP(e *accesslogdatav3.HTTPAccessLogEntry) Entry {
 		UpstreamHost:        opt(hostPort(c.GetUpstreamRemoteAddress().GetSocketAddress().GetAddress(), c.GetUpstreamRemoteAddress().GetSocketAddress().GetPortValue())),
 		ResponseFlags:       responseFlags(c.GetResponseFlags()),
 		ResponseCodeDetails: opt(resp.GetResponseCodeDetails()),
-		RateLimit:           opt(c.GetMetadata().GetFilterMetadata()[rateLimitNamespace].GetFields()["limit"].GetStringValue()),
+		RateLimit:           opt(rateLimit(c)),
 	}
 	if m := req.GetRequestMethod(); m != 0 {
 		out.Method = opt(m.String())

@@ -17,6 +17,14 @@ import (
 // ext_authz config names the policy route (see xds/extauthz.go).
 const RouteContextKey = "route"
 
+// LimitsContextKey is the context extension through which a route asks
+// for its rate limits to be decided in the same Check (xds/extauthz.go);
+// LimitsWithAuth is its value. Package admission serves such routes.
+const (
+	LimitsContextKey = "limits"
+	LimitsWithAuth   = "with_auth"
+)
+
 // MetadataNamespace is where Envoy stores the dynamic metadata of an
 // allowed request; the rate limiter reads the identity from it.
 const MetadataNamespace = "envoy.filters.http.ext_authz"
@@ -42,6 +50,22 @@ func (s *Server) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(g
 func (s *Server) Check(_ context.Context, in *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	req := requestFrom(in)
 	return responseFrom(s.engine.Check(req), req.RequestID), nil
+}
+
+// RequestFrom is the request the engine reads from a Check, for a caller
+// that decides more in the same call (package admission), with Decide
+// and Response: Check is Response(Decide(RequestFrom(in))).
+func RequestFrom(in *authv3.CheckRequest) *Request { return requestFrom(in) }
+
+// Decide asks the engine about a request, counting and logging the
+// decision as Check does.
+func (s *Server) Decide(req *Request) *Decision { return s.engine.Check(req) }
+
+// Response is the CheckResponse for a decision, as Check answers it. An
+// allowed decision's response is shared between requests: callers must
+// copy it before changing it.
+func Response(d *Decision, requestID string) *authv3.CheckResponse {
+	return responseFrom(d, requestID)
 }
 
 func requestFrom(in *authv3.CheckRequest) *Request {

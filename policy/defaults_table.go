@@ -118,6 +118,8 @@ var Defaults = []Default{
 	{"tracing.service_name", code(DefaultTracingServiceName), true},
 	{"tracing.sample_percent", code(DefaultSamplePercent), true},
 
+	{"limit_calls.one_call", code(true) + ": a route with an auth rule and limits costs one ext_authz call", true},
+
 	{"reload_guard.allow_no_listeners", code(false) + ": a policy without listeners is refused", false},
 	{"reload_guard.max_removed_routes_percent", code(DefaultMaxRemovedRoutesPercent) + fmt.Sprintf(" (checked when at least %d routes serve)", GuardedRouteCount), true},
 }

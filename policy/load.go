@@ -33,6 +33,7 @@ type document struct {
 	ReloadGuard    *ReloadGuard          `yaml:"reload_guard"`
 
 	RateLimitHeaders *RateLimitHeaders `yaml:"rate_limit_headers"`
+	LimitCalls       *LimitCalls       `yaml:"limit_calls"`
 }
 
 // IsPolicyFile reports whether a file name in a policy directory is read as
@@ -158,6 +159,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	p.mergeRateLimits(doc, errs)
 	p.mergeReloadGuard(doc.ReloadGuard, errs)
 	p.mergeRateLimitHeaders(doc.RateLimitHeaders, errs)
+	p.mergeLimitCalls(doc.LimitCalls, errs)
 }
 
 // named is an element declared under a name in a mapping (services,

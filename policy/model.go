@@ -40,6 +40,8 @@ type Policy struct {
 	ReloadGuard *ReloadGuard
 	// RateLimitHeaders is the rate-limit header format; see ratelimitheaders.go. Defaults make it non-nil.
 	RateLimitHeaders *RateLimitHeaders
+	// LimitCalls says how protected routes' limits are asked; see onecall.go.
+	LimitCalls *LimitCalls
 
 	// reads are the files the policy was built from; see inputs.go.
 	reads *fileReads

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"maps"
 	"slices"
 
@@ -36,7 +37,7 @@ const ClientIDHeader = policy.ClientIDHeader
 // are never logged except the gateway-set client id and the traceparent.
 var accessLogFields = map[string]string{
 	"timestamp":             "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
-	"client_id":             "%REQ(" + ClientIDHeader + ")%",
+	"client_id":             clientIDValue,
 	"client_ip":             "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
 	"service":               "%UPSTREAM_CLUSTER%",
 	"route":                 "%ROUTE_NAME%",
@@ -54,8 +55,24 @@ var accessLogFields = map[string]string{
 	"response_code_details": "%RESPONSE_CODE_DETAILS%",
 	// The limit that refused the request: Tollgate's rate-limit service
 	// puts its name in the filter's dynamic metadata, so a 429 says why.
-	"rate_limit": "%DYNAMIC_METADATA(" + rateLimitMetadataNamespace + ":limit)%",
+	"rate_limit": rateLimitValue,
 }
+
+// On a one-call route (policy.LimitsWithAuth) a limit refuses in
+// ext_authz's answer, whose dynamic metadata Envoy keeps under ext_authz's
+// namespace, and before ext_authz could set the identity headers: the
+// refusing limit and the client id are read from there when the
+// rate-limit filter's metadata and the header are absent, so a log line
+// reads the same whichever path refused. CEL is built into Envoy's
+// formatter; a missing key is an error, which logs null as the plain
+// operators do.
+const (
+	authzMetadata  = "metadata.filter_metadata['" + wellknown.HTTPExternalAuthorization + "']"
+	rateLimitValue = "%CEL('" + rateLimitMetadataNamespace + "' in metadata.filter_metadata ? " +
+		"metadata.filter_metadata['" + rateLimitMetadataNamespace + "']['limit'] : " + authzMetadata + "['limit'])%"
+	clientIDValue = "%CEL('" + ClientIDHeader + "' in request.headers ? request.headers['" + ClientIDHeader + "'] : " +
+		authzMetadata + "['client_id'])%"
+)
 
 // AccessLogFields returns the keys of a JSON access-log entry, for tests
 // and documentation that must agree with what Envoy writes.

@@ -37,12 +37,13 @@ func (extAuthzFilter) optIn() bool { return true }
 func (extAuthzFilter) listenerConfig(p *policy.Policy, _ *policy.Listener) (proto.Message, error) {
 	failOpen := p.Auth != nil && p.Auth.FailureMode == policy.FailAllow
 	// x-real-ip is the client's resolved address (identityHeaderFilter),
-	// for Tollgate's logs.
-	headers := []string{"authorization", "x-request-id", realIPHeader, p.APIKeyHeader()}
+	// for Tollgate's logs and limits; content-type tells a gRPC call,
+	// whose refusal by a limit carries RESOURCE_EXHAUSTED.
+	headers := []string{"authorization", "x-request-id", realIPHeader, "content-type", p.APIKeyHeader()}
 	return &extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
-			Timeout:         durationpb.New(p.AuthzTimeout()),
+			Timeout:         durationpb.New(p.CheckTimeout()),
 		}},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		// Fail closed unless the policy says otherwise, and answer 503:
@@ -65,13 +66,24 @@ func exactMatchers(names []string) *matcherv3.ListStringMatcher {
 	return m
 }
 
+// limitsContextKey is the per-route context extension that asks Tollgate
+// to decide the route's limits in the same Check (authz.LimitsContextKey).
+const limitsContextKey = "limits"
+
 // routeConfig enables the filter on a route with an auth rule; a public
-// route, or one without a rule, leaves it disabled.
-func (extAuthzFilter) routeConfig(_ *policy.Policy, r *policy.Route) (proto.Message, error) {
+// route, or one without a rule, leaves it disabled. A route whose limits
+// the Check decides too (policy.LimitsWithAuth) says so in its context,
+// so switching a route between one call and two changes only its route
+// configuration.
+func (extAuthzFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error) {
 	if r.Auth == nil || r.Auth.Public {
 		return nil, nil
 	}
+	ext := map[string]string{routeContextKey: r.Name}
+	if p.LimitsWithAuth(r) {
+		ext[limitsContextKey] = "with_auth"
+	}
 	return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
-		ContextExtensions: map[string]string{routeContextKey: r.Name},
+		ContextExtensions: ext,
 	}}}, nil
 }

@@ -78,8 +78,12 @@ func (rateLimitFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Mes
 // rateLimitPerRoute is the per-route configuration of the route's limits
 // checked before authentication (beforeAuth) or after it, or nil if there
 // are none. Envoy reads it by filter name, so each filter gets only its
-// own stage's limits.
+// own stage's limits. A route whose limits its ext_authz call decides
+// (policy.LimitsWithAuth) gets none: both filters stay off on it.
 func rateLimitPerRoute(p *policy.Policy, r *policy.Route, beforeAuth bool) proto.Message {
+	if p.LimitsWithAuth(r) {
+		return nil
+	}
 	var perRoute *ratelimitv3.RateLimitPerRoute
 	for _, l := range p.RateLimitsFor(r) {
 		if l.BeforeAuth() != beforeAuth {
@@ -96,29 +100,24 @@ func rateLimitPerRoute(p *policy.Policy, r *policy.Route, beforeAuth bool) proto
 	return perRoute
 }
 
-// rateLimitActions builds the descriptor Envoy sends for one limit: the
-// limit's and the route's names, the client address, the identity entries
-// (present only when the authz filter set them; clients cannot, as every
-// x-tollgate-* header they send is stripped first), and the headers the
-// limit counts by. Tollgate evaluates the limit's condition and key from
-// these entries, so one descriptor shape serves every limit. A
-// before_auth limit gets no identity entries: none is set yet when it is
-// checked, and the policy forbids it to use them.
+// rateLimitActions makes Envoy build the descriptor of one limit as
+// policy.LimitDescriptor describes it (which a one-call ext_authz
+// decision fills in Go from the same description): the limit's and the
+// route's names, the client address, the identity entries (present only
+// when the authz filter set them; clients cannot, as every x-tollgate-*
+// header they send is stripped first), and the headers the limit counts
+// by.
 func rateLimitActions(r *policy.Route, l *policy.RateLimit) []*routev3.RateLimit_Action {
-	actions := []*routev3.RateLimit_Action{
-		genericKey(policy.DescriptorLimit, l.Name),
-		genericKey(policy.DescriptorRoute, r.Name),
-		{ActionSpecifier: &routev3.RateLimit_Action_RemoteAddress_{RemoteAddress: &routev3.RateLimit_Action_RemoteAddress{}}},
-	}
-	if !l.BeforeAuth() {
-		actions = append(actions, requestHeader(policy.AuthStateHeader, policy.DescriptorAuth))
-		for _, d := range []policy.KeyDimension{policy.KeyClientID, policy.KeyUser, policy.KeyTier} {
-			actions = append(actions, requestHeader(policy.IdentityHeader(d), policy.DescriptorKey(policy.KeyPart{Dimension: d})))
-		}
-	}
-	for _, part := range l.Parts {
-		if part.Dimension == policy.KeyHeader {
-			actions = append(actions, requestHeader(part.Header, policy.DescriptorKey(part)))
+	sources := policy.LimitDescriptor(r, l)
+	actions := make([]*routev3.RateLimit_Action, len(sources))
+	for i, src := range sources {
+		switch {
+		case src.ClientAddress:
+			actions[i] = &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_RemoteAddress_{RemoteAddress: &routev3.RateLimit_Action_RemoteAddress{}}}
+		case src.Header != "":
+			actions[i] = requestHeader(src.Header, src.Key)
+		default:
+			actions[i] = genericKey(src.Key, src.Value)
 		}
 	}
 	return actions

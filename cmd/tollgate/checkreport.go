@@ -48,6 +48,9 @@ type checkRoute struct {
 	// HeaderChanges and CORS: checkheadercors.go.
 	HeaderChanges []string   `json:"header_changes,omitempty"`
 	CORS          *checkCORS `json:"cors,omitempty"`
+	// OneCall: the limits are decided in the ext_authz call
+	// (limit_calls.one_call), not by the rate-limit filters.
+	OneCall bool `json:"one_call,omitempty"`
 }
 
 type checkDest struct {
@@ -111,6 +114,7 @@ func describeRoute(p *policy.Policy, r *policy.Route) *checkRoute {
 		RetrySummary:  describeRetries(r.Retries),
 		Auth:          checkAuth{Public: true},
 		RateLimits:    []checkRateLimit{},
+		OneCall:       p.LimitsWithAuth(r),
 	}
 	total := 0
 	for _, d := range r.To {
@@ -292,6 +296,9 @@ func (c *checkResult) print(w io.Writer) {
 	}
 	r.printTraffic(w)
 	r.printHeadersAndCORS(w)
+	if r.OneCall {
+		fmt.Fprintln(w, "           decided in the ext_authz call (limit_calls.one_call)")
+	}
 }
 
 func describeAuth(a checkAuth) string {

@@ -55,9 +55,7 @@ var builders = map[string]builder{
 	"xds": func(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) (component, error) {
 		return xdsComponent(ctx, log, reg, xdsOptions(c)), nil
 	},
-	"authz": func(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) (component, error) {
-		return authzComponent(ctx, c, log, reg), nil
-	},
+	"authz":     authzComponent,
 	"ratelimit": rateLimitComponent,
 	"accesslog": accessLogComponent,
 }

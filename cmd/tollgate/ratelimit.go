@@ -117,13 +117,42 @@ func (f *rateLimitFlags) eventWriter() (io.Writer, error) {
 	return os.OpenFile(f.events, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
 }
 
-// rateLimitComponent answers Envoy's rate-limit calls. A generation
-// compiles into a Limiter over the store its configuration asks for
-// (reused when unchanged) and commits by swapping the Limiter in.
+// rateLimitComponent answers Envoy's rate-limit calls with the process's
+// rate-limit service (limitingFor), whose generations it stages.
 func rateLimitComponent(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) (component, error) {
+	l, err := limitingFor(ctx, c, log, reg)
+	if err != nil {
+		return component{}, err
+	}
+	return component{
+		stage: l.stage,
+		register: func(g *grpc.Server, _ *admin.Server) {
+			ratelimiter.NewServer(l.svc).Register(g)
+		},
+	}, nil
+}
+
+// limiting is the process's one rate-limit service: the rate-limit
+// component answers Envoy's rate-limit calls with it, and the authz
+// component decides the limits of one-call routes with it
+// (admission.Server), so both count in the same counters.
+type limiting struct {
+	svc *ratelimiter.Service
+	// stage compiles a generation into a Limiter over the store its
+	// configuration asks for (reused when unchanged) and commits by
+	// swapping the Limiter in.
+	stage func(context.Context, *policy.Policy) (func(), error)
+}
+
+// limitingFor returns the process's rate-limit service, creating it on
+// first use; components are built one at a time, so no lock is needed.
+func limitingFor(ctx context.Context, c *serveConfig, log *slog.Logger, reg prometheus.Registerer) (*limiting, error) {
+	if c.limiting != nil {
+		return c.limiting, nil
+	}
 	w, err := c.rl.eventWriter()
 	if err != nil {
-		return component{}, fmt.Errorf("--ratelimit-events: %w", err)
+		return nil, fmt.Errorf("--ratelimit-events: %w", err)
 	}
 	events := ratelimiter.NewEventLog(slog.New(slog.NewJSONHandler(w, nil)).With("log", "ratelimit_events"), c.rl.eventsInterval)
 	go events.Run(ctx)
@@ -131,7 +160,7 @@ func rateLimitComponent(ctx context.Context, c *serveConfig, log *slog.Logger, r
 	svc := ratelimiter.NewService(log, events, metrics, nil)
 	go svc.Run(ctx)
 	stores := &storeSet{log: log, metrics: metrics, open: map[ratelimiter.StoreConfig]*ratelimiter.Opened{}}
-	return component{
+	c.limiting = &limiting{svc: svc,
 		// Opening a store dials nothing (connections are made by the
 		// first decisions), so the stage does not look at the reload's
 		// context.
@@ -147,10 +176,8 @@ func rateLimitComponent(ctx context.Context, c *serveConfig, log *slog.Logger, r
 			}
 			return func() { svc.Swap(l); stores.keepOnly(cfg) }, nil
 		},
-		register: func(g *grpc.Server, a *admin.Server) {
-			ratelimiter.NewServer(svc).Register(g)
-		},
-	}, nil
+	}
+	return c.limiting, nil
 }
 
 // storeSet keeps the opened stores by configuration, so a reload with the

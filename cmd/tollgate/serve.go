@@ -58,6 +58,11 @@ type serveConfig struct {
 	grpcTLS grpcTLSFlags
 	// adminTLS serves the admin port over HTTPS; see tlsflags.go.
 	adminTLS adminTLSFlags
+	// adminPprof serves Go's profiles on the admin port.
+	adminPprof bool
+	// limiting is the rate-limit service the components share, once one
+	// has asked for it; see limitingFor.
+	limiting *limiting
 }
 
 const serveUsage = `Usage: tollgate serve --policy DIR [flags]
@@ -74,6 +79,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.policyDir, "policy", "", "policy directory (required)")
 	fs.StringVar(&c.grpcAddr, "grpc-addr", defaultGRPCAddr, "address of the gRPC server Envoy connects to (xDS, and ext_authz, rate limiting and access logs unless their --*-address says otherwise)")
 	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "address of the admin HTTP server (/metrics, /healthz, /readyz, /debug/...)")
+	fs.BoolVar(&c.adminPprof, "admin-pprof", false, "serve Go's runtime profiles on the admin port under /debug/pprof/")
 	c.connAge.register(fs)
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
@@ -210,6 +216,9 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	grpcServer := newGRPCServer(append(grpcOpts, c.connAge.serverOption())...)
 	adm := admin.New(reg, ready(rl), log)
+	if c.adminPprof {
+		adm.HandleProfiles()
+	}
 	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
 	for _, comp := range comps {
