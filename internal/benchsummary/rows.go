@@ -58,6 +58,15 @@ func num(v float64) string {
 	}
 }
 
+// signed formats a difference with its sign: +0.42, -1.50 (a negative
+// one is noise: the baseline's quantile moved more than the cost).
+func signed(v float64) string {
+	if v < 0 {
+		return num(v)
+	}
+	return "+" + num(v)
+}
+
 // metrics returns the named metrics of bench, or ok false if any is missing.
 func metrics(r Results, bench string, units ...string) ([]float64, bool) {
 	out := make([]float64, len(units))
@@ -124,7 +133,7 @@ func latencyRow(q, target string, limit float64) Row {
 			if !ok {
 				return Cells{}, false
 			}
-			return Cells{fmt.Sprintf("+%s ms at %s req/s", num(m[0]), num(m[2])), "plain route: " + num(m[1]) + " ms", "—", met(m[0] <= limit)}, true
+			return Cells{fmt.Sprintf("%s ms at %s req/s", signed(m[0]), num(m[2])), "plain route: " + num(m[1]) + " ms", "—", met(m[0] <= limit)}, true
 		}}
 }
 
