@@ -33,6 +33,7 @@ var benches = []bench{
 	{"./e2e", "^BenchmarkGateway$", "1x", false},
 	{"./ratelimiter", "^BenchmarkShouldRateLimit$/^memory$", "1x", false},
 	{"./ratelimiter", "^BenchmarkRedisPipelining$/^c(16|64)$/^pipelined$", "1x", false},
+	{"./ratelimiter", "^BenchmarkRedisCPU$", "1x", false},
 	{"./authz", "^BenchmarkCheck$/^(api_key|jwt_es256_cached|jwt_rs256_cached)$", "20000x", false},
 	{"./xds", "^BenchmarkFanout$/^(sotw|delta)-10k-routes$/^1000$", "1x", false},
 	{"./xds", "^BenchmarkControlPlaneHeap$", "1x", false},

@@ -94,6 +94,8 @@ var Rows = []Row{
 	latencyRow("p99", "≤ +1 ms", 1),
 	rlsRow("ShouldRateLimit, Redis store, c16 (pipelined, one descriptor)", IssueRedis, "BenchmarkRedisPipelining/c16/pipelined", 0.8),
 	rlsRow("ShouldRateLimit, Redis store, c64 (pipelined, one descriptor)", IssueRedis, "BenchmarkRedisPipelining/c64/pipelined", 0.8),
+	redisCPURow("c16"),
+	redisCPURow("c64"),
 	rlsRow("ShouldRateLimit, memory store (c32, three descriptors)", IssueMemory, "BenchmarkShouldRateLimit/memory", 0.85),
 	checkRow("Check, API key", "BenchmarkCheck/api_key", 0.7),
 	checkRow("Check, cached JWT ES256", "BenchmarkCheck/jwt_es256_cached", 0.6),
@@ -151,6 +153,21 @@ func rlsRow(figure, issue, bench string, limit float64) Row {
 				value, base = num(m[0])+" decisions/s", base+": "+num(m[1])+"/s"
 			}
 			return Cells{value, base, num(ratio), met(ratio >= limit)}, true
+		}}
+}
+
+// redisCPURow is what a Redis decision costs in CPU, the process's and
+// redis-server's, against the no-op server's; its ratio is the throughput
+// ratio the cores allow when saturated (no target: it explains the row
+// above).
+func redisCPURow(c string) Row {
+	return Row{Figure: "ShouldRateLimit, Redis store, " + c + ": CPU per decision", Target: "—",
+		eval: func(r Results) (Cells, bool) {
+			m, ok := metrics(r, "BenchmarkRedisCPU/"+c, "go-cpu-µs", "redis-cpu-µs", "noop-go-cpu-µs", "cpu-bound-ratio")
+			if !ok {
+				return Cells{}, false
+			}
+			return Cells{"Go " + num(m[0]) + " µs + redis-server " + num(m[1]) + " µs", "no-op RLS server: " + num(m[2]) + " µs", num(m[3]), "—"}, true
 		}}
 }
 
