@@ -53,6 +53,8 @@ routes:
 // store) and one demo service, with the two routes' targets.
 type gatewayBench struct {
 	plain, protected vegeta.Target
+	// failed counts the non-200 answers by URL, warm-up included.
+	failed map[string]uint64
 }
 
 // BenchmarkGateway measures, as a user would, what Tollgate's features
@@ -66,7 +68,9 @@ type gatewayBench struct {
 // throughput_ratio is the median of the rounds' protected/plain ratios.
 // Open loop: both routes at the same constant rate, half the protected
 // route's measured capacity; added_p50_ms and added_p99_ms are the
-// medians of the rounds' protected minus plain latencies.
+// medians of the rounds' protected minus plain latencies. plain_failed
+// and protected_failed count the non-200 answers (at most maxFailed of a
+// round, else the benchmark fails).
 //
 // Run alone, once: go test ./e2e -run '^$' -bench BenchmarkGateway -benchtime 1x
 func BenchmarkGateway(b *testing.B) {
@@ -76,6 +80,8 @@ func BenchmarkGateway(b *testing.B) {
 		rate := min(capacity/2, gatewayMaxRate)
 		g.openLoop(b, rate)
 	}
+	b.ReportMetric(float64(g.failed[g.plain.URL]), "plain_failed")
+	b.ReportMetric(float64(g.failed[g.protected.URL]), "protected_failed")
 }
 
 func startGatewayBench(b *testing.B) *gatewayBench {
@@ -92,6 +98,7 @@ func startGatewayBench(b *testing.B) *gatewayBench {
 	g := &gatewayBench{
 		plain:     vegeta.Target{Method: "GET", URL: "http://" + addr + "/plain"},
 		protected: vegeta.Target{Method: "GET", URL: "http://" + addr + "/protected", Header: http.Header{"X-Api-Key": {key}}},
+		failed:    map[string]uint64{},
 	}
 	waitStatus(b, g.plain.URL, 200, 30*time.Second)
 	eventually(b, 30*time.Second, func() error {
@@ -189,9 +196,11 @@ func (g *gatewayBench) pair(b *testing.B, round int, rate vegeta.Rate) (plain, p
 }
 
 // attack sends target for d, closed loop (gatewayWorkers in flight) when
-// rate is zero, else open loop at rate, and fails the benchmark unless
-// every request was answered 200: a refused or failed request would make
-// the figures meaningless.
+// rate is zero, else open loop at rate. A non-200 answer is counted in
+// g.failed (and reported); more than maxFailed of them fails the
+// benchmark, since the figures would then measure refusals: on a loaded
+// machine an authorization or rate-limit call may time out now and then
+// (Envoy answers 503), which a user would see too.
 func (g *gatewayBench) attack(b *testing.B, target vegeta.Target, rate vegeta.Rate, d time.Duration) *vegeta.Metrics {
 	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Timeout(10 * time.Second)}
 	if rate.Freq == 0 {
@@ -199,15 +208,27 @@ func (g *gatewayBench) attack(b *testing.B, target vegeta.Target, rate vegeta.Ra
 	}
 	attacker := vegeta.NewAttacker(opts...)
 	var m vegeta.Metrics
+	var firstBody []byte
 	for res := range attacker.Attack(vegeta.NewStaticTargeter(target), rate, d, target.URL) {
+		if res.Code != 200 && firstBody == nil {
+			firstBody = res.Body
+		}
 		m.Add(res)
 	}
 	m.Close()
-	if m.Success < 1 {
-		b.Fatalf("%s: success ratio %.4f, status codes %v, errors %v", target.URL, m.Success, m.StatusCodes, firstErrors(m.Errors))
+	failed := m.Requests - uint64(m.Success*float64(m.Requests)+0.5)
+	g.failed[target.URL] += failed
+	if m.Success < 1-maxFailed {
+		b.Fatalf("%s: success ratio %.4f, status codes %v, errors %v, first body %q", target.URL, m.Success, m.StatusCodes, firstErrors(m.Errors), firstBody)
+	}
+	if failed > 0 {
+		b.Logf("%s: %d of %d requests failed, status codes %v, first body %q", target.URL, failed, m.Requests, m.StatusCodes, firstBody)
 	}
 	return &m
 }
+
+// maxFailed is the share of non-200 answers a round may have.
+const maxFailed = 0.001
 
 func firstErrors(errs []string) []string { return errs[:min(len(errs), 3)] }
 

@@ -88,7 +88,11 @@ var Rows = []Row{
 			if !ok {
 				return Cells{}, false
 			}
-			return Cells{num(m[0]) + " req/s", "plain route, same Envoy: " + num(m[1]) + " req/s", num(m[2]), met(m[2] >= 0.6)}, true
+			value := num(m[0]) + " req/s"
+			if f, ok := r.get("BenchmarkGateway", "protected_failed"); ok && f > 0 {
+				value += fmt.Sprintf(" (%.0f non-200)", f)
+			}
+			return Cells{value, "plain route, same Envoy: " + num(m[1]) + " req/s", num(m[2]), met(m[2] >= 0.6)}, true
 		}},
 	latencyRow("p50", "≤ +0.3 ms", 0.3),
 	latencyRow("p99", "≤ +1 ms", 1),
