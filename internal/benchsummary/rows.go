@@ -156,6 +156,9 @@ func rlsRow(figure, issue, bench string, limit float64) Row {
 			if m, ok := metrics(r, bench, "decisions/s", "noop-decisions/s"); ok {
 				value, base = num(m[0])+" decisions/s", base+": "+num(m[1])+"/s"
 			}
+			if trips, ok := r.get(bench, "redis-round-trips/decision"); ok {
+				value += fmt.Sprintf(", %.3f Redis round trips/decision", trips)
+			}
 			return Cells{value, base, num(ratio), met(ratio >= limit)}, true
 		}}
 }
