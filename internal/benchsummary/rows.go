@@ -92,6 +92,11 @@ var Rows = []Row{
 			if f, ok := r.get("BenchmarkGateway", "protected_failed"); ok && f > 0 {
 				value += fmt.Sprintf(" (%.0f non-200)", f)
 			}
+			for _, call := range []string{"ext_authz", "ratelimit"} {
+				if f, ok := r.get("BenchmarkGateway", call+"_errors"); ok && f > 0 {
+					value += fmt.Sprintf(" (%.0f failed %s calls)", f, call)
+				}
+			}
 			return Cells{value, "plain route, same Envoy: " + num(m[1]) + " req/s", num(m[2]), met(m[2] >= 0.6)}, true
 		}},
 	latencyRow("p50", "≤ +0.3 ms", 0.3),
