@@ -243,12 +243,30 @@ func (g *gatewayBench) attack(b *testing.B, target vegeta.Target, rate vegeta.Ra
 	failed := m.Requests - uint64(m.Success*float64(m.Requests)+0.5)
 	g.failed[target.URL] += failed
 	if m.Success < 1-maxFailed {
-		b.Fatalf("%s: success ratio %.4f, status codes %v, errors %v, first body %q", target.URL, m.Success, m.StatusCodes, firstErrors(m.Errors), firstBody)
+		b.Fatalf("%s: success ratio %.4f, status codes %v, errors %v, first body %q; Envoy's counters:\n%s",
+			target.URL, m.Success, m.StatusCodes, firstErrors(m.Errors), firstBody, g.failureStats())
 	}
 	if failed > 0 {
 		b.Logf("%s: %d of %d requests failed, status codes %v, first body %q", target.URL, failed, m.Requests, m.StatusCodes, firstBody)
 	}
 	return &m
+}
+
+// failureStats lists Envoy's non-zero counters that say why a request
+// failed: errors of its calls to Tollgate, overflows, resets, timeouts.
+func (g *gatewayBench) failureStats() string {
+	stats, err := g.envoy.Stats(context.Background(), `(error|overflow|reset|timeout|denied|failure_mode|5xx)`)
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for name, v := range stats {
+		if v != "0" && v != "" {
+			lines = append(lines, name+" = "+v)
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 // maxFailed is the share of non-200 answers a round may have.
