@@ -64,6 +64,9 @@ type Listener struct {
 	// ClientAddress says how to find the client's address behind
 	// proxies; nil means the connection's peer (clientaddress.go).
 	ClientAddress *ClientAddress `yaml:"client_address"`
+	// ClientIPs, RequestLimits: clientips.go, requestlimits.go.
+	ClientIPs     *ClientIPs     `yaml:"client_ips"`
+	RequestLimits *RequestLimits `yaml:"request_limits"`
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.
@@ -156,6 +159,9 @@ type Route struct {
 	RateLimits []string `yaml:"rate_limits"`
 	// Auth says who may call the route; see RouteAuth.
 	Auth *RouteAuth `yaml:"auth"`
+	// ClientIPs, RequestLimits: clientips.go, requestlimits.go.
+	ClientIPs     *ClientIPs     `yaml:"client_ips"`
+	RequestLimits *RequestLimits `yaml:"request_limits"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

@@ -86,6 +86,8 @@ func (v *validator) listeners() names {
 		}
 		v.keepClientHeaders(l, path)
 		v.clientAddress(l, path)
+		v.clientIPs(l.ClientIPs, path)
+		v.listenerRequestLimits(l, path)
 	}
 	return seen
 }
@@ -180,6 +182,8 @@ func (v *validator) routes(listeners names) {
 		}
 		v.match(&r.Match, path+".match")
 		v.destinations(r, path+".to")
+		v.clientIPs(r.ClientIPs, path)
+		v.routeRequestLimits(r, path)
 	}
 	if len(v.p.Routes) > 0 && len(v.p.Listeners) == 0 {
 		v.errorf(v.p.Routes[0].Pos(), "listeners", "routes are defined but no listener is")

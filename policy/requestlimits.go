@@ -1,0 +1,130 @@
+package policy
+
+import (
+	"fmt"
+	"mime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// RequestLimits refuse, at the gateway, requests a service should never
+// see. On a route: a body over MaxBody (413), a method not in Methods (405
+// with Allow) or a content type not in ContentTypes (415). On a listener:
+// MaxBody for every route of the listener that sets none, and MaxHeaders,
+// the size of a request's headers (431), which Envoy checks while it reads
+// them, before any route is chosen.
+type RequestLimits struct {
+	Source `yaml:"-"`
+
+	// MaxBody is the largest request body accepted, as "1MiB", "64KiB" or
+	// a number of bytes.
+	MaxBody string `yaml:"max_body"`
+	// MaxHeaders is the largest request head accepted (listener only), a
+	// whole number of KiB.
+	MaxHeaders string `yaml:"max_headers"`
+	// Methods are the methods a route serves (route only).
+	Methods []string `yaml:"methods"`
+	// ContentTypes are the media types a route reads ("application/json",
+	// "text/*"), route only. Parameters such as charset are not compared.
+	ContentTypes []string `yaml:"content_types"`
+
+	// MaxBodyBytes and MaxHeadersBytes are MaxBody and MaxHeaders parsed by
+	// validation; 0 when not set.
+	MaxBodyBytes    int64 `yaml:"-"`
+	MaxHeadersBytes int64 `yaml:"-"`
+}
+
+// Limits on the limits: Envoy buffers a limited body whole before
+// forwarding it (xds/requestlimits.go), so a request can hold MaxBodyLimit
+// of the gateway's memory; Envoy reads request heads of at most
+// MaxHeadersLimit (max_request_headers_kb).
+const (
+	MaxBodyLimit    = 64 << 20
+	MaxHeadersLimit = 8192 << 10
+	// EnvoyMaxHeaders is Envoy's own limit on request heads, which applies
+	// when a listener sets no max_headers.
+	EnvoyMaxHeaders = 60 << 10
+)
+
+// byteUnits are the units a size may be written in, longest first.
+var byteUnits = []struct {
+	suffix string
+	bytes  int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+// parseByteSize reads "1MiB", "64KiB", "512B" or a number of bytes.
+func parseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	unit := int64(1)
+	num := s
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, unit = strings.TrimSpace(n), u.bytes
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/unit {
+		return 0, fmt.Errorf("%q is not a size: write a positive whole number of bytes, or of KiB, MiB or GiB, such as 1MiB", s)
+	}
+	return n * unit, nil
+}
+
+// FormatByteSize writes a size in the largest unit that divides it.
+func FormatByteSize(n int64) string {
+	for _, u := range byteUnits {
+		if n >= u.bytes && n%u.bytes == 0 {
+			return strconv.FormatInt(n/u.bytes, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+// MaxBodyFor is the body limit a route's requests get on a listener: the
+// route's own, else the listener's; 0 for none.
+func MaxBodyFor(l *Listener, r *Route) int64 {
+	if r != nil && r.RequestLimits != nil && r.RequestLimits.MaxBodyBytes > 0 {
+		return r.RequestLimits.MaxBodyBytes
+	}
+	if l != nil && l.RequestLimits != nil {
+		return l.RequestLimits.MaxBodyBytes
+	}
+	return 0
+}
+
+// MethodAllowed reports whether a route serves method: true when the
+// route lists no methods.
+func (r *RequestLimits) MethodAllowed(method string) bool {
+	return r == nil || len(r.Methods) == 0 || slices.Contains(r.Methods, method)
+}
+
+// ContentTypeAllowed reports whether a request with this Content-Type
+// (and, when it has none, announcing a body or not) passes the route's
+// content_types, as the routes xds/requestlimits.go generates decide it.
+func (r *RequestLimits) ContentTypeAllowed(contentType string, hasType, announcesBody bool) bool {
+	if r == nil || len(r.ContentTypes) == 0 {
+		return true
+	}
+	if !hasType {
+		return !announcesBody
+	}
+	media, _, _ := strings.Cut(contentType, ";")
+	media = strings.ToLower(strings.TrimSpace(media))
+	for _, allowed := range r.ContentTypes {
+		if prefix, ok := strings.CutSuffix(allowed, "*"); ok && strings.HasPrefix(media, prefix) && len(media) > len(prefix) {
+			return true
+		}
+		if media == allowed {
+			return true
+		}
+	}
+	return false
+}
+
+// validMediaType reports whether s is a type/subtype without parameters,
+// the subtype possibly "*".
+func validMediaType(s string) bool {
+	t, params, err := mime.ParseMediaType(s)
+	return err == nil && len(params) == 0 && t == s && strings.Count(t, "/") == 1 && !strings.HasPrefix(t, "*")
+}

@@ -1,0 +1,87 @@
+package policy
+
+import "testing"
+
+func TestRequestLimitsErrorsArePositioned(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy string
+		want         []string
+	}{
+		{"bad sizes", ipPolicyHead + "listeners:\n  - name: l\n    port: 1\n    request_limits: { max_body: 1MB, max_headers: 1500B }\nroutes:\n  - { name: r, to: a, request_limits: { max_body: -1 } }\n  - { name: s, to: a, request_limits: { max_body: 65MiB } }\n", []string{
+			`5:33: listeners.l.request_limits.max_body: "1MB" is not a size`,
+			`5:51: listeners.l.request_limits.max_headers: max_headers must be a whole number of KiB from 1KiB to 8MiB (Envoy's limits), got 1500B`,
+			`7:51: routes.r.request_limits.max_body: "-1" is not a size`,
+			`8:51: routes.s.request_limits.max_body: max_body is at most 64MiB`,
+		}},
+		{"settings in the wrong place", ipPolicyHead + "listeners:\n  - { name: l, port: 1, request_limits: { methods: [GET], content_types: [text/plain] } }\nroutes:\n  - { name: r, to: a, request_limits: { max_headers: 8KiB } }\n", []string{
+			`3:52: listeners.l.request_limits.methods: methods is a route setting`,
+			`3:74: listeners.l.request_limits.content_types: content_types is a route setting`,
+			`5:54: routes.r.request_limits.max_headers: Envoy reads a request's headers before it chooses a route: set max_headers on the listener`,
+		}},
+		{"unknown and repeated methods", ipPolicyHead + "listeners: [{ name: l, port: 1 }]\nroutes:\n  - { name: r, to: a, request_limits: { methods: [GET, get, BREW, GET] } }\n", []string{
+			`4:50: routes.r.request_limits.methods[1]: unknown method "get"; expected upper-case`,
+			`4:50: routes.r.request_limits.methods[2]: unknown method "BREW"`,
+			`4:50: routes.r.request_limits.methods[3]: method "GET" is listed twice`,
+		}},
+		{"methods twice", ipPolicyHead + "listeners: [{ name: l, port: 1 }]\nroutes:\n  - { name: r, to: a, match: { methods: [GET] }, request_limits: { methods: [GET] } }\n", []string{
+			`4:77: routes.r.request_limits.methods: the route also matches on methods (match.methods)`,
+		}},
+		{"bad content types", ipPolicyHead + "listeners: [{ name: l, port: 1 }]\nroutes:\n  - name: r\n    to: a\n    request_limits:\n      content_types: [application/json, json, \"text/plain; charset=utf-8\", Application/JSON, \"*/*\"]\n      methods: []\n", []string{
+			`7:22: routes.r.request_limits.content_types[1]: "json" is not a media type`,
+			`7:22: routes.r.request_limits.content_types[2]: "text/plain; charset=utf-8" is not a media type`,
+			`7:22: routes.r.request_limits.content_types[3]: "Application/JSON" is not a media type`,
+			`7:22: routes.r.request_limits.content_types[4]: "*/*" is not a media type`,
+			`8:16: routes.r.request_limits.methods: an empty methods list would refuse every request`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkErrors(t, writePolicy(t, map[string]string{"bad.yaml": tc.policy}), tc.want)
+		})
+	}
+}
+
+func TestRequestLimitsResolve(t *testing.T) {
+	p, err := Load(writePolicy(t, map[string]string{"g.yaml": ipPolicyHead + `listeners: [{ name: l, port: 1, request_limits: { max_body: 1MiB, max_headers: 16KiB } }]
+routes:
+  - { name: upload, to: a, request_limits: { max_body: 4096, methods: [POST, PUT], content_types: [application/json, text/*] } }
+  - { name: other, to: a }
+`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, upload, other := p.Listeners[0], p.Routes[0], p.Routes[1]
+	if got := l.RequestLimits.MaxHeadersBytes; got != 16<<10 {
+		t.Errorf("max_headers = %d", got)
+	}
+	if got := MaxBodyFor(l, upload); got != 4096 {
+		t.Errorf("the route's max_body = %d, want its own 4096", got)
+	}
+	if got := MaxBodyFor(l, other); got != 1<<20 {
+		t.Errorf("max_body of a route without one = %d, want the listener's 1MiB", got)
+	}
+	rl := upload.RequestLimits
+	if !rl.MethodAllowed("PUT") || rl.MethodAllowed("GET") || !other.RequestLimits.MethodAllowed("BREW") {
+		t.Error("MethodAllowed")
+	}
+	for _, tc := range []struct {
+		ct            string
+		has, withBody bool
+		want          bool
+	}{
+		{"application/json", true, true, true},
+		{"Application/JSON; charset=utf-8", true, true, true},
+		{"text/csv", true, true, true},
+		{"text/", true, true, false},
+		{"application/xml", true, true, false},
+		{"application/json-seq", true, true, false},
+		{"", false, false, true}, // no body, no type: a GET
+		{"", false, true, false}, // a body without a type
+	} {
+		if got := rl.ContentTypeAllowed(tc.ct, tc.has, tc.withBody); got != tc.want {
+			t.Errorf("ContentTypeAllowed(%q, %v, %v) = %v, want %v", tc.ct, tc.has, tc.withBody, got, tc.want)
+		}
+	}
+	if got := FormatByteSize(4096); got != "4KiB" {
+		t.Errorf("FormatByteSize(4096) = %q", got)
+	}
+}
