@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"mime"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,17 +110,22 @@ func (r *RequestLimits) ContentTypeAllowed(contentType string, hasType, announce
 	if !hasType {
 		return !announcesBody
 	}
-	media, _, _ := strings.Cut(contentType, ";")
-	media = strings.ToLower(strings.TrimSpace(media))
-	for _, allowed := range r.ContentTypes {
-		if prefix, ok := strings.CutSuffix(allowed, "*"); ok && strings.HasPrefix(media, prefix) && len(media) > len(prefix) {
-			return true
-		}
-		if media == allowed {
-			return true
+	return fullMatch(r.ContentTypePattern(), contentType)
+}
+
+// ContentTypePattern is the RE2 expression a Content-Type value matches
+// when its media type is one of the route's content_types: any case, any
+// parameters, "type/*" for any subtype.
+func (r *RequestLimits) ContentTypePattern() string {
+	alts := make([]string, len(r.ContentTypes))
+	for i, t := range r.ContentTypes {
+		if prefix, ok := strings.CutSuffix(t, "*"); ok {
+			alts[i] = regexp.QuoteMeta(prefix) + `[^;\s]+`
+		} else {
+			alts[i] = regexp.QuoteMeta(t)
 		}
 	}
-	return false
+	return `(?i)\s*(?:` + strings.Join(alts, "|") + `)\s*(?:;.*)?`
 }
 
 // validMediaType reports whether s is a type/subtype without parameters,

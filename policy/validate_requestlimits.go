@@ -63,10 +63,15 @@ func (v *validator) routeRequestLimits(rt *Route, path string) {
 	if r.Has("content_types") && len(r.ContentTypes) == 0 {
 		v.errorf(r.At("content_types"), path+".content_types", "an empty content_types list would refuse every body; list the media types the route reads")
 	}
+	bad := false
 	for i, t := range r.ContentTypes {
 		if !validMediaType(t) {
+			bad = true
 			v.errorf(r.At("content_types"), fmt.Sprintf("%s.content_types[%d]", path, i), "%q is not a media type in lower case without parameters, such as application/json or text/*", t)
 		}
+	}
+	if len(r.ContentTypes) > 0 && !bad {
+		v.regex(r.ContentTypePattern(), r.At("content_types"), path+".content_types")
 	}
 }
 

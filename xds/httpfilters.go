@@ -45,12 +45,18 @@ type httpFilter interface {
 // authentication, so a flood it would refuse never reaches it;
 // authentication runs before the other limits, which key on the identity
 // it establishes; credentials are removed once every filter that reads
-// them has run. The router is appended last.
+// them has run. The router is appended last. A client address refused by
+// client_ips gets 403 before any limit counts it or ext_authz is asked;
+// a body is held against max_body only once the request is admitted
+// (requestlimits.go).
 var httpFilterChain = []httpFilter{
 	identityHeaderFilter{},
+	listenerClientIPFilter{},
+	routeClientIPFilter{},
 	beforeAuthRateLimitFilter{},
 	extAuthzFilter{},
 	rateLimitFilter{},
+	bodyLimitFilter{},
 	credentialFilter{},
 }
 

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// clientIPsPolicy: a route only 127.0.0.2 may call, one 127.0.0.3 may
+// not, one that needs an API key and is only for 127.0.0.2, and a
+// listener behind one trusted hop that denies 127.0.0.13 on every route.
+const clientIPsPolicy = `listeners:
+  - { name: direct, address: 127.0.0.1, port: {{PORT}} }
+  - { name: hops, address: 127.0.0.1, port: {{HOPS}}, client_address: { trusted_hops: 1 }, client_ips: { deny: [127.0.0.13] } }
+auth:
+  api_keys: { file: keys/keys.yaml, optional: true }
+routes:
+  - { name: probe, match: { path_prefix: /probe }, to: api, auth: { public: true } }
+  - { name: admin, match: { path_prefix: /admin }, to: api, auth: { public: true }, client_ips: { allow: [127.0.0.2/32] } }
+  - { name: open, match: { path_prefix: /open }, to: api, auth: { public: true }, client_ips: { deny: [127.0.0.3] } }
+  - { name: private, match: { path_prefix: /private }, to: api, auth: { accept: [api_key] }, client_ips: { allow: [127.0.0.2] } }
+`
+
+// getRefusal sends GET url from c and returns the status and the JSON
+// error body of a refusal (nil for a 200).
+func getRefusal(t *testing.T, c *http.Client, url string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
+	req, err := newRequest("GET", url, headers, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body, err := roundTrip(c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, refusalBody(t, resp, body)
+}
+
+// refusalBody decodes the JSON body of a refusal, failing the test when a
+// non-200 answer is not Tollgate's JSON error.
+func refusalBody(t *testing.T, resp *http.Response, body []byte) map[string]any {
+	t.Helper()
+	if resp.StatusCode == 200 {
+		return nil
+	}
+	var e map[string]any
+	if ct := resp.Header.Get("content-type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%d with content type %q, body %q: want application/json", resp.StatusCode, ct, body)
+	} else if err := json.Unmarshal(body, &e); err != nil || e["error"] == nil || e["message"] == nil || e["request_id"] == nil {
+		t.Errorf("%d with body %q: want a JSON error with error, message and request_id", resp.StatusCode, body)
+	}
+	return e
+}
+
+// A route allowed only from one address refuses other loopback sources
+// with 403 and a JSON body, before authentication; a deny list refuses
+// the addresses it names; an X-Forwarded-For a client writes changes
+// nothing on a listener that trusts no proxy.
+func TestClientIPsAllowAndDeny(t *testing.T) {
+	t.Parallel()
+	hops := freeAddr(t)
+	g := startGateway(t, map[string]string{
+		"gateway.yaml": strings.ReplaceAll(clientIPsPolicy, "{{HOPS}}", port(hops)) + servicesYAML(t, "api"),
+	}, false, "/probe", "api")
+	c1, c2, c3 := clientFrom(t, "127.0.0.1"), clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.3")
+
+	for _, tc := range []struct {
+		name    string
+		c       *http.Client
+		path    string
+		headers map[string]string
+		want    int
+		code    string
+	}{
+		{"allowed address", c2, "/admin", nil, 200, ""},
+		{"another loopback address", c3, "/admin", nil, 403, "forbidden_address"},
+		{"the gateway's own address", c1, "/admin", nil, 403, "forbidden_address"},
+		{"a forged X-Forwarded-For", c3, "/admin", map[string]string{"x-forwarded-for": "127.0.0.2"}, 403, "forbidden_address"},
+		{"denied address", c3, "/open", nil, 403, "forbidden_address"},
+		{"address not denied", c2, "/open", nil, 200, ""},
+		{"refused before authentication", c3, "/private", nil, 403, "forbidden_address"},
+		{"allowed, then authentication", c2, "/private", nil, 401, "unauthorized"},
+	} {
+		status, e := getRefusal(t, tc.c, g.base+tc.path, tc.headers)
+		if status != tc.want || (tc.code != "" && e["error"] != tc.code) {
+			t.Errorf("%s: GET %s: %d %v, want %d %s", tc.name, tc.path, status, e, tc.want, tc.code)
+		}
+	}
+}
+
+// Behind a trusted hop the resolved client address is what the lists
+// see: the balancer's own address (127.0.0.1) is not, and an
+// X-Forwarded-For the client writes cannot choose it. The listener's
+// deny list applies to every route.
+func TestClientIPsUseTheResolvedAddress(t *testing.T) {
+	t.Parallel()
+	hops := freeAddr(t)
+	startGateway(t, map[string]string{
+		"gateway.yaml": strings.ReplaceAll(clientIPsPolicy, "{{HOPS}}", port(hops)) + servicesYAML(t, "api"),
+	}, false, "/probe", "api")
+	lb := loadBalancer(t, hops)
+	waitService(t, lb+"/probe", nil, "api")
+
+	for _, tc := range []struct {
+		name, from, path, xff string
+		want                  int
+	}{
+		{"allowed client behind the balancer", "127.0.0.2", "/admin", "", 200},
+		{"another client behind the balancer", "127.0.0.3", "/admin", "", 403},
+		{"a client naming the allowed address", "127.0.0.3", "/admin", "127.0.0.2", 403},
+		{"a client denied by the listener", "127.0.0.13", "/probe", "", 403},
+		{"the same client naming another address", "127.0.0.13", "/probe", "127.0.0.14", 403},
+		{"a client the listener does not deny", "127.0.0.14", "/probe", "", 200},
+		{"the listener's list and the route's together", "127.0.0.13", "/open", "", 403},
+	} {
+		headers := map[string]string{}
+		if tc.xff != "" {
+			headers["x-forwarded-for"] = tc.xff
+		}
+		status, e := getRefusal(t, clientFrom(t, tc.from), lb+tc.path, headers)
+		if status != tc.want || (tc.want == 403 && e["error"] != "forbidden_address") {
+			t.Errorf("%s: GET %s from %s: %d %v, want %d", tc.name, tc.path, tc.from, status, e, tc.want)
+		}
+	}
+}
