@@ -100,17 +100,61 @@ func (r *RequestLimits) MethodAllowed(method string) bool {
 	return r == nil || len(r.Methods) == 0 || slices.Contains(r.Methods, method)
 }
 
-// ContentTypeAllowed reports whether a request with this Content-Type
-// (and, when it has none, announcing a body or not) passes the route's
-// content_types, as the routes xds/requestlimits.go generates decide it.
-func (r *RequestLimits) ContentTypeAllowed(contentType string, hasType, announcesBody bool) bool {
+// ContentTypeAllowed reports whether a request passes the route's
+// content_types, as the routes xds/requestlimits.go generates decide it:
+// a Content-Type must be one of them, and a request without one must not
+// announce a body (a Content-Length other than 0) nor use a method that
+// carries one (BodyMethods) without saying Content-Length: 0. Route
+// matching cannot see a chunked body, hence the rule on methods.
+func (r *RequestLimits) ContentTypeAllowed(method string, headers map[string][]string) bool {
 	if r == nil || len(r.ContentTypes) == 0 {
 		return true
 	}
-	if !hasType {
-		return !announcesBody
+	if types := headerValues(headers, "content-type"); len(types) > 0 {
+		return !slices.ContainsFunc(types, func(t string) bool { return !fullMatch(r.ContentTypePattern(), t) })
 	}
-	return fullMatch(r.ContentTypePattern(), contentType)
+	lengths := headerValues(headers, "content-length")
+	if len(lengths) > 0 {
+		return !slices.ContainsFunc(lengths, func(l string) bool { return l != "0" })
+	}
+	return !slices.Contains(BodyMethods, method)
+}
+
+// BodyMethods are the methods whose requests carry a body as a rule.
+var BodyMethods = []string{"POST", "PUT", "PATCH"}
+
+// headerValues are a header's values, its name matched without regard to
+// case.
+func headerValues(headers map[string][]string, name string) []string {
+	var out []string
+	for n, vs := range headers {
+		if strings.EqualFold(n, name) {
+			out = append(out, vs...)
+		}
+	}
+	return out
+}
+
+// refusedByLimits is what Envoy answers for a route's request limits
+// before the route takes the request, in the order of the routes
+// xds/requestlimits.go generates: 405, 413 on a declared length, 415; 0
+// when they let it through.
+func refusedByLimits(l *Listener, route *Route, req Request) (int, string) {
+	lim := route.RequestLimits
+	if !lim.MethodAllowed(req.Method) {
+		return 405, fmt.Sprintf("route %s serves %s only: Envoy answers 405 with Allow: %s", route.Name, strings.Join(lim.Methods, ", "), strings.Join(lim.Methods, ", "))
+	}
+	if max := MaxBodyFor(l, route); max > 0 {
+		for _, v := range headerValues(req.Headers, "content-length") {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > max {
+				return 413, fmt.Sprintf("Content-Length %d is over the %s route %s accepts: Envoy answers 413", n, FormatByteSize(max), route.Name)
+			}
+		}
+	}
+	if !lim.ContentTypeAllowed(req.Method, req.Headers) {
+		return 415, fmt.Sprintf("route %s reads %s only (a body needs a Content-Type): Envoy answers 415", route.Name, strings.Join(lim.ContentTypes, ", "))
+	}
+	return 0, ""
 }
 
 // ContentTypePattern is the RE2 expression a Content-Type value matches

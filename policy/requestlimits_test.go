@@ -64,21 +64,27 @@ routes:
 		t.Error("MethodAllowed")
 	}
 	for _, tc := range []struct {
-		ct            string
-		has, withBody bool
-		want          bool
+		method  string
+		headers map[string][]string
+		want    bool
 	}{
-		{"application/json", true, true, true},
-		{"Application/JSON; charset=utf-8", true, true, true},
-		{"text/csv", true, true, true},
-		{"text/", true, true, false},
-		{"application/xml", true, true, false},
-		{"application/json-seq", true, true, false},
-		{"", false, false, true}, // no body, no type: a GET
-		{"", false, true, false}, // a body without a type
+		{"POST", map[string][]string{"Content-Type": {"application/json"}}, true},
+		{"POST", map[string][]string{"content-type": {"Application/JSON; charset=utf-8"}}, true},
+		{"POST", map[string][]string{"content-type": {"text/csv"}}, true},
+		{"POST", map[string][]string{"content-type": {"text/"}}, false},
+		{"POST", map[string][]string{"content-type": {"application/xml"}}, false},
+		{"POST", map[string][]string{"content-type": {"application/json-seq"}}, false},
+		{"POST", map[string][]string{"content-type": {"application/json", "text/html;x"}}, true},
+		{"POST", map[string][]string{"content-type": {"application/json", "image/png"}}, false},
+		{"GET", nil, true}, // no body, no type
+		{"DELETE", map[string][]string{"content-length": {"0"}}, true},   // an empty body
+		{"DELETE", map[string][]string{"content-length": {"12"}}, false}, // a body without a type
+		{"POST", map[string][]string{"content-length": {"0"}}, true},     // an empty POST
+		{"POST", nil, false}, // possibly chunked
+		{"PATCH", map[string][]string{"transfer-encoding": {"chunked"}}, false}, // chunked
 	} {
-		if got := rl.ContentTypeAllowed(tc.ct, tc.has, tc.withBody); got != tc.want {
-			t.Errorf("ContentTypeAllowed(%q, %v, %v) = %v, want %v", tc.ct, tc.has, tc.withBody, got, tc.want)
+		if got := rl.ContentTypeAllowed(tc.method, tc.headers); got != tc.want {
+			t.Errorf("ContentTypeAllowed(%s, %v) = %v, want %v", tc.method, tc.headers, got, tc.want)
 		}
 	}
 	if got := FormatByteSize(4096); got != "4KiB" {

@@ -128,23 +128,27 @@ func refusalRoutes(l *policy.Listener, r *policy.Route, built *routev3.Route) ([
 }
 
 // unsupportedMediaTypes answer 415 to a Content-Type outside the route's
-// content_types, and to a body announced without a Content-Type (by a
-// Content-Length other than 0 or a Transfer-Encoding). An HTTP/2 request
-// may send a body announcing neither; it then passes without a type.
+// content_types, and to a request without one that announces a body (a
+// Content-Length other than 0) or, declaring no length, uses a method
+// that carries one (policy.BodyMethods). Route matching cannot see a
+// chunked body: Envoy's HTTP/1 codec consumes Transfer-Encoding, and an
+// HTTP/2 body needs neither header. Refusing POST, PUT and PATCH without
+// a type unless they say Content-Length: 0 closes both ways around the
+// list; a GET or DELETE with a chunked body and no type still passes.
 func unsupportedMediaTypes(r *policy.Route) []*routev3.Route {
 	const msg = "the route does not read this content type"
 	other := stringHeaderMatcher("content-type", safeRegex(r.RequestLimits.ContentTypePattern()))
 	other.InvertMatch = true
-	untyped := func() *routev3.HeaderMatcher {
-		return &routev3.HeaderMatcher{Name: "content-type", HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: false}}
+	absent := func(name string) *routev3.HeaderMatcher {
+		return &routev3.HeaderMatcher{Name: name, HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: false}}
 	}
 	length := stringHeaderMatcher("content-length", exact("0"))
 	length.InvertMatch = true
-	chunked := &routev3.HeaderMatcher{Name: "transfer-encoding", HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}}
+	bodyMethod := stringHeaderMatcher(methodHeader, safeRegex(methodAlternatives(policy.BodyMethods)))
 	return []*routev3.Route{
 		refusal(r, 415, "unsupported_media_type", msg, other),
-		refusal(r, 415, "unsupported_media_type", msg, untyped(), length),
-		refusal(r, 415, "unsupported_media_type", msg, untyped(), chunked),
+		refusal(r, 415, "unsupported_media_type", msg, absent("content-type"), length),
+		refusal(r, 415, "unsupported_media_type", msg, absent("content-type"), absent("content-length"), bodyMethod),
 	}
 }
 
