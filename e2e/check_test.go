@@ -27,6 +27,7 @@ routes:
   - { name: query-present, match: { path_prefix: /q, query: [{ name: debug, present: true }] }, to: query-present }
   - { name: query-absent, match: { path_prefix: /qa, query: [{ name: trace, present: false }] }, to: query-absent }
   - { name: prefix, match: { path_prefix: /api }, to: prefix }
+  - { name: limited, match: { path_prefix: /lim }, to: limited, request_limits: { methods: [GET, POST], content_types: [application/json] } }
 `
 
 // TestCheckAgreesWithEnvoy sends each request through a real Envoy and asks
@@ -38,7 +39,7 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 	g := startGateway(t, map[string]string{
 		"10-listeners.yaml": listenerYAML,
 		"20-services.yaml": servicesYAML(t, "exact", "regex", "host", "host-port", "method", "header-exact", "header-regex",
-			"header-present", "header-absent", "query-exact", "query-regex", "query-present", "query-absent", "prefix"),
+			"header-present", "header-absent", "query-exact", "query-regex", "query-present", "query-absent", "prefix", "limited"),
 		"30-routes.yaml": checkRoutes,
 	}, false, "/api/probe", "prefix")
 
@@ -82,6 +83,12 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 		{"GET", "/Api/x", nil},
 		{"GET", "/public/..%2Fapi/x", nil}, // Envoy redirects; the client follows
 		{"GET", "/nothing", nil},
+		// request_limits: Envoy answers 405 or 415 for the route.
+		{"GET", "/lim", nil},
+		{"DELETE", "/lim", nil},
+		{"POST", "/lim", map[string]string{"Content-Length": "0"}},
+		{"POST", "/lim", map[string]string{"Content-Length": "0", "Content-Type": "text/plain"}},
+		{"POST", "/lim", map[string]string{"Content-Length": "0", "Content-Type": "application/JSON; charset=utf-8"}},
 	}
 	for _, tc := range cases {
 		status, r := call(tc.method, g.base+tc.path, tc.headers)
@@ -93,6 +100,9 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 		checkSaw := "404"
 		if res.Route != nil {
 			checkSaw = res.Route.Name
+		}
+		if res.Route != nil && res.Status >= 400 { // refused by request_limits
+			checkSaw = fmt.Sprint(res.Status)
 		}
 		if checkSaw != envoySaw {
 			t.Errorf("%s %s %v: tollgate check says %s, Envoy routed to %s", tc.method, tc.path, tc.headers, checkSaw, envoySaw)
@@ -107,6 +117,7 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 // checkAnswer is the part of `tollgate check --json` the test reads.
 type checkAnswer struct {
 	MatchedPath string `json:"matched_path"`
+	Status      int    `json:"status"`
 	Route       *struct {
 		Name string `json:"name"`
 	} `json:"route"`

@@ -51,14 +51,20 @@ func refuse(status int, format string, args ...any) *Refusal {
 // and refuses an https one on a plain connection (403). HTTP/2 is not
 // modelled.
 func ParseRequest(raw []byte, overTLS bool) (Request, error) {
+	return parseRequest(raw, overTLS, MaxRequestHeadBytes)
+}
+
+// parseRequest is ParseRequest with a bound on the request head
+// (ParseRequestOn gives a listener's max_headers).
+func parseRequest(raw []byte, overTLS bool, maxHead int) (Request, error) {
 	head := string(raw)
 	if i := strings.Index(head, "\n\r\n"); i >= 0 {
 		head = head[:i+1]
 	} else if i := strings.Index(head, "\n\n"); i >= 0 {
 		head = head[:i+1]
 	}
-	if len(head) > MaxRequestHeadBytes {
-		return Request{}, refuse(431, "request headers larger than %d KiB", MaxRequestHeadBytes>>10)
+	if len(head) > maxHead {
+		return Request{}, refuse(431, "request headers larger than %d KiB", maxHead>>10)
 	}
 	lines := strings.Split(strings.TrimSuffix(head, "\n"), "\n")
 	for i := range lines {

@@ -178,3 +178,13 @@ func validMediaType(s string) bool {
 	t, params, err := mime.ParseMediaType(s)
 	return err == nil && len(params) == 0 && t == s && strings.Count(t, "/") == 1 && !strings.HasPrefix(t, "*")
 }
+
+// ParseRequestOn is ParseRequest for a request arriving on listener l,
+// whose max_headers, when set, replaces Envoy's 60 KiB.
+func ParseRequestOn(raw []byte, l *Listener) (Request, error) {
+	maxHead := MaxRequestHeadBytes
+	if l.RequestLimits != nil && l.RequestLimits.MaxHeadersBytes > 0 {
+		maxHead = int(l.RequestLimits.MaxHeadersBytes)
+	}
+	return parseRequest(raw, l.TLS != nil, maxHead)
+}

@@ -38,6 +38,7 @@ type checkRoute struct {
 	RetrySummary  string           `json:"retries"`
 	Auth          checkAuth        `json:"auth"`
 	RateLimits    []checkRateLimit `json:"rate_limits"`
+	Inputs        *checkInputs     `json:"inputs"` // checklimits.go
 }
 
 type checkDest struct {
@@ -82,6 +83,9 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 		return res
 	}
 	res.Route = describeRoute(p, d.Route)
+	if d.Status != 0 && !d.Redirect { // refused by the route's request_limits
+		res.Status, res.Reason = d.Status, d.Reason
+	}
 	return res
 }
 
@@ -225,6 +229,11 @@ func (c *checkResult) print(w io.Writer) {
 		fmt.Fprintln(w, c.Reason)
 		return
 	}
+	defer func() {
+		if c.Status >= 400 {
+			fmt.Fprintf(w, "answer:    %d: %s\n", c.Status, c.Reason)
+		}
+	}()
 	fmt.Fprintf(w, "route:     %s (%s)\n", r.Name, r.Source)
 	fmt.Fprintf(w, "because:   %s\n", strings.Join(r.Match, "; "))
 	to := make([]string, len(r.To))
@@ -244,6 +253,7 @@ func (c *checkResult) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "timeouts:  %s; retries: %s\n", timeout, r.RetrySummary)
 	fmt.Fprintf(w, "auth:      %s\n", describeAuth(r.Auth))
+	printInputs(w, r.Inputs)
 	if len(r.RateLimits) == 0 {
 		fmt.Fprintln(w, "limits:    none")
 	}
