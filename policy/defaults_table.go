@@ -36,6 +36,9 @@ var Defaults = []Default{
 	{"listeners[].groups", "every node group", false},
 	{"listeners[].keep_client_headers", "none: every client header of [What services may trust](#what-services-may-trust) is removed", false},
 	{"listeners[].client_address", "the connection's peer: no header a client sends changes it", false},
+	{"listeners[].client_ips", "every address", false},
+	{"listeners[].request_limits.max_headers", "`" + FormatByteSize(EnvoyMaxHeaders) + "` (Envoy's own)", false},
+	{"listeners[].request_limits.max_body", "none: bodies stream to the service", false},
 	{"listeners[].tls.min_version", code(DefaultTLSMinVersion), true},
 	{"listeners[].tls.require_client_cert", code(true) + " when `client_ca` is set", false},
 
@@ -73,6 +76,10 @@ var Defaults = []Default{
 	{"routes[].auth.accept", "with an `auth` section: every configured credential kind; without: public", true},
 	{"routes[].auth.allow_query", "`auth.api_keys.allow_query`", false},
 	{"routes[].auth.forward_token", code(false) + ": `Authorization` never reaches the service", false},
+	{"routes[].client_ips", "every address its listener's `client_ips` let through", false},
+	{"routes[].request_limits.max_body", "the listener's `max_body`, else none", false},
+	{"routes[].request_limits.methods", "every method", false},
+	{"routes[].request_limits.content_types", "every content type", false},
 
 	{"auth.failure_mode", code(FailDeny), true},
 	{"auth.timeout", code(Duration(DefaultAuthzTimeout)), true},
