@@ -26,7 +26,7 @@ func jsonErrorBody(code, message string) *corev3.SubstitutionFormatString {
 
 // localReplies rewrites the bodies of refusals Envoy's own filters send
 // in plain text (RBAC's "RBAC: access denied", the buffer filter's
-// "Payload Too Large") into jsonErrorBody, so that a client reads every
+// "Payload Too Large", the HTTP/1 codec's 431) into jsonErrorBody, so that a client reads every
 // refusal the same way. Each mapper keys on the response code details
 // Envoy sets for that refusal alone, through the CEL access-log filter:
 // a 403 or 413 a service sends is no local reply, and a direct response
@@ -39,6 +39,7 @@ func localReplies() (*hcmv3.LocalReplyConfig, error) {
 		// RBAC's details are rbac_access_denied_matched_policy[...].
 		{"response.code_details.startsWith('rbac_access_denied')", "forbidden_address", "the client's address may not call this route"},
 		{"response.code_details == 'request_payload_too_large'", "payload_too_large", "the request body is larger than the route accepts"},
+		{"response.code_details == 'http1.headers_too_large'", "headers_too_large", "the request's headers are larger than the listener accepts"},
 	} {
 		filter, err := anypb.New(&celv3.ExpressionFilter{Expression: m.details})
 		if err != nil {
