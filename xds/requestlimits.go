@@ -172,9 +172,18 @@ func refusal(r *policy.Route, status uint32, code, message string, when ...*rout
 	}
 }
 
-// finishRefusals gives the refusal routes the route's client_ips (so an
-// address refused gets 403 first) and turns the listener's body limit off
-// on them: nothing is forwarded, so nothing need be buffered.
+// refusalRouteFilters are the filters whose per-route configuration the
+// refusal routes share with their route: those that must still run
+// before a 405, 413 or 415 (the route's client_ips, so that an address
+// refused gets 403 first). A filter that authenticates or counts must
+// never be listed, or a refusal would cost an authorization call or a
+// counter; one shaping every answer of the route (CORS, response
+// headers) may be.
+var refusalRouteFilters = []string{routeClientIPFilterName}
+
+// finishRefusals gives the refusal routes the route's configuration of
+// refusalRouteFilters and turns the listener's body limit off on them:
+// nothing is forwarded, so nothing need be buffered.
 func finishRefusals(built *routev3.Route, out []*routev3.Route) error {
 	if len(out) == 0 {
 		return nil
@@ -185,8 +194,10 @@ func finishRefusals(built *routev3.Route, out []*routev3.Route) error {
 	}
 	for _, route := range out {
 		route.TypedPerFilterConfig = map[string]*anypb.Any{bodyLimitFilterName: off}
-		if ips, ok := built.TypedPerFilterConfig[routeClientIPFilterName]; ok {
-			route.TypedPerFilterConfig[routeClientIPFilterName] = ips
+		for _, name := range refusalRouteFilters {
+			if config, ok := built.TypedPerFilterConfig[name]; ok {
+				route.TypedPerFilterConfig[name] = config
+			}
 		}
 	}
 	return nil
