@@ -49,7 +49,7 @@ routes:
 		want bool
 	}{
 		{admin, "10.1.2.3", true},
-		{admin, "::ffff:10.1.2.3", true}, // a dual-stack socket's IPv4 client
+		{admin, "::ffff:10.1.2.3", true}, // an IPv4-mapped address, as --client-ip may give it
 		{admin, "10.9.1.1", false},       // denied inside the allowed range
 		{admin, "192.0.2.1", false},
 		{admin, "2001:db8::1", true},

@@ -91,3 +91,33 @@ routes:
 		t.Errorf("FormatByteSize(4096) = %q", got)
 	}
 }
+
+// Decide answers a route's request limits in the order of the routes xds
+// generates: 405, then 413 on a declared length, then 415.
+func TestDecideAnswersRequestLimitsInEnvoysOrder(t *testing.T) {
+	p, err := Load(writePolicy(t, map[string]string{"g.yaml": ipPolicyHead + `listeners: [{ name: l, port: 1, request_limits: { max_body: 1KiB } }]
+routes:
+  - { name: upload, match: { path_prefix: /upload }, to: a, request_limits: { methods: [POST], content_types: [application/json] } }
+  - { name: other, to: a }
+`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		headers      map[string][]string
+		want         int
+	}{
+		{"GET", "/upload", map[string][]string{"content-length": {"5000"}, "content-type": {"text/plain"}}, 405},
+		{"POST", "/upload", map[string][]string{"content-length": {"5000"}, "content-type": {"text/plain"}}, 413},
+		{"POST", "/upload", map[string][]string{"content-length": {"500"}, "content-type": {"text/plain"}}, 415},
+		{"POST", "/upload", map[string][]string{"content-length": {"500"}, "content-type": {"application/json"}}, 0},
+		{"DELETE", "/other", map[string][]string{"content-length": {"1025"}}, 413}, // the listener's max_body
+		{"DELETE", "/other", map[string][]string{"content-length": {"1024"}}, 0},
+	} {
+		d := p.Decide(Request{Method: tc.method, Path: tc.path, Headers: tc.headers})
+		if d.Route == nil || d.Status != tc.want {
+			t.Errorf("%s %s %v: route %v, status %d (%s), want %d", tc.method, tc.path, tc.headers, d.Route, d.Status, d.Reason, tc.want)
+		}
+	}
+}
