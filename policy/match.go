@@ -90,7 +90,7 @@ func (p *Policy) Decide(r Request) Decision {
 			d.Route = route
 			if !d.Redirect {
 				// 0 unless a request limit refuses it (requestlimits.go)
-				d.Status, d.Reason = refusedByLimits(l, route, r)
+				d.Status, d.Reason = p.refusedByLimits(l, route, r)
 			}
 			return d
 		}

@@ -83,15 +83,30 @@ func FormatByteSize(n int64) string {
 }
 
 // MaxBodyFor is the body limit a route's requests get on a listener: the
-// route's own, else the listener's; 0 for none.
-func MaxBodyFor(l *Listener, r *Route) int64 {
-	if r != nil && r.RequestLimits != nil && r.RequestLimits.MaxBodyBytes > 0 {
+// route's own, else the listener's unless the route streams; 0 for none.
+func (p *Policy) MaxBodyFor(l *Listener, r *Route) int64 {
+	if r.RequestLimits != nil && r.RequestLimits.MaxBodyBytes > 0 {
 		return r.RequestLimits.MaxBodyBytes
 	}
-	if l != nil && l.RequestLimits != nil {
+	if l != nil && l.RequestLimits != nil && !p.Streams(r) {
 		return l.RequestLimits.MaxBodyBytes
 	}
 	return 0
+}
+
+// Streams reports whether a route's requests are streams a body limit
+// must not hold back: Envoy enforces max_body by holding the body until
+// it is whole, which would never forward a gRPC stream's first message
+// while the stream stays open. A listener's max_body therefore skips
+// routes to gRPC services; a route's own max_body still applies (unary
+// calls are whole requests).
+func (p *Policy) Streams(r *Route) bool {
+	for _, d := range r.To {
+		if s := p.Services[d.Service]; s != nil && s.Protocol == GRPC {
+			return true
+		}
+	}
+	return false
 }
 
 // MethodAllowed reports whether a route serves method: true when the
@@ -139,12 +154,12 @@ func headerValues(headers map[string][]string, name string) []string {
 // before the route takes the request, in the order of the routes
 // xds/requestlimits.go generates: 405, 413 on a declared length, 415; 0
 // when they let it through.
-func refusedByLimits(l *Listener, route *Route, req Request) (int, string) {
+func (p *Policy) refusedByLimits(l *Listener, route *Route, req Request) (int, string) {
 	lim := route.RequestLimits
 	if !lim.MethodAllowed(req.Method) {
 		return 405, fmt.Sprintf("route %s serves %s only: Envoy answers 405 with Allow: %s", route.Name, strings.Join(lim.Methods, ", "), strings.Join(lim.Methods, ", "))
 	}
-	if max := MaxBodyFor(l, route); max > 0 {
+	if max := p.MaxBodyFor(l, route); max > 0 {
 		for _, v := range headerValues(req.Headers, "content-length") {
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > max {
 				return 413, fmt.Sprintf("Content-Length %d is over the %s route %s accepts: Envoy answers 413", n, FormatByteSize(max), route.Name)

@@ -53,11 +53,23 @@ routes:
 	if got := l.RequestLimits.MaxHeadersBytes; got != 16<<10 {
 		t.Errorf("max_headers = %d", got)
 	}
-	if got := MaxBodyFor(l, upload); got != 4096 {
+	if got := p.MaxBodyFor(l, upload); got != 4096 {
 		t.Errorf("the route's max_body = %d, want its own 4096", got)
 	}
-	if got := MaxBodyFor(l, other); got != 1<<20 {
+	if got := p.MaxBodyFor(l, other); got != 1<<20 {
 		t.Errorf("max_body of a route without one = %d, want the listener's 1MiB", got)
+	}
+	grpc := loadPolicyYAML(t, `listeners: [{ name: l, port: 1, request_limits: { max_body: 1MiB } }]
+services: { g: { endpoints: [127.0.0.1:1], protocol: grpc } }
+routes:
+  - { name: stream, to: g }
+  - { name: unary, to: g, request_limits: { max_body: 1KiB } }
+`)
+	if got := grpc.MaxBodyFor(grpc.Listeners[0], grpc.Routes[0]); got != 0 {
+		t.Errorf("a gRPC route without its own max_body gets %d, want none: the listener's would hold its stream back", got)
+	}
+	if got := grpc.MaxBodyFor(grpc.Listeners[0], grpc.Routes[1]); got != 1024 {
+		t.Errorf("a gRPC route's own max_body = %d, want 1024", got)
 	}
 	rl := upload.RequestLimits
 	if !rl.MethodAllowed("PUT") || rl.MethodAllowed("GET") || !other.RequestLimits.MethodAllowed("BREW") {
@@ -120,4 +132,13 @@ routes:
 			t.Errorf("%s %s %v: route %v, status %d (%s), want %d", tc.method, tc.path, tc.headers, d.Route, d.Status, d.Reason, tc.want)
 		}
 	}
+}
+
+func loadPolicyYAML(t *testing.T, yaml string) *Policy {
+	t.Helper()
+	p, err := Load(writePolicy(t, map[string]string{"g.yaml": yaml}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

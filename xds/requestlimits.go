@@ -68,11 +68,20 @@ func (bodyLimitFilter) listenerConfig(*policy.Policy, *policy.Listener) (proto.M
 	return &bufferv3.Buffer{MaxRequestBytes: wrapperspb.UInt32(policy.MaxBodyLimit)}, nil
 }
 
-func (bodyLimitFilter) routeConfig(_ *policy.Policy, r *policy.Route) (proto.Message, error) {
-	if r.RequestLimits == nil || r.RequestLimits.MaxBodyBytes == 0 {
-		return nil, nil
+// routeConfig is the route's own max_body; a route that streams
+// (policy.Streams) and has none turns off the listener's.
+func (bodyLimitFilter) routeConfig(p *policy.Policy, r *policy.Route) (proto.Message, error) {
+	switch {
+	case r.RequestLimits != nil && r.RequestLimits.MaxBodyBytes > 0:
+		return bufferLimit(r.RequestLimits.MaxBodyBytes), nil
+	case p.Streams(r):
+		return bodyLimitOff(), nil
 	}
-	return bufferLimit(r.RequestLimits.MaxBodyBytes), nil
+	return nil, nil
+}
+
+func bodyLimitOff() *bufferv3.BufferPerRoute {
+	return &bufferv3.BufferPerRoute{Override: &bufferv3.BufferPerRoute_Disabled{Disabled: true}}
 }
 
 func bufferLimit(n int64) *bufferv3.BufferPerRoute {
@@ -101,7 +110,7 @@ func bodyLimitVirtualHost(l *policy.Listener, vhost map[string]*anypb.Any) (map[
 // refusalRoutes are the routes answering for route r (translated as
 // built) what its request limits refuse, in the order Envoy tries them:
 // 405, then 413 on a declared length, then 415.
-func refusalRoutes(l *policy.Listener, r *policy.Route, built *routev3.Route) ([]*routev3.Route, error) {
+func refusalRoutes(p *policy.Policy, l *policy.Listener, r *policy.Route, built *routev3.Route) ([]*routev3.Route, error) {
 	lim := r.RequestLimits
 	var out []*routev3.Route
 	if lim != nil && len(lim.Methods) > 0 {
@@ -114,7 +123,7 @@ func refusalRoutes(l *policy.Listener, r *policy.Route, built *routev3.Route) ([
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		}}
 	}
-	if max := policy.MaxBodyFor(l, r); max > 0 {
+	if max := p.MaxBodyFor(l, r); max > 0 {
 		out = append(out, refusal(r, 413, "payload_too_large",
 			fmt.Sprintf("the request body is larger than the %s the route accepts", policy.FormatByteSize(max)),
 			&routev3.HeaderMatcher{Name: "content-length", HeaderMatchSpecifier: &routev3.HeaderMatcher_RangeMatch{
@@ -188,7 +197,7 @@ func finishRefusals(built *routev3.Route, out []*routev3.Route) error {
 	if len(out) == 0 {
 		return nil
 	}
-	off, err := anypb.New(&bufferv3.BufferPerRoute{Override: &bufferv3.BufferPerRoute_Disabled{Disabled: true}})
+	off, err := anypb.New(bodyLimitOff())
 	if err != nil {
 		return fmt.Errorf("encoding the body limit's removal: %w", err)
 	}

@@ -22,7 +22,7 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}
-		refusals, err := refusalRoutes(l, r, route) // requestlimits.go
+		refusals, err := refusalRoutes(p, l, r, route) // requestlimits.go
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}

@@ -106,7 +106,7 @@ func checkClientIP(p *policy.Policy, req policy.Request, res *checkResult, clien
 	}
 	l, _ := pickListener(p, req.Listener, "")
 	r := p.Decide(req).Route
-	res.Route.Inputs = describeInputs(l, r)
+	res.Route.Inputs = describeInputs(p, l, r)
 	if clientIP == "" {
 		return nil
 	}

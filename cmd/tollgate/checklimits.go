@@ -23,12 +23,12 @@ type checkInputs struct {
 
 // describeInputs lists the request limits and address lists of route r on
 // listener l.
-func describeInputs(l *policy.Listener, r *policy.Route) *checkInputs {
+func describeInputs(p *policy.Policy, l *policy.Listener, r *policy.Route) *checkInputs {
 	in := &checkInputs{MaxHeaders: policy.FormatByteSize(policy.EnvoyMaxHeaders) + " (Envoy's)"}
 	if l.RequestLimits != nil && l.RequestLimits.MaxHeadersBytes > 0 {
 		in.MaxHeaders = policy.FormatByteSize(l.RequestLimits.MaxHeadersBytes) + " (listener)"
 	}
-	if n := policy.MaxBodyFor(l, r); n > 0 {
+	if n := p.MaxBodyFor(l, r); n > 0 {
 		from := "listener"
 		if r.RequestLimits != nil && r.RequestLimits.MaxBodyBytes > 0 {
 			from = "route"
