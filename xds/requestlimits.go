@@ -21,8 +21,8 @@ import (
 //
 //   - max_headers is the connection manager's max_request_headers_kb:
 //     Envoy checks it while it reads a request head, before any route is
-//     chosen, and answers 431 (HTTP/1) or resets the stream (HTTP/2), so
-//     it is a listener setting;
+//     chosen, and answers 431 (to HTTP/1.1, what the end-to-end test
+//     sends), so it is a listener setting;
 //   - a method not in methods (405, with Allow), a content type not in
 //     content_types (415) and a Content-Length over max_body (413) are
 //     routes of their own, generated just before the route with the same
@@ -32,14 +32,16 @@ import (
 //     request is never counted and never reaches the service. Only the
 //     route's client_ips apply first, so an address refused gets 403
 //     whatever it sends;
-//   - a body without a Content-Length (chunked), or longer than its
-//     Content-Length claims, meets Envoy's buffer filter (bodyLimitFilter),
-//     which holds the body until it is whole and answers 413 once it
-//     passes max_body: the service never sees a byte of it. The buffer
-//     filter is the one body limit Envoy 1.40 configures per route (its
-//     streaming body_size_limit filter has no per-route configuration);
-//     the cost is that an admitted body up to max_body sits in memory
-//     before it is forwarded, which policy bounds (policy.MaxBodyLimit).
+//   - a body without a Content-Length (chunked, or an HTTP/2 stream) meets
+//     Envoy's buffer filter (bodyLimitFilter), which holds every body of
+//     the route until it is whole and answers 413 once it passes
+//     max_body: the service never sees a byte of it. The buffer filter is
+//     the one body limit Envoy 1.40 configures per route: its streaming
+//     body_size_limit filter has no per-route configuration (only by
+//     wrapping it in the newer filter_chain filter). The cost is that an
+//     admitted body up to max_body sits in memory before it is forwarded,
+//     which policy bounds (policy.MaxBodyLimit), and that a stream is not
+//     forwarded until it ends (policy.Streams).
 //     It runs after authentication and the rate limits, so that only an
 //     admitted request can make Envoy hold a body.
 
