@@ -203,7 +203,18 @@ func parseHeaders(lines []string) (map[string][]string, error) {
 			}
 		}
 		last = strings.ToLower(name)
+		if last == "content-length" && len(headers[last]) > 0 {
+			// Envoy's codec refuses a second Content-Length, even an
+			// equal one: a request smuggler's favourite ambiguity.
+			return nil, refuse(400, "two Content-Length headers")
+		}
 		headers[last] = append(headers[last], value)
+	}
+	for _, v := range headers["content-length"] {
+		// after folding: "content-length: 0" then " x-a: 1" is "0 x-a: 1"
+		if v == "" || strings.Trim(v, "0123456789") != "" {
+			return nil, refuse(400, "Content-Length %q is not a number", v)
+		}
 	}
 	return headers, nil
 }

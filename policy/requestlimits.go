@@ -126,7 +126,9 @@ func (r *RequestLimits) ContentTypeAllowed(method string, headers map[string][]s
 		return true
 	}
 	if types := headerValues(headers, "content-type"); len(types) > 0 {
-		return !slices.ContainsFunc(types, func(t string) bool { return !fullMatch(r.ContentTypePattern(), t) })
+		// Content-Type is one of Envoy's inline headers: repeated, its
+		// values are joined with commas and matched as one.
+		return fullMatch(r.ContentTypePattern(), strings.Join(types, ","))
 	}
 	lengths := headerValues(headers, "content-length")
 	if len(lengths) > 0 {
@@ -174,17 +176,18 @@ func (p *Policy) refusedByLimits(l *Listener, route *Route, req Request) (int, s
 
 // ContentTypePattern is the RE2 expression a Content-Type value matches
 // when its media type is one of the route's content_types: any case, any
-// parameters, "type/*" for any subtype.
+// parameters, "type/*" for any subtype. No comma: two Content-Type
+// headers reach route matching joined by one, and are refused.
 func (r *RequestLimits) ContentTypePattern() string {
 	alts := make([]string, len(r.ContentTypes))
 	for i, t := range r.ContentTypes {
 		if prefix, ok := strings.CutSuffix(t, "*"); ok {
-			alts[i] = regexp.QuoteMeta(prefix) + `[^;\s]+`
+			alts[i] = regexp.QuoteMeta(prefix) + `[^;,\s]+`
 		} else {
 			alts[i] = regexp.QuoteMeta(t)
 		}
 	}
-	return `(?i)\s*(?:` + strings.Join(alts, "|") + `)\s*(?:;.*)?`
+	return `(?i)\s*(?:` + strings.Join(alts, "|") + `)\s*(?:;[^,]*)?`
 }
 
 // validMediaType reports whether s is a type/subtype without parameters,

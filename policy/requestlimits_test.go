@@ -86,8 +86,9 @@ routes:
 		{"POST", map[string][]string{"content-type": {"text/"}}, false},
 		{"POST", map[string][]string{"content-type": {"application/xml"}}, false},
 		{"POST", map[string][]string{"content-type": {"application/json-seq"}}, false},
-		{"POST", map[string][]string{"content-type": {"application/json", "text/html;x"}}, true},
-		{"POST", map[string][]string{"content-type": {"application/json", "image/png"}}, false},
+		{"POST", map[string][]string{"content-type": {"application/json", "text/html;x"}}, false}, // two: joined by Envoy
+		{"POST", map[string][]string{"content-type": {"text/", "text/", "image/png"}}, false},
+		{"POST", map[string][]string{"content-type": {"text/plain; charset=utf-8,image/png"}}, false},
 		{"GET", nil, true}, // no body, no type
 		{"DELETE", map[string][]string{"content-length": {"0"}}, true},   // an empty body
 		{"DELETE", map[string][]string{"content-length": {"12"}}, false}, // a body without a type
