@@ -13,6 +13,7 @@ import (
 // to a request on its listener and route (request_limits, client_ips).
 type checkInputs struct {
 	MaxHeaders   string   `json:"max_headers"` // the listener's, or Envoy's 60KiB
+	envoyHeaders bool     // MaxHeaders is Envoy's own: nothing configured
 	MaxBody      string   `json:"max_body,omitempty"`
 	Methods      []string `json:"methods,omitempty"`
 	ContentTypes []string `json:"content_types,omitempty"`
@@ -24,8 +25,9 @@ type checkInputs struct {
 // describeInputs lists the request limits and address lists of route r on
 // listener l.
 func describeInputs(p *policy.Policy, l *policy.Listener, r *policy.Route) *checkInputs {
-	in := &checkInputs{MaxHeaders: policy.FormatByteSize(policy.EnvoyMaxHeaders) + " (Envoy's)"}
+	in := &checkInputs{MaxHeaders: policy.FormatByteSize(policy.EnvoyMaxHeaders) + " (Envoy's)", envoyHeaders: true}
 	if l.RequestLimits != nil && l.RequestLimits.MaxHeadersBytes > 0 {
+		in.envoyHeaders = false
 		in.MaxHeaders = policy.FormatByteSize(l.RequestLimits.MaxHeadersBytes) + " (listener)"
 	}
 	if n := p.MaxBodyFor(l, r); n > 0 {
@@ -68,8 +70,12 @@ func refuseAddress(res *checkResult, l *policy.Listener, r *policy.Route, addr n
 	}
 }
 
-// printInputs writes the request limits and address lists for a person.
+// printInputs writes the request limits and address lists for a person,
+// when the policy sets any.
 func printInputs(w io.Writer, in *checkInputs) {
+	if in.envoyHeaders && in.MaxBody == "" && len(in.Methods) == 0 && len(in.ContentTypes) == 0 && len(in.ClientIPs) == 0 {
+		return
+	}
 	s := "headers at most " + in.MaxHeaders
 	if in.MaxBody != "" {
 		s += "; body at most " + in.MaxBody

@@ -44,6 +44,8 @@ routes:
 			"answer:    403: client address 203.0.113.9 is refused by listener a's client_ips",
 		}},
 		{[]string{"GET", "/x", "-H", "X-Big: " + strings.Repeat("b", 9000)}, 1, []string{"refused by Envoy (431, request headers larger than 8 KiB)"}},
+		{[]string{"--policy", "../../examples/gateway", "GET", "/orders"}, 0, nil}, // no inputs line: nothing set
+
 	} {
 		var out, errOut bytes.Buffer
 		code := run(append([]string{"check", "--policy", dir}, tc.args...), &out, &errOut)
@@ -54,6 +56,9 @@ routes:
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("%v: missing %q in:\n%s", tc.args[:2], w, out.String())
 			}
+		}
+		if tc.want == nil && strings.Contains(out.String(), "inputs:") {
+			t.Errorf("%v: an inputs line without request limits:\n%s", tc.args[:2], out.String())
 		}
 	}
 }
