@@ -13,6 +13,7 @@ import (
 const clientIPsPolicy = `listeners:
   - { name: direct, address: 127.0.0.1, port: {{PORT}} }
   - { name: hops, address: 127.0.0.1, port: {{HOPS}}, client_address: { trusted_hops: 1 }, client_ips: { deny: [127.0.0.13] } }
+  - { name: cidrs, address: 127.0.0.1, port: {{CIDRS}}, client_address: { trusted_cidrs: [127.0.0.1] } }
 auth:
   api_keys: { file: keys/keys.yaml, optional: true }
 routes:
@@ -24,6 +25,12 @@ routes:
 rate_limits:
   once: { stage: before_auth, key: [route], fixed_window: { limit: 1, window: 1h } }
 `
+
+// clientIPsYAML is clientIPsPolicy with its listeners' addresses and a
+// demo service.
+func clientIPsYAML(t *testing.T, hops, cidrs string) string {
+	return strings.NewReplacer("{{HOPS}}", port(hops), "{{CIDRS}}", port(cidrs)).Replace(clientIPsPolicy) + servicesYAML(t, "api")
+}
 
 // getRefusal sends GET url from c and returns the status and the JSON
 // error body of a refusal (nil for a 200).
@@ -65,10 +72,7 @@ func refusalBody(t *testing.T, resp *http.Response, body []byte) map[string]any 
 // nothing on a listener that trusts no proxy.
 func TestClientIPsAllowAndDeny(t *testing.T) {
 	t.Parallel()
-	hops := freeAddr(t)
-	g := startGateway(t, map[string]string{
-		"gateway.yaml": strings.ReplaceAll(clientIPsPolicy, "{{HOPS}}", port(hops)) + servicesYAML(t, "api"),
-	}, false, "/probe", "api")
+	g := startGateway(t, map[string]string{"gateway.yaml": clientIPsYAML(t, freeAddr(t), freeAddr(t))}, false, "/probe", "api")
 	c1, c2, c3 := clientFrom(t, "127.0.0.1"), clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.3")
 
 	for _, tc := range []struct {
@@ -101,16 +105,14 @@ func TestClientIPsAllowAndDeny(t *testing.T) {
 	}
 }
 
-// Behind a trusted hop the resolved client address is what the lists
-// see: the balancer's own address (127.0.0.1) is not, and an
+// Behind a trusted hop, or trusted proxies, the resolved client address
+// is what the lists see: the balancer's own address (127.0.0.1) is not, and an
 // X-Forwarded-For the client writes cannot choose it. The listener's
 // deny list applies to every route.
 func TestClientIPsUseTheResolvedAddress(t *testing.T) {
 	t.Parallel()
-	hops := freeAddr(t)
-	startGateway(t, map[string]string{
-		"gateway.yaml": strings.ReplaceAll(clientIPsPolicy, "{{HOPS}}", port(hops)) + servicesYAML(t, "api"),
-	}, false, "/probe", "api")
+	hops, cidrs := freeAddr(t), freeAddr(t)
+	startGateway(t, map[string]string{"gateway.yaml": clientIPsYAML(t, hops, cidrs)}, false, "/probe", "api")
 	lb := loadBalancer(t, hops)
 	waitService(t, lb+"/probe", nil, "api")
 
@@ -133,6 +135,28 @@ func TestClientIPsUseTheResolvedAddress(t *testing.T) {
 		status, e := getRefusal(t, clientFrom(t, tc.from), lb+tc.path, headers)
 		if status != tc.want || (tc.want == 403 && e["error"] != "forbidden_address") {
 			t.Errorf("%s: GET %s from %s: %d %v, want %d", tc.name, tc.path, tc.from, status, e, tc.want)
+		}
+	}
+
+	// With trusted CIDRs, X-Forwarded-For counts only from a trusted
+	// proxy (127.0.0.1 here), right of what the client wrote.
+	lb = loadBalancer(t, cidrs)
+	waitService(t, lb+"/probe", nil, "api")
+	for _, tc := range []struct {
+		name, from, url, xff string
+		want                 int
+	}{
+		{"allowed client behind the proxy", "127.0.0.2", lb, "", 200},
+		{"another client naming the allowed one", "127.0.0.3", lb, "127.0.0.2", 403},
+		{"a client reaching the listener directly", "127.0.0.3", "http://" + cidrs, "127.0.0.2", 403},
+		{"the trusted proxy naming the client", "127.0.0.1", "http://" + cidrs, "127.0.0.2", 200},
+	} {
+		headers := map[string]string{}
+		if tc.xff != "" {
+			headers["x-forwarded-for"] = tc.xff
+		}
+		if status, e := getRefusal(t, clientFrom(t, tc.from), tc.url+"/admin", headers); status != tc.want {
+			t.Errorf("%s: GET /admin from %s: %d %v, want %d", tc.name, tc.from, status, e, tc.want)
 		}
 	}
 }
