@@ -135,7 +135,7 @@ func refusalRoutes(p *policy.Policy, l *policy.Listener, r *policy.Route, built 
 	if lim != nil && len(lim.ContentTypes) > 0 {
 		out = append(out, unsupportedMediaTypes(r)...)
 	}
-	return out, finishRefusals(built, out)
+	return out, finishRefusals(l, built, out)
 }
 
 // unsupportedMediaTypes answer 415 to a Content-Type outside the route's
@@ -193,22 +193,30 @@ func refusal(r *policy.Route, status uint32, code, message string, when ...*rout
 var refusalRouteFilters = []string{routeClientIPFilterName}
 
 // finishRefusals gives the refusal routes the route's configuration of
-// refusalRouteFilters and turns the listener's body limit off on them:
-// nothing is forwarded, so nothing need be buffered.
-func finishRefusals(built *routev3.Route, out []*routev3.Route) error {
-	if len(out) == 0 {
-		return nil
-	}
-	off, err := anypb.New(bodyLimitOff())
-	if err != nil {
-		return fmt.Errorf("encoding the body limit's removal: %w", err)
+// refusalRouteFilters and turns the listener's body limit, when it has
+// one, off on them: nothing is forwarded, so nothing need be buffered
+// (the route's own limit is the route's per-filter configuration, which
+// they do not share).
+func finishRefusals(l *policy.Listener, built *routev3.Route, out []*routev3.Route) error {
+	var off *anypb.Any
+	if len(out) > 0 && l.RequestLimits != nil && l.RequestLimits.MaxBodyBytes > 0 {
+		var err error
+		if off, err = anypb.New(bodyLimitOff()); err != nil {
+			return fmt.Errorf("encoding the body limit's removal: %w", err)
+		}
 	}
 	for _, route := range out {
-		route.TypedPerFilterConfig = map[string]*anypb.Any{bodyLimitFilterName: off}
+		route.TypedPerFilterConfig = map[string]*anypb.Any{}
+		if off != nil {
+			route.TypedPerFilterConfig[bodyLimitFilterName] = off
+		}
 		for _, name := range refusalRouteFilters {
 			if config, ok := built.TypedPerFilterConfig[name]; ok {
 				route.TypedPerFilterConfig[name] = config
 			}
+		}
+		if len(route.TypedPerFilterConfig) == 0 {
+			route.TypedPerFilterConfig = nil
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/tollgate/tollgate/internal/policytest"
+	"github.com/tollgate/tollgate/policy"
 )
 
 // inputsPolicy has a listener and a route with client_ips and
@@ -51,5 +53,26 @@ func TestInputEditsChangeRoutesOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An invalid route after a route's refusal routes is reported at its own
+// policy route: Envoy's routes are no longer one per policy route, so the
+// position comes from the route's name, not its index.
+func TestInvalidRouteAfterRefusalRoutesHasItsPosition(t *testing.T) {
+	p, err := policy.Load(filepath.Join("testdata", "request_limits", "policy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	breakResources(t, func(r *Resources) {
+		for _, route := range r.Routes[0].VirtualHosts[0].Routes {
+			if route.GetName() == "orders" && route.GetRoute() != nil {
+				route.Match = nil
+			}
+		}
+	})
+	_, err = Translate(p, DefaultGroup, Options{})
+	if err == nil || !strings.Contains(err.Error(), `gateway.yaml:23:5: routes.orders: route configuration "api" is not valid`) {
+		t.Errorf("got %v, want the error at routes.orders", err)
 	}
 }
