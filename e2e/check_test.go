@@ -29,6 +29,12 @@ routes:
   - { name: prefix, match: { path_prefix: /api }, to: prefix }
 `
 
+// checkLimitedRoute has request limits, which Envoy answers before the
+// route (405, 415).
+const checkLimitedRoute = `
+  - { name: limited, match: { path_prefix: /lim }, to: limited, request_limits: { methods: [GET, POST], content_types: [application/json] } }
+`
+
 // TestCheckAgreesWithEnvoy sends each request through a real Envoy and asks
 // `tollgate check` about it: both must name the same route (or none).
 // policy/match.go reimplements Envoy's matching; this is what keeps the two
@@ -38,8 +44,8 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 	g := startGateway(t, map[string]string{
 		"10-listeners.yaml": listenerYAML,
 		"20-services.yaml": servicesYAML(t, "exact", "regex", "host", "host-port", "method", "header-exact", "header-regex",
-			"header-present", "header-absent", "query-exact", "query-regex", "query-present", "query-absent", "prefix"),
-		"30-routes.yaml": checkRoutes,
+			"header-present", "header-absent", "query-exact", "query-regex", "query-present", "query-absent", "prefix", "limited"),
+		"30-routes.yaml": checkRoutes + checkLimitedRoute,
 	}, false, "/api/probe", "prefix")
 
 	cases := []struct {
@@ -82,6 +88,12 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 		{"GET", "/Api/x", nil},
 		{"GET", "/public/..%2Fapi/x", nil}, // Envoy redirects; the client follows
 		{"GET", "/nothing", nil},
+		// request_limits: Envoy answers 405 or 415 for the route.
+		{"GET", "/lim", nil},
+		{"DELETE", "/lim", nil},
+		{"POST", "/lim", map[string]string{"Content-Length": "0"}},
+		{"POST", "/lim", map[string]string{"Content-Length": "0", "Content-Type": "text/plain"}},
+		{"POST", "/lim", map[string]string{"Content-Length": "0", "Content-Type": "application/JSON; charset=utf-8"}},
 	}
 	for _, tc := range cases {
 		status, r := call(tc.method, g.base+tc.path, tc.headers)
@@ -93,6 +105,9 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 		checkSaw := "404"
 		if res.Route != nil {
 			checkSaw = res.Route.Name
+		}
+		if res.Route != nil && res.Status >= 400 { // refused by request_limits
+			checkSaw = fmt.Sprint(res.Status)
 		}
 		if checkSaw != envoySaw {
 			t.Errorf("%s %s %v: tollgate check says %s, Envoy routed to %s", tc.method, tc.path, tc.headers, checkSaw, envoySaw)
@@ -107,6 +122,7 @@ func TestCheckAgreesWithEnvoy(t *testing.T) {
 // checkAnswer is the part of `tollgate check --json` the test reads.
 type checkAnswer struct {
 	MatchedPath string `json:"matched_path"`
+	Status      int    `json:"status"`
 	Route       *struct {
 		Name string `json:"name"`
 	} `json:"route"`

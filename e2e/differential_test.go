@@ -16,13 +16,15 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-// diffRoutes is checkRoutes, a route for every kind of condition, and two
-// more (admin's prefix is disjoint from every earlier route's, so its
-// place does not change what is taken); each sends to its
+// diffRoutes is checkRoutes, a route for every kind of condition, and
+// three more (admin's and limited's prefixes are disjoint from every
+// earlier route's, so their place does not change what is taken;
+// limited's request limits answer 405 and 415 before it); each sends to its
 // own raw upstream named like it, so that the answer names the route
 // Envoy chose. "all" takes what the others leave when the request carries
 // x-catch, and echoes the path as Envoy normalized it.
 const diffRoutes = checkRoutes + `  - { name: admin, match: { path_prefix: /admin/ }, to: admin }
+  - { name: limited, match: { path_prefix: /lim/ }, to: limited, request_limits: { methods: [GET, POST, PUT], content_types: [application/json, text/*] } }
   - { name: all, match: { headers: [{ name: x-catch, present: true }] }, to: all }
 `
 
@@ -38,7 +40,7 @@ listeners:
 `
 
 var diffServices = []string{"exact", "regex", "host", "host-port", "method", "header-exact", "header-regex", "header-present",
-	"header-absent", "query-exact", "query-regex", "query-present", "query-absent", "admin", "prefix", "all"}
+	"header-absent", "query-exact", "query-regex", "query-present", "query-absent", "admin", "limited", "prefix", "all"}
 
 // TestDifferentialRoutingAgreesWithEnvoy sends thousands of generated
 // requests, as raw bytes (malformed ones too), to a real Envoy and asks
@@ -216,10 +218,11 @@ func checkOutcome(p *policy.Policy, listener, raw string) string {
 	switch {
 	case d.Redirect:
 		return "307 " + d.Path
-	case d.Route != nil:
+	case d.Route != nil && d.Status == 0:
 		return "route " + d.Route.Name + " " + d.Path
 	}
-	return strconv.Itoa(d.Status)
+	return strconv.Itoa(d.Status) // Envoy's own answer, or the route's request limits'
+
 }
 
 // steeringRequests must not take a route, whatever check says: agreeing
@@ -282,7 +285,7 @@ func nastyRequests() []string {
 // rareOneIn, so that most requests still reach the routing decision.
 var (
 	diffSegments = []string{"exact", "EXACT", "Exact", "items", "42", "42x", "h", "p", "m", "hdr", "q", "qa", "api", "Api",
-		"admin", "ADMIN", "x", "..", ".", "..;x", ".;x", "..;", "%2e", "%2E%2e", ".%2e", "%2e.;x", "%2f", "%2F", "%5C", "%5c",
+		"admin", "ADMIN", "lim", "LIM", "x", "..", ".", "..;x", ".;x", "..;", "%2e", "%2E%2e", ".%2e", "%2e.;x", "%2f", "%2F", "%5C", "%5c",
 		"%%32%65", "%%30%30", "%2%35", "%%2e", "%zz", "%65xact", "%41pi", "", ";p", "a;b", "~", "%7E", "a|b", "{x}", "%C3%A9",
 		"%34%32", "%69tems", "hdr;x", "exact;", "exact.", "exact%20", "EXACT%2e", "%2e%2e%2f", "%252e", "*", "a+b", "@", "a:b"}
 	diffRareSegments = []string{"%00", "é", "\x01", "\x7f", "a#b"}
@@ -302,7 +305,12 @@ var (
 	diffHeaders     = []string{"x-tenant: acme", "x-tenant: evil", "X-Tenant: acme", "x-tenant:  acme\t", "x-tenant: acme,evil",
 		"x-tenant:", "x-version: v1", "x-version: v2", "x-version: v3", "x-version: v12", "x-debug:", "x-debug: 1",
 		"x-other: 1", "x-a: é", "x-version: V1", "x-version: v1 ", "x-version:v2", "x-other:", "X-OTHER: 1",
-		"x-tenant: ACME", "x-tenant: acme\t", "x-debug: \t", "x-version: v1, v2"}
+		"x-tenant: ACME", "x-tenant: acme\t", "x-debug: \t", "x-version: v1, v2",
+		// request_limits' content types (a Content-Length other than 0
+		// would make Envoy wait for a body the generator never sends)
+		"content-type: application/json", "Content-Type: Application/JSON; charset=utf-8", "content-type: text/csv",
+		"content-type: text/", "content-type: image/png", "content-type:", "content-type: application/json-seq",
+		"content-length: 0"}
 	diffRareHeaders = []string{"x_other: 1", "x-a: a\x01b", "x-a : 1", " x-a: 1"}
 )
 

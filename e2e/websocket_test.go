@@ -149,3 +149,25 @@ func TestWebSocketSurvivesAnUnrelatedReload(t *testing.T) {
 		t.Errorf("the listener was replaced (listener_modified %s → %s); only routes should change", modified, now)
 	}
 }
+
+// TestWebSocketUnderAListenerBodyLimit: a listener's max_body (Envoy's
+// buffer filter, which holds a body until it is whole) does not hold an
+// upgrade: the upgrade request has no body, and the frames that follow
+// are a stream the buffer filter leaves alone, so a socket carries more
+// than max_body.
+func TestWebSocketUnderAListenerBodyLimit(t *testing.T) {
+	t.Parallel()
+	kf := &authz.KeysFile{}
+	policy := strings.NewReplacer(
+		"UPSTREAM_CHAT", upstream(t, "chat", 1, nil)[0], "UPSTREAM_OTHER", upstream(t, "other", 1, nil)[0],
+		"port: {{PORT}} }", "port: {{PORT}}, request_limits: { max_body: 1KiB } }",
+	).Replace(webSocketPolicy)
+	g := startAuthGateway(t, policy, "", "", kf, "/other")
+	c, status, err := dialWS(t, g.base, "/lobby", nil)
+	if err != nil {
+		t.Fatalf("upgrade under a listener's max_body: status %d: %v", status, err)
+	}
+	if err := echo(c, strings.Repeat("x", 4096)); err != nil { // past max_body: a stream, not a body
+		t.Fatal(err)
+	}
+}

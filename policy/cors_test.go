@@ -30,6 +30,9 @@ var corsErrors = []struct {
 	{"a route with cors must match preflights", corsBase + "routes:\n  - { name: r, to: a, match: { methods: [GET, POST] }, cors: { allow_origins: [\"https://a.example\"] } }\n", []string{
 		`4:41: routes.r.match.methods: the route has cors but does not match OPTIONS`,
 	}},
+	{"a route with cors must not refuse preflights", corsBase + "routes:\n  - { name: r, to: a, request_limits: { methods: [GET] }, cors: { allow_origins: [\"https://a.example\"] } }\n", []string{
+		`4:50: routes.r.request_limits.methods: the route has cors but its methods leave out OPTIONS: add OPTIONS, or browsers' preflights get 405`,
+	}},
 }
 
 func TestCORSRefusedWithPositions(t *testing.T) {

@@ -51,14 +51,20 @@ func refuse(status int, format string, args ...any) *Refusal {
 // and refuses an https one on a plain connection (403). HTTP/2 is not
 // modelled.
 func ParseRequest(raw []byte, overTLS bool) (Request, error) {
+	return parseRequest(raw, overTLS, MaxRequestHeadBytes)
+}
+
+// parseRequest is ParseRequest with a bound on the request head
+// (ParseRequestOn gives a listener's max_headers).
+func parseRequest(raw []byte, overTLS bool, maxHead int) (Request, error) {
 	head := string(raw)
 	if i := strings.Index(head, "\n\r\n"); i >= 0 {
 		head = head[:i+1]
 	} else if i := strings.Index(head, "\n\n"); i >= 0 {
 		head = head[:i+1]
 	}
-	if len(head) > MaxRequestHeadBytes {
-		return Request{}, refuse(431, "request headers larger than %d KiB", MaxRequestHeadBytes>>10)
+	if len(head) > maxHead {
+		return Request{}, refuse(431, "request headers larger than %d KiB", maxHead>>10)
 	}
 	lines := strings.Split(strings.TrimSuffix(head, "\n"), "\n")
 	for i := range lines {
@@ -197,7 +203,18 @@ func parseHeaders(lines []string) (map[string][]string, error) {
 			}
 		}
 		last = strings.ToLower(name)
+		if last == "content-length" && len(headers[last]) > 0 {
+			// Envoy's codec refuses a second Content-Length, even an
+			// equal one: a request smuggler's favourite ambiguity.
+			return nil, refuse(400, "two Content-Length headers")
+		}
 		headers[last] = append(headers[last], value)
+	}
+	for _, v := range headers["content-length"] {
+		// after folding: "content-length: 0" then " x-a: 1" is "0 x-a: 1"
+		if v == "" || strings.Trim(v, "0123456789") != "" {
+			return nil, refuse(400, "Content-Length %q is not a number", v)
+		}
 	}
 	return headers, nil
 }

@@ -50,6 +50,9 @@ routes:
 		{"GET /hdr HTTP/1.1\r\nHost: x\r\nx-tenant:\tacme \r\n\r\n", "tenant"},
 		{"GET /exact#frag HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
 		{"GET /exact HTTP/1.1\r\nHost: x\r\nx_a: 1\r\n\r\n", "400"},
+		{"GET /exact HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\nContent-Length: 0\r\n\r\n", "400"}, // even equal
+		{"GET /exact HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n", "exact"},
+		{"GET /exact HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n x-a: 1\r\n\r\n", "400"}, // folded into the length
 		{"GET /exact HTTP/1.0\r\nHost: x\r\n\r\n", "426"},
 		{"GET /exact HTTP/2.0\r\nHost: x\r\n\r\n", "426"},
 		{"GET /exact http/1.1\r\nHost: x\r\n\r\n", "400"},

@@ -138,7 +138,7 @@ var invalidCases = []struct {
 	policy string
 	want   []string
 }{
-	{"unknown field", "listeners:\n  - { name: a, port: 1, prot: 2 }\n", []string{`2:25: listeners[0].prot: unknown field "prot"; expected one of: address, client_address, compression, cors, groups, headers, hosts, keep_client_headers, name, port`}},
+	{"unknown field", "listeners:\n  - { name: a, port: 1, prot: 2 }\n", []string{`2:25: listeners[0].prot: unknown field "prot"; expected one of: address, client_address, client_ips, compression, cors, groups, headers, hosts, keep_client_headers, name, port`}},
 	{"unknown top-level field", "listener: []\n", []string{`1:1: listener: unknown field "listener"`}},
 	{"wrong type", "listeners:\n  - name: a\n    port: eighty\n", []string{`3:11: listeners[0].port: expected an integer, found "eighty"`}},
 	{"list expected", "listeners: { name: a }\n", []string{`1:12: listeners: expected a list, found a mapping`}},

@@ -47,7 +47,8 @@ type Decision struct {
 	// the client sends next.
 	Redirect bool
 	// Status and Reason say what Envoy answers when Route is nil (or 307
-	// with Redirect).
+	// with Redirect), or when the route's request_limits refuse the
+	// request (405, 413, 415).
 	Status int
 	Reason string
 }
@@ -88,7 +89,8 @@ func (p *Policy) Decide(r Request) Decision {
 		if route.Match.matches(r) {
 			d.Route = route
 			if !d.Redirect {
-				d.Status, d.Reason = 0, ""
+				// 0 unless a request limit refuses it (requestlimits.go)
+				d.Status, d.Reason = p.refusedByLimits(l, route, r)
 			}
 			return d
 		}

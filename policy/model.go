@@ -73,6 +73,9 @@ type Listener struct {
 	Compression *Compression   `yaml:"compression"`
 	Headers     *HeaderChanges `yaml:"headers"` // headers.go
 	CORS        *CORS          `yaml:"cors"`    // cors.go
+	// ClientIPs, RequestLimits: clientips.go, requestlimits.go.
+	ClientIPs     *ClientIPs     `yaml:"client_ips"`
+	RequestLimits *RequestLimits `yaml:"request_limits"`
 }
 
 // LoadBalancing names how a service spreads requests over its endpoints.
@@ -178,6 +181,9 @@ type Route struct {
 	Deprecation *Deprecation    `yaml:"deprecation"`
 	Headers     *HeaderChanges  `yaml:"headers"` // headers.go
 	CORS        *CORS           `yaml:"cors"`    // cors.go
+	// ClientIPs, RequestLimits: clientips.go, requestlimits.go.
+	ClientIPs     *ClientIPs     `yaml:"client_ips"`
+	RequestLimits *RequestLimits `yaml:"request_limits"`
 }
 
 // Match is every condition a request must meet for a route to apply. All

@@ -91,6 +91,8 @@ func (v *validator) listeners() names {
 		}
 		v.keepClientHeaders(l, path)
 		v.clientAddress(l, path)
+		v.clientIPs(l.ClientIPs, path)
+		v.listenerRequestLimits(l, path)
 	}
 	return seen
 }
@@ -185,6 +187,8 @@ func (v *validator) routes(listeners names) {
 		}
 		v.match(&r.Match, path+".match")
 		v.routeTarget(r, path)
+		v.clientIPs(r.ClientIPs, path)
+		v.routeRequestLimits(r, path)
 	}
 	if len(v.p.Routes) > 0 && len(v.p.Listeners) == 0 {
 		v.errorf(v.p.Routes[0].Pos(), "listeners", "routes are defined but no listener is")

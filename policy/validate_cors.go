@@ -89,9 +89,16 @@ func originMatch(o string) (OriginMatch, error) {
 // corsPreflightMatches refuses cors on a route whose methods leave out
 // OPTIONS: browsers send their preflight as OPTIONS, which would then
 // match another route or none, and never get this route's answer.
+// The same holds for request_limits.methods, whose 405 would answer the
+// preflight before the CORS filter could.
 func (v *validator) corsPreflightMatches(r *Route, path string) {
-	if r.CORS == nil || len(r.Match.Methods) == 0 || slices.Contains(r.Match.Methods, "OPTIONS") {
+	if r.CORS == nil {
 		return
 	}
-	v.errorf(r.Match.At("methods"), path+".match.methods", "the route has cors but does not match OPTIONS: add OPTIONS so that browsers' preflights reach its CORS answer (Envoy answers them; they never reach the service)")
+	if len(r.Match.Methods) > 0 && !slices.Contains(r.Match.Methods, "OPTIONS") {
+		v.errorf(r.Match.At("methods"), path+".match.methods", "the route has cors but does not match OPTIONS: add OPTIONS so that browsers' preflights reach its CORS answer (Envoy answers them; they never reach the service)")
+	}
+	if l := r.RequestLimits; l != nil && len(l.Methods) > 0 && !slices.Contains(l.Methods, "OPTIONS") {
+		v.errorf(l.At("methods"), path+".request_limits.methods", "the route has cors but its methods leave out OPTIONS: add OPTIONS, or browsers' preflights get 405")
+	}
 }

@@ -100,7 +100,7 @@ func trustedProxyChain(lis *listenerv3.Listener, hcm *hcmv3.HttpConnectionManage
 	trusted := proto.Clone(hcm).(*hcmv3.HttpConnectionManager)
 	trusted.UseRemoteAddress = wrapperspb.Bool(false)
 	trusted.OriginalIpDetectionExtensions = []*corev3.TypedExtensionConfig{{Name: xffDetectionName, TypedConfig: xff}}
-	config, err := anypb.New(trusted)
+	config, err := deterministicAny(trusted)
 	if err != nil {
 		return fmt.Errorf("encoding the trusted proxies' HTTP connection manager: %w", err)
 	}

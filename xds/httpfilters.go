@@ -41,25 +41,31 @@ type httpFilter interface {
 
 // httpFilterChain lists the filters in the order Envoy runs them. Order
 // matters: client-supplied identity headers are removed before anything
-// can add or read them; browsers' CORS preflights, which carry no
-// credentials, are answered before any limit or authentication sees
-// them; before_auth limits are checked before authentication, so a flood
-// it would refuse never reaches it; authentication runs before the other
-// limits, which key on the identity it establishes; credentials are
-// removed once every filter that reads them has run. The compressors come
-// early, so that on the way back (Envoy runs encoders in reverse) they see
-// every response, the gateway's own answers included. Fault injection is
-// last before the router: a fault then acts as the service failing would,
-// on requests authentication and the limits have admitted and counted
-// once. The router is appended last.
+// can add or read them; a client address refused by client_ips gets 403
+// before anything else answers or counts the request; browsers' CORS
+// preflights, which carry no credentials, are answered before any limit
+// or authentication sees them; before_auth limits are checked before
+// authentication, so a flood it would refuse never reaches it;
+// authentication runs before the other limits, which key on the identity
+// it establishes; credentials are removed once every filter that reads
+// them has run; a body is held against max_body only once the request is
+// admitted (requestlimits.go). The compressors come early, so that on the
+// way back (Envoy runs encoders in reverse) they see every response, the
+// gateway's own answers included. Fault injection is last before the
+// router: a fault then acts as the service failing would, on requests
+// authentication and the limits have admitted and counted once. The
+// router is appended last.
 var httpFilterChain = []httpFilter{
 	identityHeaderFilter{},
+	listenerClientIPFilter{},
+	routeClientIPFilter{},
 	compressionFilter{policy.Brotli},
 	compressionFilter{policy.Gzip},
 	corsFilter{},
 	beforeAuthRateLimitFilter{},
 	extAuthzFilter{},
 	rateLimitFilter{},
+	bodyLimitFilter{},
 	credentialFilter{},
 	faultFilter{},
 }

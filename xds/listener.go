@@ -8,7 +8,6 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tollgate/tollgate/policy"
@@ -48,7 +47,7 @@ func hcmListener(name, address string, port int, hcm *hcmv3.HttpConnectionManage
 		}
 		hcm.HttpFilters = []*hcmv3.HttpFilter{router}
 	}
-	config, err := anypb.New(hcm)
+	config, err := deterministicAny(hcm)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the HTTP connection manager: %w", err)
 	}
@@ -91,6 +90,10 @@ func httpConnectionManager(p *policy.Policy, l *policy.Listener) (*hcmv3.HttpCon
 		UpgradeConfigs:    listenerUpgrades(), // routeactions.go
 	}
 	resolveClientAddress(hcm, l.ClientAddress)
+	maxRequestHeaders(hcm, l)
+	if hcm.LocalReplyConfig, err = localReplies(); err != nil {
+		return nil, err
+	}
 	forwardClientCert(hcm, l)
 	if err := observe(hcm, p); err != nil {
 		return nil, err

@@ -16,8 +16,8 @@ import (
 // fetches over RDS: one virtual host answering for the listener's hosts,
 // holding every route once. A request no route matches gets Envoy's 404.
 func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.Route) (*routev3.RouteConfiguration, error) {
-	built := make([]*routev3.Route, len(routes))
-	for i, r := range routes {
+	built := make([]*routev3.Route, 0, len(routes))
+	for _, r := range routes {
 		route, err := buildRoute(p, r)
 		if err == nil {
 			err = applyCORS(route, l, r)
@@ -25,11 +25,21 @@ func routeConfiguration(p *policy.Policy, l *policy.Listener, routes []*policy.R
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}
-		built[i] = route
+		refusals, err := refusalRoutes(p, l, r, route) // requestlimits.go
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.Name, err)
+		}
+		built = append(append(built, refusals...), route)
 	}
 	vhostFilters, err := identityHeaderVirtualHost(p)
 	if err == nil {
 		vhostFilters, err = compressionVirtualHost(l, vhostFilters)
+	}
+	if err == nil {
+		vhostFilters, err = clientIPVirtualHost(l, vhostFilters)
+	}
+	if err == nil {
+		vhostFilters, err = bodyLimitVirtualHost(l, vhostFilters)
 	}
 	if err != nil {
 		return nil, err

@@ -32,8 +32,9 @@ var beforeValidate func(*Resources)
 // resource, not just the first.
 func (r *Resources) validate(p *policy.Policy) error {
 	var errs []error
+	packed := anyValidator{}
 	check := func(kind, name string, m proto.Message) {
-		if err := validateMessage(m); err != nil {
+		if err := packed.message(m); err != nil {
 			errs = append(errs, invalidResource(p, kind, name, m, err))
 		}
 	}
@@ -57,74 +58,85 @@ func (r *Resources) validate(p *policy.Policy) error {
 	return errors.Join(errs...)
 }
 
-// validateMessage validates m and, since ValidateAll does not open the
-// Any fields Envoy packs its extensions in (the connection manager, every
-// HTTP filter, per-route filter configuration, protocol options), each
+// anyValidator validates messages and the messages packed in their Anys,
+// each Any once: the translator shares one Any between places (a route's
+// client_ips with its generated refusal routes, requestlimits.go), and
+// unpacking it again would find nothing new but cost as much. Any values
+// are never changed once translated, so the pointer names the content.
+type anyValidator map[*anypb.Any]bool
+
+// message validates m and, since ValidateAll does not open the Any fields
+// Envoy packs its extensions in (the connection manager, every HTTP
+// filter, per-route filter configuration, protocol options), each
 // message packed in one, at any depth.
-func validateMessage(m proto.Message) error {
+func (seen anyValidator) message(m proto.Message) error {
 	if v, ok := m.(validator); ok {
 		if err := v.ValidateAll(); err != nil {
 			return err
 		}
 	}
-	return validatePacked(m.ProtoReflect())
+	return seen.packed(m.ProtoReflect())
 }
 
-// validatePacked validates the messages packed in the Any fields of m.
-// It reads only the fields whose type can hold an Any (anyFields), which
-// leaves out most of a route, and builds a field path only for an error.
-func validatePacked(m protoreflect.Message) error {
+// packed validates the messages packed in the Any fields of m. It reads
+// only the fields whose type can hold an Any (anyFields), which leaves out
+// most of a route, and builds a field path only for an error.
+func (seen anyValidator) packed(m protoreflect.Message) error {
 	for _, fd := range anyFields(m.Descriptor()) {
 		if !m.Has(fd) {
 			continue
 		}
-		if err := validateFieldValue(fd, m.Get(fd)); err != nil {
+		if err := seen.fieldValue(fd, m.Get(fd)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// validateFieldValue validates the Anys in one field's value.
-func validateFieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) error {
+// fieldValue validates the Anys in one field's value.
+func (seen anyValidator) fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) error {
 	var err error
 	switch {
 	case fd.IsList():
 		list := v.List()
 		for i := 0; i < list.Len() && err == nil; i++ {
-			if err = validateField(list.Get(i).Message()); err != nil {
+			if err = seen.field(list.Get(i).Message()); err != nil {
 				err = inField(fmt.Sprintf("%s[%d]", fd.Name(), i), err)
 			}
 		}
 	case fd.IsMap():
 		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-			if err = validateField(mv.Message()); err != nil {
+			if err = seen.field(mv.Message()); err != nil {
 				err = inField(fmt.Sprintf("%s[%q]", fd.Name(), k.String()), err)
 			}
 			return err == nil
 		})
 	default:
-		if err = validateField(v.Message()); err != nil {
+		if err = seen.field(v.Message()); err != nil {
 			err = inField(string(fd.Name()), err)
 		}
 	}
 	return err
 }
 
-// validateField validates an Any's packed message, or looks for Anys
-// deeper in any other message.
-func validateField(m protoreflect.Message) error {
+// field validates an Any's packed message, or looks for Anys deeper in
+// any other message.
+func (seen anyValidator) field(m protoreflect.Message) error {
 	a, ok := m.Interface().(*anypb.Any)
 	if !ok {
-		return validatePacked(m)
+		return seen.packed(m)
+	}
+	if seen[a] {
+		return nil
 	}
 	inner, err := a.UnmarshalNew()
 	if err != nil {
 		return err
 	}
-	if err := validateMessage(inner); err != nil {
+	if err := seen.message(inner); err != nil {
 		return inField("<"+string(inner.ProtoReflect().Descriptor().FullName())+">", err)
 	}
+	seen[a] = true
 	return nil
 }
 
@@ -285,15 +297,17 @@ func policySource(p *policy.Policy, kind, name string, m proto.Message) (policy.
 
 // routeSource is the position and path of the policy route behind the
 // first invalid route of a listener's route configuration, or an empty
-// path if the fault is elsewhere. The configuration holds the listener's
-// routes in policy order (routeConfiguration).
+// path if the fault is elsewhere. Each Envoy route carries the name of
+// its policy route, the refusal routes generated before it too
+// (requestlimits.go), so the name finds it.
 func routeSource(p *policy.Policy, rc *routev3.RouteConfiguration) (policy.Pos, string) {
 	if strings.HasSuffix(rc.GetName(), httpRedirectSuffix) || len(rc.GetVirtualHosts()) != 1 {
 		return policy.Pos{}, ""
 	}
 	routes := p.RoutesFor(rc.GetName())
-	for i, r := range rc.GetVirtualHosts()[0].GetRoutes() {
-		if i >= len(routes) || validateMessage(r) == nil {
+	for _, r := range rc.GetVirtualHosts()[0].GetRoutes() {
+		i := slices.IndexFunc(routes, func(pr *policy.Route) bool { return pr.Name == r.GetName() })
+		if i < 0 || (anyValidator{}).message(r) == nil {
 			continue
 		}
 		pr := routes[i]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -12,12 +13,13 @@ import (
 	"github.com/tollgate/tollgate/policy"
 )
 
-const checkUsage = `Usage: tollgate check --policy DIR [--listener NAME] [-H 'Name: value' ...] [--json] METHOD URL_OR_PATH
-       tollgate check --policy DIR [--listener NAME] [--json] --raw FILE
+const checkUsage = `Usage: tollgate check --policy DIR [--listener NAME] [-H 'Name: value' ...] [--client-ip ADDR] [--json] METHOD URL_OR_PATH
+       tollgate check --policy DIR [--listener NAME] [--client-ip ADDR] [--json] --raw FILE
 
 Says which route of the policy would handle a request, and why, without
 Envoy: the route and where it is written, its services, timeout, retries,
-authentication and rate limits. The host comes from the URL or a Host header;
+authentication, rate limits, request limits (405, 413, 415) and client
+address lists (403 for the --client-ip given, as the listener resolves it). The host comes from the URL or a Host header;
 the listener from --listener, else the URL's port, else the only one.
 The request is read as Envoy reads its bytes (--raw gives them exactly, - for
 stdin): a request Envoy refuses itself (a fragment, an underscore in a header
@@ -47,6 +49,7 @@ func check(args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("policy", "", "the policy directory")
 	listener := fs.String("listener", "", "the listener the request arrives on")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	clientIP := fs.String("client-ip", "", "the client's address as the listener resolves it, for client_ips")
 	rawFile := fs.String("raw", "", "read the request's exact HTTP/1.1 bytes from this file (- for stdin) instead of METHOD URL_OR_PATH")
 	var headers headerFlags
 	fs.Var(&headers, "H", "a request header 'Name: value' (repeatable)")
@@ -79,6 +82,9 @@ func check(args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	res := explain(p, req, refused)
+	if err := checkClientIP(p, req, res, *clientIP); err != nil {
+		return usageError{err}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -86,9 +92,29 @@ func check(args []string, stdout, stderr io.Writer) error {
 	} else {
 		res.print(stdout)
 	}
-	if res.Route == nil {
+	if res.Route == nil || res.Status >= 400 {
 		return exitStatus(1)
 	}
+	return nil
+}
+
+// checkClientIP describes the route's request limits and address lists
+// and applies --client-ip to them.
+func checkClientIP(p *policy.Policy, req policy.Request, res *checkResult, clientIP string) error {
+	if res.Route == nil {
+		return nil
+	}
+	l, _ := pickListener(p, req.Listener, "")
+	r := p.Decide(req).Route
+	res.Route.Inputs = describeInputs(p, l, r)
+	if clientIP == "" {
+		return nil
+	}
+	addr, err := netip.ParseAddr(clientIP)
+	if err != nil {
+		return fmt.Errorf("--client-ip: %q is not an IP address", clientIP)
+	}
+	refuseAddress(res, l, r, addr)
 	return nil
 }
 
@@ -108,7 +134,7 @@ func checkRequest(p *policy.Policy, listener, method, target string, headers hea
 	if err != nil {
 		return policy.Request{}, err
 	}
-	req, err := policy.ParseRequest(raw, l.TLS != nil)
+	req, err := policy.ParseRequestOn(raw, l)
 	req.Listener = l.Name
 	return req, err
 }

@@ -51,6 +51,7 @@ type checkRoute struct {
 	// OneCall: the limits are decided in the ext_authz call
 	// (limit_calls.one_call), not by the rate-limit filters.
 	OneCall bool `json:"one_call,omitempty"`
+	Inputs        *checkInputs     `json:"inputs"` // checklimits.go
 }
 
 type checkDest struct {
@@ -100,6 +101,9 @@ func explain(p *policy.Policy, req policy.Request, refused *policy.Refusal) *che
 	res.Route.checkActions = describeActions(p, d.Route, req, d.Path)
 	l := findListener(p, req.Listener)
 	res.Route.HeaderChanges, res.Route.CORS = describeHeaderChanges(l, d.Route), describeCORS(l, d.Route, req)
+	if d.Status != 0 && !d.Redirect { // refused by the route's request_limits
+		res.Status, res.Reason = d.Status, d.Reason
+	}
 	return res
 }
 
@@ -248,6 +252,11 @@ func (c *checkResult) print(w io.Writer) {
 		fmt.Fprintln(w, c.Reason)
 		return
 	}
+	defer func() {
+		if c.Status >= 400 {
+			fmt.Fprintf(w, "answer:    %d: %s\n", c.Status, c.Reason)
+		}
+	}()
 	fmt.Fprintf(w, "route:     %s (%s)\n", r.Name, r.Source)
 	fmt.Fprintf(w, "because:   %s\n", strings.Join(r.Match, "; "))
 	to := make([]string, len(r.To))
@@ -270,6 +279,7 @@ func (c *checkResult) print(w io.Writer) {
 	}
 	r.printActions(w)
 	fmt.Fprintf(w, "auth:      %s\n", describeAuth(r.Auth))
+	printInputs(w, r.Inputs)
 	if len(r.RateLimits) == 0 {
 		fmt.Fprintln(w, "limits:    none")
 	}
