@@ -151,10 +151,9 @@ func TestWebSocketSurvivesAnUnrelatedReload(t *testing.T) {
 }
 
 // TestWebSocketUnderAListenerBodyLimit: a listener's max_body (Envoy's
-// buffer filter, which holds a body until it is whole) does not hold an
-// upgrade: the upgrade request has no body, and the frames that follow
-// are a stream the buffer filter leaves alone, so a socket carries more
-// than max_body.
+// buffer filter, which holds a body until it is whole) skips upgraded
+// routes, whose stream never ends while the socket is open: held, the
+// upgrade request never reached the service (the dial timed out).
 func TestWebSocketUnderAListenerBodyLimit(t *testing.T) {
 	t.Parallel()
 	kf := &authz.KeysFile{}

@@ -99,8 +99,13 @@ func (p *Policy) MaxBodyFor(l *Listener, r *Route) int64 {
 // it is whole, which would never forward a gRPC stream's first message
 // while the stream stays open. A listener's max_body therefore skips
 // routes to gRPC services; a route's own max_body still applies (unary
-// calls are whole requests).
+// calls are whole requests). An upgraded route (WebSocket) streams too:
+// its upgrade request has no body to hold, and held, it would never be
+// forwarded.
 func (p *Policy) Streams(r *Route) bool {
+	if len(r.Upgrades) > 0 {
+		return true
+	}
 	for _, d := range r.To {
 		if s := p.Services[d.Service]; s != nil && s.Protocol == GRPC {
 			return true
