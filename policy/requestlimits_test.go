@@ -7,6 +7,9 @@ func TestRequestLimitsErrorsArePositioned(t *testing.T) {
 		name, policy string
 		want         []string
 	}{
+		{"a body limit on a WebSocket route", ipPolicyHead + "listeners: [{ name: l, port: 1 }]\nroutes:\n  - { name: r, to: a, upgrades: [websocket], request_limits: { max_body: 1KiB } }\n", []string{
+			`4:74: routes.r.request_limits.max_body: the route upgrades to websocket, a stream Envoy would hold until it ends: remove max_body`,
+		}},
 		{"bad sizes", ipPolicyHead + "listeners:\n  - name: l\n    port: 1\n    request_limits: { max_body: 1MB, max_headers: 1500B }\nroutes:\n  - { name: r, to: a, request_limits: { max_body: -1 } }\n  - { name: s, to: a, request_limits: { max_body: 65MiB } }\n", []string{
 			`5:33: listeners.l.request_limits.max_body: "1MB" is not a size`,
 			`5:51: listeners.l.request_limits.max_headers: max_headers must be a whole number of KiB from 1KiB to 8MiB (Envoy's limits), got 1500B`,

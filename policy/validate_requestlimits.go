@@ -45,6 +45,9 @@ func (v *validator) routeRequestLimits(rt *Route, path string) {
 		v.errorf(r.At("max_headers"), path+".max_headers", "Envoy reads a request's headers before it chooses a route: set max_headers on the listener")
 	}
 	v.maxBody(r, path)
+	if r.Has("max_body") && len(rt.Upgrades) > 0 {
+		v.errorf(r.At("max_body"), path+".max_body", "the route upgrades to %s, a stream Envoy would hold until it ends: remove max_body", strings.Join(rt.Upgrades, ", "))
+	}
 	if len(rt.Match.Methods) > 0 && len(r.Methods) > 0 {
 		v.errorf(r.At("methods"), path+".methods", "the route also matches on methods (match.methods), so other methods never reach it: keep one of the two (match.methods lets them fall through to later routes, request_limits.methods answers 405)")
 	}
