@@ -94,6 +94,7 @@ func countsAuthenticated(l *policy.RateLimit, separate bool) bool {
 func checkImpossibleLimits(p *policy.Policy) Result {
 	var f findings
 	seen := map[[2]string]bool{}
+	compared := 0
 	for _, r := range p.Routes {
 		limits := enforced(p.RateLimitsFor(r))
 		for _, base := range limits {
@@ -102,16 +103,21 @@ func checkImpossibleLimits(p *policy.Policy) Result {
 			}
 			for _, tier := range limits {
 				pair := [2]string{base.Name, tier.Name}
-				if len(tier.Tiers) == 0 || !perKey(tier) || seen[pair] || perSecond(tier) <= perSecond(base) {
+				if len(tier.Tiers) == 0 || !perKey(tier) || seen[pair] {
 					continue
 				}
 				seen[pair] = true
+				compared++
+				if perSecond(tier) <= perSecond(base) {
+					continue
+				}
 				f.add(algorithmPos(tier), "limit %s of tier %s admits %s per client, above limit %s (%s, at %s) which every authenticated request of route %s also passes: the tier's limit is never reached; lower it or raise %s",
 					tier.Name, strings.Join(tier.Tiers, ", "), rateText(tier), base.Name, rateText(base), base.Pos(), r.Name, base.Name)
 			}
 		}
 	}
-	return f.result("impossible-limits", "no tier limit above the per-key limit it sits under", "")
+	return f.result("impossible-limits", "no tier limit above the per-key limit it sits under",
+		fmt.Sprintf("%d tier limits compared with their per-key limits", compared))
 }
 
 // perSecond is a limit's long-run rate.

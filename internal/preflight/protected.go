@@ -43,7 +43,7 @@ func checkProtectedServices(p *policy.Policy) Result {
 		}
 	}
 	return f.result("protected-services", "no protected service reachable through a public route",
-		fmt.Sprintf("%d routes requiring credentials checked", protected))
+		fmt.Sprintf("routes requiring credentials: %d", protected))
 }
 
 // variants are requests near w that a careless match lets slip.

@@ -15,14 +15,14 @@ import (
 
 // Counters the test request must move. Envoy counts every request its
 // connection managers take; its file access log counts every entry it
-// writes (access_log_file.write_buffered, before the flush to disk);
+// writes (filesystem.write_buffered, before the flush to disk);
 // Tollgate's access-log service counts every entry Envoy streams to it.
 // Counters, not the log's content, because the log may be Envoy's stdout
 // or a file on another machine: that the entry was written is what the
 // checklist asks, and these counters move exactly then.
 const (
 	requestCounter     = "envoy_http_downstream_rq_total"
-	fileLogCounter     = "envoy_access_log_file_write_buffered"
+	fileLogCounter     = "envoy_filesystem_write_buffered"
 	grpcLogCounter     = "tollgate_accesslog_entries_total"
 	statsSettleTimeout = 10 * time.Second
 )
