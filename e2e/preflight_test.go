@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/preflight"
+	"github.com/tollgate/tollgate/internal/redistest"
 )
 
 // slowDelay is how long the slow service takes to answer: its route's
@@ -24,7 +26,8 @@ const slowDelay = 300 * time.Millisecond
 // against a real Envoy, Tollgate and demo services: a service slower than
 // its route's timeout allows fails the timeout item at the line of that
 // timeout, the test request shows in Envoy's access-log and request
-// counters, and a small load test past a limit sees 429s and no 5xx. Not
+// counters, and a small load test past a limit sees 429s, no 5xx and no
+// Redis error in Tollgate's metrics. Not
 // parallel: it depends on a slow endpoint and on a load test's timing.
 func TestPreflightLiveItemsAgainstARealGateway(t *testing.T) {
 	slow := upstream(t, "slow", 1, func(_ int, h http.Handler) http.Handler {
@@ -34,6 +37,7 @@ func TestPreflightLiveItemsAgainstARealGateway(t *testing.T) {
 		})
 	})[0]
 	fast := upstream(t, "fast", 1, nil)[0]
+	redis := redistest.Start(t)
 	g := startGateway(t, map[string]string{"gateway.yaml": listenerYAML + fmt.Sprintf(`services:
   slow:
     endpoints: [%s]
@@ -50,7 +54,8 @@ routes:
   - { name: fast, match: { path_prefix: /fast }, to: fast, rate_limits: [per-ip] }
 rate_limits:
   per-ip: { key: [client_ip], token_bucket: { rate: 5/s, burst: 5 } }
-`, slow, fast)}, false, "/fast", "fast")
+rate_limit_store: { redis: { address: %s }, on_failure: fail_closed }
+`, slow, fast, redis.Addr)}, false, "/fast", "fast")
 
 	// Measured traffic for the slow service, paced under its limit.
 	for range 12 {
@@ -89,10 +94,23 @@ rate_limits:
 	if r := item(t, rep, "live-circuit-breakers"); r.Status != preflight.Pass || !strings.Contains(r.Detail, "slow 0.00% 5xx") {
 		t.Errorf("live-circuit-breakers: %+v", r)
 	}
-	// 40 requests at 20/s against 5 + 5/s: about 25 are refused.
+	// 40 requests at 20/s against 5 + 5/s: about 25 are refused, counted
+	// in Redis.
 	load := item(t, rep, "load-test")
 	if load.Status != preflight.Pass || !strings.Contains(load.Detail, "0 5xx, 0 failed") || strings.Contains(load.Detail, " 0 429") {
 		t.Errorf("load-test: want 429s and no 5xx, got %+v", load)
+	}
+
+	// With Redis gone, the same load test fails at the store's line.
+	redis.Stop()
+	rep, _ = runPreflight(t, "--policy", g.dir, "--json", "--prometheus", g.tollgate.adminURL("/metrics"),
+		"--gateway", g.base, "--request", "/fast", "--load", "20/s", "--duration", "1s")
+	load = item(t, rep, "load-test")
+	storeAt := filepath.Join(g.dir, "gateway.yaml") + ":17:19"
+	if load.Status != preflight.Fail || !slices.ContainsFunc(load.Findings, func(f preflight.Finding) bool {
+		return f.At == storeAt && strings.Contains(f.Message, "Redis failed")
+	}) {
+		t.Errorf("load-test with Redis stopped: want a failure at %s, got %+v", storeAt, load)
 	}
 }
 
