@@ -106,7 +106,7 @@ rate_limit_store: { redis: { address: %s }, on_failure: fail_closed }
 	rep, _ = runPreflight(t, "--policy", g.dir, "--json", "--prometheus", g.tollgate.adminURL("/metrics"),
 		"--gateway", g.base, "--request", "/fast", "--load", "20/s", "--duration", "1s")
 	load = item(t, rep, "load-test")
-	storeAt := filepath.Join(g.dir, "gateway.yaml") + ":17:19"
+	storeAt := filepath.Join(g.dir, "gateway.yaml") + ":19:19"
 	if load.Status != preflight.Fail || !slices.ContainsFunc(load.Findings, func(f preflight.Finding) bool {
 		return f.At == storeAt && strings.Contains(f.Message, "Redis failed")
 	}) {
