@@ -90,10 +90,10 @@ func cluster(name string) map[string]string { return map[string]string{"envoy_cl
 
 // p99 is the slowest 99th percentile, in ms, of the route's services that
 // have enough requests measured; ok is false when none has.
-func p99(p *policy.Policy, r *policy.Route, m Metrics, min int) (ms float64, ok bool) {
+func p99(r *policy.Route, m Metrics, minSamples int) (ms float64, ok bool) {
 	for _, d := range r.To {
 		buckets, n := m.Histogram("envoy_cluster_upstream_rq_time", cluster(d.Service))
-		if n < float64(min) {
+		if n < float64(minSamples) {
 			continue
 		}
 		if q := quantile(0.99, buckets, n); !math.IsNaN(q) && q >= ms {
@@ -113,7 +113,7 @@ func checkMeasuredTimeouts(p *policy.Policy, m Metrics, o LiveOptions) Result {
 	var f findings
 	n := 0
 	for _, r := range p.Routes {
-		ms, ok := p99(p, r, m, o.MinSamples)
+		ms, ok := p99(r, m, o.MinSamples)
 		if !forwards(r) || !ok {
 			continue
 		}
