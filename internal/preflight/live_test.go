@@ -1,12 +1,16 @@
 package preflight
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // envoyStats is what Envoy's /stats/prometheus says about one service
@@ -116,5 +120,44 @@ func TestQuantileAsHistogramQuantile(t *testing.T) {
 	}
 	if got := quantile(0.99, []bucket{{10, 0}, {math.Inf(1), 10}}, 10); got != 10 {
 		t.Errorf("in +Inf: %v, want the highest finite bound 10", got)
+	}
+}
+
+// fakeGateway counts the requests it takes and serves the count as both
+// Envoy's request counter and Tollgate's access-log counter, as a
+// gateway whose log streams to Tollgate does.
+func fakeGateway(t *testing.T) (gateway, stats string) {
+	t.Helper()
+	var n atomic.Int64
+	gw := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n.Add(1) }))
+	t.Cleanup(gw.Close)
+	st := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "# TYPE envoy_http_downstream_rq_total counter\nenvoy_http_downstream_rq_total{envoy_http_conn_manager_prefix=\"public\"} %d\n", n.Load())
+		fmt.Fprintf(w, "# TYPE tollgate_accesslog_entries_total counter\ntollgate_accesslog_entries_total %d\n", n.Load())
+	}))
+	t.Cleanup(st.Close)
+	return gw.URL, st.URL
+}
+
+func TestTestRequestReadsTheCounterOfItsAccessLog(t *testing.T) {
+	gw, stats := fakeGateway(t)
+	defer func(d time.Duration) { statsSettleTimeout = d }(statsSettleTimeout)
+	statsSettleTimeout = time.Second
+	for _, c := range []struct {
+		accessLog string
+		want      Status
+		at, says  string
+	}{
+		{"access_log: { grpc: true }\n", Pass, "", ""},
+		// The fake has no Envoy file-log counter: a file log is not seen.
+		{"", Fail, "access_log (not written: /dev/stdout)", "envoy_filesystem_write_buffered did not move"},
+		{"access_log: { disabled: true }\n", Fail, "policy.yaml:10:25", "the access log is disabled"},
+	} {
+		p := loadCase(t, strings.Replace(livePolicy, "TIMEOUT", "250ms", 1)+c.accessLog, scopedKeys, nil)
+		r := checkTestRequest(context.Background(), p, LiveOptions{Gateway: gw, Prometheus: stats, Path: "/", Client: http.DefaultClient})
+		if r.Status != c.want || (c.says != "" && (len(r.Findings) != 1 || !strings.Contains(r.Findings[0].Message, c.says) ||
+			!strings.HasSuffix(r.Findings[0].At, c.at))) {
+			t.Errorf("%q: %s %+v, want %s saying %q at %s", c.accessLog, r.Status, r.Findings, c.want, c.says, c.at)
+		}
 	}
 }
