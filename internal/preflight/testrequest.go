@@ -21,9 +21,9 @@ import (
 // or a file on another machine: that the entry was written is what the
 // checklist asks, and these counters move exactly then.
 const (
-	requestCounter     = "envoy_http_downstream_rq_total"
-	fileLogCounter     = "envoy_filesystem_write_buffered"
-	grpcLogCounter     = "tollgate_accesslog_entries_total"
+	requestCounter = "envoy_http_downstream_rq_total"
+	fileLogCounter = "envoy_filesystem_write_buffered"
+	grpcLogCounter = "tollgate_accesslog_entries_total"
 )
 
 // statsSettleTimeout is how long the test request's counters may take to
