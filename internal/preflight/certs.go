@@ -25,10 +25,7 @@ func checkCertificates(p *policy.Policy, o StaticOptions) Result {
 	if len(files) == 0 {
 		return notApplicable(id, title, "no TLS files")
 	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
+	now := time.Now()
 	limit := now.Add(time.Duration(o.CertDays) * 24 * time.Hour)
 	var f findings
 	n := 0

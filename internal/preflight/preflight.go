@@ -9,7 +9,6 @@ package preflight
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/tollgate/tollgate/policy"
 )
@@ -87,8 +86,6 @@ func notApplicable(id, title, why string) Result {
 type StaticOptions struct {
 	// CertDays: a certificate expiring within this many days fails.
 	CertDays int
-	// Now is the time certificates are checked at; zero means time.Now.
-	Now time.Time
 }
 
 // Static runs every item that needs only the policy, in checklist order.
