@@ -133,7 +133,7 @@ func checkMeasuredTimeouts(p *policy.Policy, m Metrics, o LiveOptions) Result {
 	if n == 0 {
 		return notApplicable(id, title, fmt.Sprintf("no service has %d requests in envoy_cluster_upstream_rq_time", o.MinSamples))
 	}
-	return f.result(id, title, fmt.Sprintf("%d routes with measured services", n))
+	return f.result(id, title, fmt.Sprintf("routes with measured services: %d", n))
 }
 
 // checkMeasuredBreakers holds each service's circuit breaker and outlier
