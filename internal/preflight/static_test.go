@@ -54,7 +54,7 @@ var scopedKeys = "keys:\n  - id: ok\n    scopes: [admin]\n    created: 2026-01-0
 
 // loadCase writes the policy (and its keys file, and extra files) and
 // loads it.
-func loadCase(t *testing.T, yaml, keys string, extra map[string]string) *policy.Policy {
+func loadCase(t testing.TB, yaml, keys string, extra map[string]string) *policy.Policy {
 	t.Helper()
 	files := map[string]string{"policy.yaml": yaml, "keys/keys.yaml": keys}
 	for k, v := range extra {
