@@ -18,9 +18,10 @@ import (
 )
 
 // slowDelay is how long the slow service takes to answer: its route's
-// 400ms timeout is under twice that, whatever bucket of Envoy's
-// histogram the p99 lands in.
-const slowDelay = 300 * time.Millisecond
+// 700ms timeout is under twice that, whatever bucket of Envoy's
+// histogram the p99 lands in, and leaves 300ms for a loaded machine
+// before a request would time out.
+const slowDelay = 400 * time.Millisecond
 
 // TestPreflightLiveItemsAgainstARealGateway runs `tollgate preflight`
 // against a real Envoy, Tollgate and demo services: a service slower than
@@ -41,7 +42,7 @@ func TestPreflightLiveItemsAgainstARealGateway(t *testing.T) {
 	g := startGateway(t, map[string]string{"gateway.yaml": listenerYAML + fmt.Sprintf(`services:
   slow:
     endpoints: [%s]
-    timeout: 400ms
+    timeout: 700ms
     circuit_breaker: { max_requests: 100 }
     outlier_detection: { consecutive_5xx: 5 }
   fast:
@@ -85,7 +86,7 @@ rate_limit_store: { redis: { address: %s }, on_failure: fail_closed }
 	timeouts := item(t, rep, "live-timeouts")
 	wantAt := filepath.Join(g.dir, "gateway.yaml") + ":6:14"
 	if timeouts.Status != preflight.Fail || len(timeouts.Findings) != 1 || timeouts.Findings[0].At != wantAt ||
-		!strings.Contains(timeouts.Findings[0].Message, "route slow times out after 400ms, under 2x") {
+		!strings.Contains(timeouts.Findings[0].Message, "route slow times out after 700ms, under 2x") {
 		t.Errorf("live-timeouts: want one failure at %s for route slow, got %+v", wantAt, timeouts)
 	}
 	if r := item(t, rep, "test-request"); r.Status != preflight.Pass {
