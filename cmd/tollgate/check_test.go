@@ -21,7 +21,7 @@ func TestCheckNamesTheRouteAndWhy(t *testing.T) {
 		"route:     orders (../../examples/gateway/routes.yaml:25:5)",
 		"because:   path_prefix /orders (any case); methods GET, HEAD",
 		"to:        orders (weight 90, 90%), orders-v2 (weight 10, 10%)",
-		"timeouts:  timeout 15s; retries: none",
+		"timeouts:  timeout 3s; retries: none",
 		"auth:      accept anonymous, api_key",
 		"per-ip-anonymous: after_auth, key client_ip, sliding_window 20 per 1m0s, when anonymous",
 		"gold-per-client: after_auth, key client_id, token_bucket 100/1s, burst 200, when tier:gold",

@@ -17,6 +17,7 @@ Commands:
   tollgate serve --policy DIR [flags]     serve xDS to Envoy from a policy directory
   tollgate validate DIR                   check a policy directory; print every error
   tollgate check --policy DIR METHOD URL  which route would handle a request, and why
+  tollgate preflight --policy DIR         the production deployment checklist, item by item
   tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
   tollgate bootstrap [flags]              write the Envoy bootstrap of one proxy
   tollgate health URL...                  exit 0 when every URL answers 2xx (container health checks)
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exit(cmd, validate(rest, stdout, stderr), stdout, stderr)
 	case "check":
 		return exit(cmd, check(rest, stdout, stderr), stdout, stderr)
+	case "preflight":
+		return exit(cmd, preflightCmd(rest, stdout, stderr), stdout, stderr)
 	case "keys":
 		return keys(rest, stdout, stderr)
 	case "bootstrap":
