@@ -39,5 +39,6 @@ func authzComponent(ctx context.Context, c *serveConfig, log *slog.Logger, reg p
 			authz.NewServer(e).Register(g)
 			a.HandleJSON("/debug/keys", func() any { return e.Keys() })
 		},
+		status: func(st *statusSources) { st.denials, st.jwks = e.RecentDenials, e.JWKS },
 	}
 }

@@ -150,6 +150,7 @@ func rateLimitComponent(ctx context.Context, c *serveConfig, log *slog.Logger, r
 		register: func(g *grpc.Server, a *admin.Server) {
 			ratelimiter.NewServer(svc).Register(g)
 		},
+		status: func(st *statusSources) { st.events = events.Recent },
 	}, nil
 }
 

@@ -212,9 +212,14 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	adm := admin.New(reg, ready(rl), log)
 	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
+	status := &statusSources{reloader: rl, gatherer: reg, components: c.only}
 	for _, comp := range comps {
 		comp.register(grpcServer, adm)
+		if comp.status != nil {
+			comp.status(status)
+		}
 	}
+	serveStatus(adm, status)
 
 	// A first load that fails is logged and leaves the process running
 	// but not ready: fixing the files brings it up without a restart.
