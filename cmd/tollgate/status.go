@@ -23,7 +23,7 @@ type Status struct {
 	Tollgate string    `json:"tollgate"`
 	// Components are the parts of the control plane this process runs
 	// (serve --only); the sections of the others stay empty.
-	Components []string `json:"components"`
+	Components []string         `json:"components"`
 	Generation policyGeneration `json:"generation"`
 	Proxies    []proxyRow       `json:"proxies"`
 	// Generations says, per generation, on how many of the connected

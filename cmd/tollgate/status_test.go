@@ -141,6 +141,20 @@ func TestStatusModelReadsTheRolloutThroughItsJSON(t *testing.T) {
 		r.Stages[0].Hold != "30s" || len(r.Generations) != 1 || r.Generations[0].Applied != 2 || len(r.History) != 1 {
 		t.Errorf("rollout = %+v", r)
 	}
+	var out strings.Builder
+	if err := writeStatus(&out, s.status()); err != nil {
+		t.Fatal(err)
+	}
+	page := httptest.NewRecorder()
+	renderStatusPage(page, s.status())
+	for _, want := range []string{"rolled_back", "g1", "canary", "30s", "edge-1 NACKed"} {
+		if !strings.Contains(out.String(), want) || !strings.Contains(page.Body.String(), want) {
+			t.Errorf("%q missing from the table or the page:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "1 of 1") {
+		t.Errorf("the stage's acked count is missing:\n%s", out.String())
+	}
 	s.rollout = func() any { return nil }
 	if r := s.status().Rollout; r != nil {
 		t.Errorf("no rollout: got %+v", r)
@@ -180,4 +194,3 @@ func TestStatusPageShowsProxiesAndEscapesEverything(t *testing.T) {
 		t.Errorf("Content-Security-Policy = %q, want own scripts only", csp)
 	}
 }
-
