@@ -30,7 +30,8 @@ const statusXSS = `<img src=x onerror="document.title='pwned'"><script>document.
 
 // TestStatusPageShowsProxiesInARealBrowser runs two real Envoys in two
 // node groups, and a third xDS client whose node id and NACK carry markup,
-// and looks at /status in headless Chromium: with JavaScript (the page
+// has the gateway deny a request and rate-limit another, and looks at
+// /status in headless Chromium: with JavaScript (the page
 // refreshes itself) and without (the static page has everything). It
 // keeps a screenshot: under $TOLLGATE_ARTIFACTS when set, else in the
 // test's artifact directory (go test -artifacts -outputdir DIR keeps it).
@@ -46,9 +47,14 @@ listeners:
   - { name: edge, address: 127.0.0.1, port: %s, groups: [edge] }
   - { name: internal, address: 127.0.0.1, port: %s, groups: [internal] }
 %s
+auth:
+  api_keys: { file: keys/keys.yaml, optional: true }
 routes:
-  - { name: edge, listeners: [edge], to: edge-api }
-  - { name: internal, listeners: [internal], to: internal-api }
+  - { name: private, listeners: [edge], match: { path_prefix: /private }, to: edge-api, auth: { accept: [api_key] } }
+  - { name: edge, listeners: [edge], to: edge-api, auth: { public: true }, rate_limits: [per-ip] }
+  - { name: internal, listeners: [internal], to: internal-api, auth: { public: true } }
+rate_limits:
+  per-ip: { stage: before_auth, key: [client_ip], fixed_window: { limit: 1, window: 1h } }
 `, port(edgeAddr), port(internalAddr), servicesYAML(t, "edge-api", "internal-api"))})
 	tg := startTollgate(t, dir, "")
 	edge := startEnvoy(t, tg.grpcAddr, "edge", false)
@@ -68,6 +74,7 @@ routes:
 		return nil
 	})
 	generation := st.Generation.Version
+	refuseRequests(t, "http://"+edgeAddr)
 
 	out, err := exec.Command(tollgateBin, "status", "--admin", tg.adminURL("")).CombinedOutput()
 	if err != nil {
@@ -85,6 +92,25 @@ routes:
 			checkStatusPage(t, browser, tg.adminURL("/status"), js, []string{edge.NodeID(), internal.NodeID(), generation})
 		})
 	}
+}
+
+// refuseRequests makes the gateway deny one request (no API key on the
+// private route) and rate-limit another (the second on the edge route),
+// for the page's recent denials and rate-limit events.
+func refuseRequests(t *testing.T, base string) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		if code, _ := call("GET", base+"/private", nil); code != 401 {
+			return fmt.Errorf("/private without a key: %d, want 401", code)
+		}
+		return nil
+	})
+	eventually(t, 20*time.Second, func() error {
+		if code, _ := call("GET", base+"/", nil); code != 429 {
+			return fmt.Errorf("/ past the per-ip limit: %d, want 429", code)
+		}
+		return nil
+	})
 }
 
 // statusModel is the part of /debug/status the test reads.
@@ -178,6 +204,7 @@ func startChromium(t *testing.T, bin string) context.Context {
 // pageView is what the test reads of the page.
 type pageView struct {
 	proxies, generation, live, title, body string
+	denials, rateLimits                    string
 	injected                               int
 	screenshot                             []byte
 }
@@ -204,6 +231,12 @@ func checkStatusPage(t *testing.T, browser context.Context, url string, js bool,
 	}
 	if v.injected != 0 || v.title != "Tollgate status" {
 		t.Errorf("markup from a node id or NACK became elements (%d injected, title %q)", v.injected, v.title)
+	}
+	if !strings.Contains(v.denials, "private") || !strings.Contains(v.denials, "401") {
+		t.Errorf("the recent denials lack the refused request to private:\n%s", v.denials)
+	}
+	if !strings.Contains(v.rateLimits, "per-ip") || !strings.Contains(v.rateLimits, "edge") {
+		t.Errorf("the recent rate-limit events lack per-ip on edge:\n%s", v.rateLimits)
 	}
 	if !strings.Contains(v.body, "no staged rollout configured") {
 		t.Error("the page does not say no staged rollout is configured")
@@ -250,6 +283,7 @@ func viewStatusPage(browser context.Context, url string, js bool) (pageView, err
 		return s
 	}
 	v.proxies, v.generation, v.body = text("#proxies"), text("#generation"), text("body")
+	v.denials, v.rateLimits = text("#denials"), text("#ratelimits")
 	if err == nil {
 		v.live, err = chromedp.Run(tab, chromedp.TextContent(chromedp.CSS("#live")))
 	}
