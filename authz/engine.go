@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tollgate/tollgate/internal/recent"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -30,6 +31,8 @@ type Engine struct {
 	metrics *metrics
 	usage   *Usage
 	now     func() time.Time
+	// denials are the last refusals, for the status page (status.go).
+	denials *recent.Ring[Denial]
 
 	rules atomic.Pointer[ruleset]
 
@@ -56,7 +59,7 @@ func New(o Options) *Engine {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Engine{log: o.Log, metrics: newMetrics(o.Registry), usage: NewUsage(), now: o.Now, sources: map[string]*jwksSource{}}
+	return &Engine{log: o.Log, metrics: newMetrics(o.Registry), usage: NewUsage(), now: o.Now, denials: recent.New[Denial](recentDenials), sources: map[string]*jwksSource{}}
 }
 
 // ruleset is one compiled policy generation. Immutable once published.
@@ -268,6 +271,7 @@ func (e *Engine) Check(req *Request) *Decision {
 		// Never the credential itself: the client is a key id or subject.
 		e.log.Info("authz denied", "route", req.Route, "status", d.Status, "reason", d.Reason,
 			"client", d.Client, "client_ip", req.ClientIP, "request_id", req.RequestID)
+		e.denials.Add(Denial{At: start, Route: req.Route, Status: d.Status, Reason: d.Reason, Client: d.Client, ClientIP: req.ClientIP})
 	}
 	return d
 }

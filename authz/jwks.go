@@ -114,6 +114,9 @@ type jwksSource struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	lastTry atomic.Int64 // unix nanos of the last fetch attempt
+	// lastErr is the last failed fetch's error while failing, nil once a
+	// fetch succeeds (for the status page).
+	lastErr atomic.Pointer[string]
 }
 
 // unknownKidInterval bounds refetches caused by tokens naming a kid the
@@ -231,6 +234,7 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 		return err
 	}
 	s.state.Store(&jwksState{keys: ks, fetchedAt: time.Now()})
+	s.lastErr.Store(nil)
 	s.metrics.jwksFetch(s.issuer, "ok")
 	s.metrics.jwksFetched(s.issuer)
 	s.metrics.jwksStale(s.issuer, false)
@@ -241,6 +245,8 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 // stale gauge and logs at error level: that is the outage alert.
 func (s *jwksSource) failed(err error) {
 	s.metrics.jwksFetch(s.issuer, "error")
+	msg := err.Error()
+	s.lastErr.Store(&msg)
 	st := s.current()
 	if st != nil && !st.failing {
 		st = &jwksState{keys: st.keys, fetchedAt: st.fetchedAt, failing: true}

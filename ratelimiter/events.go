@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/recent"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -28,6 +29,10 @@ type EventLog struct {
 	mu      sync.Mutex
 	pending map[string]*event
 	dropped int64
+
+	// recent keeps the last flushed events for the status page
+	// (recent.go).
+	recent *recent.Ring[RecentEvent]
 }
 
 type event struct {
@@ -42,7 +47,7 @@ type event struct {
 // NewEventLog returns an event log writing to log every interval; Run
 // does the writing.
 func NewEventLog(log *slog.Logger, interval time.Duration) *EventLog {
-	return &EventLog{log: log, interval: interval, pending: map[string]*event{}}
+	return &EventLog{log: log, interval: interval, pending: map[string]*event{}, recent: recent.New[RecentEvent](recentEvents)}
 }
 
 // Add records one refusal (or, for a shadow limit, one refusal it would
@@ -86,6 +91,7 @@ func (e *EventLog) Flush() {
 	e.mu.Unlock()
 	for _, ev := range pending {
 		e.log.LogAttrs(context.Background(), slog.LevelWarn, "rate_limited", ev.attrs()...)
+		e.recent.Add(ev.recent())
 	}
 	if dropped > 0 {
 		e.log.Warn("rate_limited_unaggregated", "count", dropped, "reason", "too many distinct keys in one interval")

@@ -57,5 +57,6 @@ func authzComponent(ctx context.Context, c *serveConfig, log *slog.Logger, reg p
 			srv.Register(g)
 			a.HandleJSON("/debug/keys", func() any { return e.Keys() })
 		},
+		status: func(st *statusSources) { st.denials, st.jwks = e.RecentDenials, e.JWKS },
 	}, nil
 }

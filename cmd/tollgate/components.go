@@ -27,6 +27,9 @@ var componentNames = []string{"xds", "authz", "ratelimit", "accesslog"}
 type component struct {
 	stage    reloader.Stage
 	register func(g *grpc.Server, a *admin.Server)
+	// status, if set, adds the component's sources to the status model
+	// (status.go).
+	status func(s *statusSources)
 	// stop, if set, waits for the component's background work to finish
 	// once the serve context is done.
 	stop func()
@@ -102,6 +105,7 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 			s.Register(g)
 			a.HandleJSON("/debug/proxies", func() any { return s.Proxies() })
 		},
+		status: func(st *statusSources) { st.proxies, st.applied = s.Proxies, s.Applied },
 	}
 }
 

@@ -21,6 +21,7 @@ Commands:
   tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
   tollgate bootstrap [flags]              write the Envoy bootstrap of one proxy
   tollgate health URL...                  exit 0 when every URL answers 2xx (container health checks)
+  tollgate status [--admin URL]           proxies, generations, rollout and degraded modes of a running Tollgate
   tollgate version                        print the version
 
 Run "tollgate COMMAND -h" for a command's flags. -h prints usage and exits 0;
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exit(cmd, bootstrap(rest, stdout), stdout, stderr)
 	case "health":
 		return exit(cmd, health(rest, stdout), stdout, stderr)
+	case "status":
+		return exit(cmd, statusCmd(rest, stdout), stdout, stderr)
 	case "version":
 		return exit(cmd, printVersion(rest, stdout), stdout, stderr)
 	case "-h", "--help", "help":

@@ -138,6 +138,9 @@ func rateLimitComponent(ctx context.Context, c *serveConfig, log *slog.Logger, r
 // (admission.Server), so both count in the same counters.
 type limiting struct {
 	svc *ratelimiter.Service
+	// events is the over-limit event log, whose recent events the status
+	// model shows.
+	events *ratelimiter.EventLog
 	// stage compiles a generation into a Limiter over the store its
 	// configuration asks for (reused when unchanged) and commits by
 	// swapping the Limiter in.
@@ -160,7 +163,7 @@ func limitingFor(ctx context.Context, c *serveConfig, log *slog.Logger, reg prom
 	svc := ratelimiter.NewService(log, events, metrics, nil)
 	go svc.Run(ctx)
 	stores := &storeSet{log: log, metrics: metrics, open: map[ratelimiter.StoreConfig]*ratelimiter.Opened{}}
-	c.limiting = &limiting{svc: svc,
+	c.limiting = &limiting{svc: svc, events: events,
 		// Opening a store dials nothing (connections are made by the
 		// first decisions), so the stage does not look at the reload's
 		// context.

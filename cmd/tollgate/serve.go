@@ -221,9 +221,19 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	}
 	adm.ReadyDetail(rl.Status)
 	adm.HandleJSON("/debug/config", func() any { return debugConfig(rl) })
+	status := &statusSources{reloader: rl, gatherer: reg, components: c.only}
 	for _, comp := range comps {
 		comp.register(grpcServer, adm)
+		if comp.status != nil {
+			comp.status(status)
+		}
 	}
+	if c.limiting != nil {
+		// The rate-limit service belongs to whichever of ratelimit and
+		// authz runs here (limitingFor).
+		status.events = c.limiting.events.Recent
+	}
+	serveStatus(adm, status)
 
 	// A first load that fails is logged and leaves the process running
 	// but not ready: fixing the files brings it up without a restart.

@@ -81,6 +81,13 @@ func (s *Server) HandleJSON(path string, fn func() any) {
 	})
 }
 
+// Handle serves h for GET requests at pattern (a ServeMux path pattern,
+// "/status" or "/status/{file}") and lists pattern on the index page.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.paths = append(s.paths, pattern)
+	s.mux.Handle("GET "+pattern, h)
+}
+
 // Serve listens on addr and serves until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
