@@ -17,6 +17,8 @@ Commands:
   tollgate serve --policy DIR [flags]     serve xDS to Envoy from a policy directory
   tollgate validate DIR                   check a policy directory; print every error
   tollgate check --policy DIR METHOD URL  which route would handle a request, and why
+  tollgate translate DIR                  print the Envoy resources a policy produces
+  tollgate diff A [B]                     what changes between two policies, in Envoy terms
   tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
   tollgate bootstrap [flags]              write the Envoy bootstrap of one proxy
   tollgate health URL...                  exit 0 when every URL answers 2xx (container health checks)
@@ -46,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exit(cmd, validate(rest, stdout, stderr), stdout, stderr)
 	case "check":
 		return exit(cmd, check(rest, stdout, stderr), stdout, stderr)
+	case "translate":
+		return exit(cmd, translate(rest, stdout, stderr), stdout, stderr)
+	case "diff":
+		return exit(cmd, diff(rest, stdout, stderr), stdout, stderr)
 	case "keys":
 		return keys(rest, stdout, stderr)
 	case "bootstrap":
