@@ -28,9 +28,6 @@ Run "tollgate COMMAND -h" for a command's flags. -h prints usage and exits 0;
 a usage error exits 2, a runtime failure 1.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -66,13 +63,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default:
 		return exit("", usagef("unknown command %q", cmd), stdout, stderr)
 	}
-}
-
-func printVersion(args []string, stdout io.Writer) error {
-	fs := newFlagSet("version", "Usage: tollgate version\n\nPrints the version.\n")
-	if err := noArgs(parseArgs(fs, args)); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "tollgate", version)
-	return nil
 }
