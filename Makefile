@@ -44,6 +44,10 @@ help: ## List the targets
 .PHONY: build
 build: $(addprefix $(BIN)/,$(BINARIES)) ## Build bin/tollgate, bin/demo-service and bin/devstack
 
+.PHONY: schema
+schema: ## Regenerate docs/policy.schema.json (the policy format's JSON Schema) from the policy types
+	$(GO) generate ./docs/
+
 # The version `tollgate version` and tollgate_build_info report: git's
 # description of the checkout (tag, commits since, -dirty), and the commit,
 # which the toolchain does not record under -buildvcs=false or in a git
