@@ -162,6 +162,10 @@ func TestDiffGitRevisions(t *testing.T) {
 	if code, out, _ := runDiffCmd(t, "--policy", dir, "HEAD"); code != 0 {
 		t.Errorf("HEAD against the same tree: exit %d, want 0:\n%s", code, out)
 	}
+	code, _, errOut = runDiffCmd(t, "--policy", dir, "--", "--output=x")
+	if code != 2 || !strings.Contains(errOut, "neither a directory nor a git revision") {
+		t.Errorf("an option as revision: exit %d, stderr %q; want 2", code, errOut)
+	}
 	code, _, errOut = runDiffCmd(t, "--policy", dir, "no-such-rev")
 	if code != 2 || !strings.Contains(errOut, "neither a directory nor a git revision") {
 		t.Errorf("unknown revision: exit %d, stderr %q; want 2", code, errOut)

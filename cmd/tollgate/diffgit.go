@@ -22,11 +22,15 @@ import (
 // inside a git work tree; rev is anything git rev-parse reads (HEAD~1, a
 // tag, a commit).
 func gitPolicyDir(dir, rev, tmp string) (string, error) {
+	if strings.HasPrefix(rev, "-") {
+		// git would read it as an option (archive --output=...).
+		return "", fmt.Errorf("%s is neither a directory nor a git revision", rev)
+	}
 	prefix, err := gitOutput(dir, "rev-parse", "--show-prefix")
 	if err != nil {
 		return "", fmt.Errorf("%s is neither a directory nor a git revision (%s is not in a git work tree: %v)", rev, dir, err)
 	}
-	if _, err := gitOutput(dir, "rev-parse", "--verify", "--quiet", rev+"^{commit}"); err != nil {
+	if _, err := gitOutput(dir, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}"); err != nil {
 		return "", fmt.Errorf("%s is neither a directory nor a git revision", rev)
 	}
 	top, err := gitOutput(dir, "rev-parse", "--show-toplevel")
@@ -34,7 +38,9 @@ func gitPolicyDir(dir, rev, tmp string) (string, error) {
 		return "", err
 	}
 	tree := rev + ":" + strings.TrimSuffix(prefix, "/")
-	cmd := exec.Command("git", "-C", top, "archive", "--format=tar", tree)
+	// The arguments are the user's own revision and directory, checked
+	// above not to start with "-": git runs them as a shell would, no more.
+	cmd := exec.Command("git", "-C", top, "archive", "--format=tar", tree) //nolint:gosec // G702: see above
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	archive, err := cmd.Output()
@@ -50,7 +56,7 @@ func gitPolicyDir(dir, rev, tmp string) (string, error) {
 
 // gitOutput runs git in dir and returns its trimmed standard output.
 func gitOutput(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...) //nolint:gosec // G702: fixed subcommands; the revision is checked by gitPolicyDir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
