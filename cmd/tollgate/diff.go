@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/xds"
@@ -103,8 +105,15 @@ func loadSide(arg, policyDir, tmp string, stderr io.Writer) (*diffSide, error) {
 	}
 	p, err := policy.Load(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s:\n", arg)
-		return nil, policyFailure(stderr, err, 2)
+		var buf strings.Builder
+		err = policyFailure(&buf, err, 2)
+		msg := buf.String()
+		if dir != arg {
+			// Positions in the revision, not in the temporary copy.
+			msg = strings.ReplaceAll(msg, dir, arg+":"+filepath.Clean(policyDir))
+		}
+		fmt.Fprintf(stderr, "%s:\n%s", arg, msg)
+		return nil, err
 	}
 	return &diffSide{label: arg, dir: dir, p: p}, nil
 }

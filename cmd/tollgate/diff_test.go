@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/testcerts"
 )
 
 // diffBefore and diffAfter are a change that adds a route (with a rate
@@ -162,6 +164,14 @@ func TestDiffGitRevisions(t *testing.T) {
 	if code, out, _ := runDiffCmd(t, "--policy", dir, "HEAD"); code != 0 {
 		t.Errorf("HEAD against the same tree: exit %d, want 0:\n%s", code, out)
 	}
+	// A revision whose policy does not load: its positions name the
+	// revision, not a temporary copy.
+	writePolicy(t, dir, "listeners: [{ name: public, port: nope }]\n")
+	git("commit", "-qam", "broken")
+	code, _, errOut = runDiffCmd(t, "--policy", dir, "HEAD", dir)
+	if want := "HEAD:" + dir + "/gateway.yaml:1:"; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("broken revision: exit %d, stderr %q; want 2 and %q", code, errOut, want)
+	}
 	code, _, errOut = runDiffCmd(t, "--policy", dir, "--", "--output=x")
 	if code != 2 || !strings.Contains(errOut, "neither a directory nor a git revision") {
 		t.Errorf("an option as revision: exit %d, stderr %q; want 2", code, errOut)
@@ -183,5 +193,49 @@ func TestDiffErrorsExitTwo(t *testing.T) {
 	}
 	if code, _, _ := runDiffCmd(t); code != 2 {
 		t.Errorf("no argument: exit %d, want 2", code)
+	}
+}
+
+// A rotated certificate shows as a changed secret, by name: its content
+// (key material) is never printed.
+func TestDiffSecretsByNameOnly(t *testing.T) {
+	ca, err := testcerts.NewCA("diff-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile := `listeners:
+  - name: public
+    port: 8443
+    tls: { certificates: [{ cert: api.pem, key: api-key.pem }] }
+services:
+  s: { endpoints: [127.0.0.1:9001] }
+routes:
+  - { name: r, match: { path_prefix: / }, to: s, auth: { public: true } }
+`
+	var dirs []string
+	for range 2 {
+		dir := t.TempDir()
+		leaf, err := ca.Issue(testcerts.Options{CommonName: "api", DNSNames: []string{"api.example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := leaf.Write(filepath.Join(dir, "api.pem"), filepath.Join(dir, "api-key.pem")); err != nil {
+			t.Fatal(err)
+		}
+		writePolicy(t, dir, policyFile)
+		dirs = append(dirs, dir)
+	}
+	code, out, errOut := runDiffCmd(t, dirs[0], dirs[1])
+	if code != 1 || !strings.Contains(out, "  ~ secret listener/public/cert/0\n      content changed (not shown)\n") {
+		t.Errorf("exit %d (stderr %q):\n%s", code, errOut, out)
+	}
+	_, js, _ := runDiffCmd(t, "--json", dirs[0], dirs[1])
+	if !strings.Contains(js, `"type": "secret"`) {
+		t.Errorf("json:\n%s", js)
+	}
+	for _, s := range []string{out, js} {
+		if strings.Contains(s, "BEGIN") || strings.Contains(s, "PRIVATE") {
+			t.Errorf("key material in the output:\n%s", s)
+		}
 	}
 }
