@@ -98,3 +98,28 @@ func TestTranslateErrors(t *testing.T) {
 		t.Errorf("bad policy: exit %d, stderr %q; want 1 with file:line", code, errOut.String())
 	}
 }
+
+// --group picks the node group: each gets its own listener and status,
+// which every group gets.
+func TestTranslateGroup(t *testing.T) {
+	for group, want := range map[string]string{"edge": "public status", "internal": "mesh status", "default": "status"} {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"translate", "--format", "json", "--group", group, "../../xds/testdata/groups/policy"}, &out, &errOut); code != 0 {
+			t.Fatalf("%s: exit %d: %s", group, code, errOut.String())
+		}
+		var doc struct {
+			Group     string
+			Listeners []struct{ Name string }
+		}
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, l := range doc.Listeners {
+			names = append(names, l.Name)
+		}
+		if doc.Group != group || strings.Join(names, " ") != want {
+			t.Errorf("--group %s: got group %s, listeners %v; want %s", group, doc.Group, names, want)
+		}
+	}
+}
