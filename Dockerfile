@@ -8,8 +8,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# Static binaries: the runtime image has no libc.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tollgate ./cmd/tollgate && \
+# Static binaries: the runtime image has no libc. The build context has no
+# .git: pass the version (docker build --build-arg VERSION=$(git describe)).
+ARG VERSION=dev
+ARG REVISION=
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" -o /out/tollgate ./cmd/tollgate && \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/demo-service ./cmd/demo-service && \
     mkdir -p /out/empty
 

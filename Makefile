@@ -44,9 +44,21 @@ help: ## List the targets
 .PHONY: build
 build: $(addprefix $(BIN)/,$(BINARIES)) ## Build bin/tollgate, bin/demo-service and bin/devstack
 
+.PHONY: schema
+schema: ## Regenerate docs/policy.schema.json (the policy format's JSON Schema) from the policy types
+	$(GO) generate ./docs/
+
+# The version `tollgate version` and tollgate_build_info report: git's
+# description of the checkout (tag, commits since, -dirty), and the commit,
+# which the toolchain does not record under -buildvcs=false or in a git
+# worktree. Override on the command line: `make build VERSION=v1.2.3`.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION)
+
 # Always hand over to go build: its cache knows better than make what changed.
 $(BIN)/%: FORCE
-	$(GO) build -o $@ ./cmd/$*
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
 
 .PHONY: FORCE
 FORCE:

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/policy"
@@ -147,30 +146,16 @@ func messages[T proto.Message](items []T) []proto.Message {
 	return out
 }
 
-// goldenYAML renders resources as a YAML list: protojson (Envoy's own field
-// names, Any types spelled out), re-read as YAML so that keys are sorted
-// and numbers stay numbers.
+// goldenYAML renders resources as a YAML list, as `tollgate translate`
+// does (render.go).
 func goldenYAML(items []proto.Message) ([]byte, error) {
-	docs := make([]any, 0, len(items))
-	for _, m := range items {
-		js, err := protojson.Marshal(m)
-		if err != nil {
-			return nil, err
-		}
-		var v any
-		if err := yaml.Unmarshal(js, &v); err != nil {
-			return nil, err
-		}
-		docs = append(docs, v)
+	docs, err := RenderAll(items)
+	if err != nil {
+		return nil, err
 	}
 	var buf bytes.Buffer
 	buf.WriteString(goldenHeader)
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(docs); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
+	if err := EncodeYAML(&buf, docs); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

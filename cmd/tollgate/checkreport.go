@@ -50,8 +50,8 @@ type checkRoute struct {
 	CORS          *checkCORS `json:"cors,omitempty"`
 	// OneCall: the limits are decided in the ext_authz call
 	// (limit_calls.one_call), not by the rate-limit filters.
-	OneCall bool `json:"one_call,omitempty"`
-	Inputs        *checkInputs     `json:"inputs"` // checklimits.go
+	OneCall bool         `json:"one_call,omitempty"`
+	Inputs  *checkInputs `json:"inputs"` // checklimits.go
 }
 
 type checkDest struct {

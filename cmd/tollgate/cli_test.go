@@ -44,6 +44,8 @@ func TestEveryCommandFollowsTheCommandLineConvention(t *testing.T) {
 		{[]string{"keys", "revoke", "-h"}, help, ""},
 		{[]string{"keys", "list", "-h"}, help, ""},
 		{[]string{"version", "-h"}, help, ""},
+		{[]string{"translate", "-h"}, help, ""},
+		{[]string{"diff", "--help"}, help, ""},
 
 		{nil, usageError, ""},
 		{[]string{"frobnicate"}, usageError, ""},
@@ -61,6 +63,10 @@ func TestEveryCommandFollowsTheCommandLineConvention(t *testing.T) {
 		{[]string{"check"}, usageError, "check"},
 		{[]string{"check", "--policy", example, "GET"}, usageError, "check"},
 		{[]string{"check", "--policy", example, "GET", "nopath"}, usageError, "check"},
+		{[]string{"translate"}, usageError, "translate"},
+		{[]string{"translate", "--format", "xml", example}, usageError, "translate"},
+		{[]string{"diff"}, usageError, "diff"},
+		{[]string{"diff", "a", "b", "c"}, usageError, "diff"},
 		{[]string{"keys"}, usageError, "keys"},
 		{[]string{"keys", "frob"}, usageError, "keys"},
 		{[]string{"keys", "list"}, usageError, "keys list"},
@@ -72,6 +78,7 @@ func TestEveryCommandFollowsTheCommandLineConvention(t *testing.T) {
 
 		{[]string{"serve", "--policy", missing}, failure, "serve"},
 		{[]string{"validate", missing}, failure, "validate"},
+		{[]string{"translate", missing}, failure, "translate"},
 		{[]string{"keys", "revoke", "nobody", "--file", keysFile}, failure, "keys revoke"},
 
 		{[]string{"version"}, success, ""},

@@ -202,6 +202,7 @@ func serveMetrics(t *testing.T) map[string][]string {
 	})
 	reloader.New(c.policyDir, log, rec)
 	newHandshakeFailures(rec) // registered by runServe itself
+	newBuildInfo(rec)         // so is this
 	out := map[string][]string{}
 	for name, labels := range described(t, rec.collectors) {
 		if strings.HasPrefix(name, "tollgate_") {

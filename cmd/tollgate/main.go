@@ -18,6 +18,8 @@ Commands:
   tollgate validate DIR                   check a policy directory; print every error
   tollgate check --policy DIR METHOD URL  which route would handle a request, and why
   tollgate preflight --policy DIR         the production deployment checklist, item by item
+  tollgate translate DIR                  print the Envoy resources a policy produces
+  tollgate diff A [B]                     what changes between two policies, in Envoy terms
   tollgate keys new|rotate|revoke|list    manage API keys (the keys file holds hashes only)
   tollgate bootstrap [flags]              write the Envoy bootstrap of one proxy
   tollgate health URL...                  exit 0 when every URL answers 2xx (container health checks)
@@ -27,9 +29,6 @@ Commands:
 Run "tollgate COMMAND -h" for a command's flags. -h prints usage and exits 0;
 a usage error exits 2, a runtime failure 1.
 `
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -50,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exit(cmd, check(rest, stdout, stderr), stdout, stderr)
 	case "preflight":
 		return exit(cmd, preflightCmd(rest, stdout, stderr), stdout, stderr)
+	case "translate":
+		return exit(cmd, translate(rest, stdout, stderr), stdout, stderr)
+	case "diff":
+		return exit(cmd, diff(rest, stdout, stderr), stdout, stderr)
 	case "keys":
 		return keys(rest, stdout, stderr)
 	case "bootstrap":
@@ -66,13 +69,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default:
 		return exit("", usagef("unknown command %q", cmd), stdout, stderr)
 	}
-}
-
-func printVersion(args []string, stdout io.Writer) error {
-	fs := newFlagSet("version", "Usage: tollgate version\n\nPrints the version.\n")
-	if err := noArgs(parseArgs(fs, args)); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "tollgate", version)
-	return nil
 }

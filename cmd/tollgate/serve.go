@@ -183,6 +183,7 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	defer cancel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	newBuildInfo(reg)
 
 	comps, err := buildComponents(ctx, c, log, reg)
 	if err != nil {
