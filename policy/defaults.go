@@ -101,6 +101,7 @@ func applyDefaults(p *Policy) {
 	applyResilienceDefaults(p)
 	applyLimitStageDefaults(p)
 	applyReloadGuardDefaults(p)
+	applyRolloutDefaults(p)
 	for _, l := range p.Listeners {
 		if l.Address == "" {
 			l.Address = DefaultListenerAddress

@@ -40,6 +40,7 @@ type Policy struct {
 	ReloadGuard *ReloadGuard
 	// RateLimitHeaders is the rate-limit header format; see ratelimitheaders.go. Defaults make it non-nil.
 	RateLimitHeaders *RateLimitHeaders
+	Rollout          *Rollout // rollout.go; nil: every Envoy gets a generation at once
 
 	// reads are the files the policy was built from; see inputs.go.
 	reads *fileReads
