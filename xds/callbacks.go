@@ -268,7 +268,7 @@ func (s *Server) attach(node *corev3.Node) {
 	id, group := node.GetId(), groupOf(node)
 	p := s.proxies[id]
 	if p == nil {
-		p = &proxyState{group: group, key: proxyKey(group, id), acked: map[string]string{}, pushed: map[string]time.Time{}, rejected: map[string]*NACK{}}
+		p = &proxyState{group: group, key: proxyKey(group, id), connectedAt: time.Now(), acked: map[string]string{}, pushed: map[string]time.Time{}, rejected: map[string]*NACK{}}
 		s.proxies[id] = p
 		s.log.Info("proxy connected", "node", id, "group", group)
 	}

@@ -46,10 +46,12 @@ type proxyState struct {
 	streams int    // open streams of this node id
 	// served is the snapshot set for this Envoy, of the policy version
 	// generation; nil before the first.
-	served     *cachev3.Snapshot
-	generation string
-	acked      map[string]string
-	lastNACK   *NACK
+	served      *cachev3.Snapshot
+	generation  string
+	servedAt    time.Time // when served was set
+	connectedAt time.Time
+	acked       map[string]string
+	lastNACK    *NACK
 	// rejected holds, by type URL, the version the Envoy rejected and has
 	// not accepted since.
 	rejected map[string]*NACK

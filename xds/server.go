@@ -12,6 +12,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverconfig "github.com/envoyproxy/go-control-plane/pkg/server/config"
@@ -58,6 +59,8 @@ type Server struct {
 	// resumed hands resumed requests from the callbacks to the cache (see
 	// resumeStreams); a sync.Map, since it is read outside mu.
 	resumed sync.Map
+	// stats are the Envoys' stats reports, for the rollout (rolloutstats.go).
+	stats *proxyStats
 }
 
 // built is a policy with the snapshots translated from it, by group.
@@ -81,7 +84,9 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 		groups:  map[string]*cachev3.Snapshot{},
 		streams: map[streamKey]*streamState{},
 		proxies: map[string]*proxyState{},
+		stats:   newProxyStats(),
 	}
+	s.metrics.setRolloutState(RolloutIdle)
 	// Shared so that a response is marshalled once per group, not per Envoy.
 	//
 	// Not in the cache's ADS mode (ads false): in it, go-control-plane
@@ -101,12 +106,15 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 	// reaches it and is forgotten.
 	s.cache = resumeStreams{SnapshotCache: &retryRejected{SnapshotCache: skipUnsubscribed{s.shared}, delay: s.retryDelay}, resumed: &s.resumed}
 	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s}, serverconfig.DeactivateLegacyWildcardForTypes(namedTypes))
+	go s.watchRollout(ctx)
 	return s
 }
 
-// Register adds the aggregated discovery service to a gRPC server.
+// Register adds the aggregated discovery service, and the metrics service
+// Envoy streams its stats to (for rollouts), to a gRPC server.
 func (s *Server) Register(g *grpc.Server) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	metricsv3.RegisterMetricsServiceServer(g, statSink{stats: s.stats})
 }
 
 // Prepare translates p for every group seen so far and every group its
@@ -276,7 +284,7 @@ func (s *Server) serveProxy(id string, p *proxyState) error {
 		return fmt.Errorf("setting snapshot for %q of group %q: %w", id, p.group, err)
 	}
 	s.markPushed(p, p.served, snap)
-	p.served, p.generation = snap, b.policy.Version
+	p.served, p.generation, p.servedAt = snap, b.policy.Version, time.Now()
 	return nil
 }
 
