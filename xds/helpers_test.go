@@ -61,3 +61,13 @@ func (s *Server) groupSnapshot(group string) *cachev3.Snapshot {
 	defer s.mu.Unlock()
 	return s.groups[group]
 }
+
+// snapshotOf translates p for a group.
+func (x *testServer) snapshotOf(t *testing.T, p *policy.Policy, group string) *cachev3.Snapshot {
+	t.Helper()
+	snap, err := Snapshot(p, group, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
