@@ -43,6 +43,7 @@ type rollout struct {
 	stages   []*stageRun
 	stage    int            // index of the stage being rolled out
 	member   map[string]int // node id → stage index, for this rollout
+	rejected string         // the version rolled back last: not rolled out again
 	history  []RolloutEvent
 	// rolledOut are callbacks waiting for a version to complete
 	// (WhenRolledOut): the reloader's save of the last good generation.
@@ -90,6 +91,9 @@ func (s *Server) beginRollout(now time.Time) {
 		if v != cur.Version {
 			delete(r.rolledOut, v) // superseded before it completed: never the last good one
 		}
+	}
+	if r.state == RolloutRolledBack && cur.Version == r.rejected {
+		return // the same generation again: it stays rolled back
 	}
 	r.state, r.reason, r.since, r.stage, r.stages = RolloutRolling, "", now, 0, nil
 	s.event(now, "started", "", "")
@@ -176,12 +180,13 @@ func (s *Server) completeRollout(now time.Time) {
 }
 
 // rollBack takes the newest generation back from every Envoy: they all
-// get the previous one. It is not offered again: the reloader applies a
-// policy only when its version changes. Callers hold mu.
+// get the previous one. It is not offered again until another generation
+// comes: the reloader applies a policy only when its version changes, and
+// beginRollout keeps the same version rolled back. Callers hold mu.
 func (s *Server) rollBack(now time.Time, st *stageRun, why, reason string) {
 	r := &s.rollout
 	st.state = StageRolledBack
-	r.state, r.reason, r.since = RolloutRolledBack, reason, now
+	r.state, r.reason, r.since, r.rejected = RolloutRolledBack, reason, now, s.current.policy.Version
 	s.event(now, "rolled_back", st.spec.Name, reason)
 	s.metrics.rollbacks.WithLabelValues(why).Inc()
 	s.metrics.setRolloutState(r.state)

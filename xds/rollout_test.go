@@ -85,6 +85,14 @@ func TestRolloutPercentStageThenRollbackOnNACK(t *testing.T) {
 	if got := x.metric("tollgate_rollout_rollbacks_total", map[string]string{"cause": "nack"}); got != 1 {
 		t.Errorf("tollgate_rollout_rollbacks_total{cause=nack} = %v, want 1", got)
 	}
+	// The rejected generation again (a reload that read it once more)
+	// is not rolled out again.
+	if err := x.server.Update(second); err != nil {
+		t.Fatal(err)
+	}
+	if r := x.server.Rollout(); r.State != RolloutRolledBack || gens()["e1"] != first.Version {
+		t.Errorf("the rejected generation again: rollout %+v, e1 on %s; want it still rolled back", r, gens()["e1"])
+	}
 }
 
 // TestRolloutWithoutStagesServesEveryEnvoyAtOnce: the default, no
