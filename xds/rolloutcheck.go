@@ -33,6 +33,9 @@ func (s *Server) watchRollout(ctx context.Context) {
 // once the hold passed with stats covering it. Callers hold mu.
 func (s *Server) checkRollout(now time.Time) {
 	r := &s.rollout
+	if s.current.policy != nil {
+		s.metrics.rolloutApplied.Set(float64(s.appliedCount(&s.current)))
+	}
 	if r.state != RolloutRolling {
 		return
 	}
@@ -53,7 +56,6 @@ func (s *Server) checkRollout(now time.Time) {
 			st.acked++
 		}
 	}
-	s.metrics.rolloutApplied.Set(float64(s.appliedCount(&s.current)))
 	if len(st.members) == 0 {
 		s.promote(now, st, "no connected proxy in the stage")
 		return
