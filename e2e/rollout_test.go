@@ -37,14 +37,30 @@ rollout:
 // answer 500 is rolled back and never reaches the second; a change the
 // first stage's Envoy rejects (a listener on a port already bound) is
 // rolled back too. /debug/rollout reports each step.
+//
+// Both protocols: an Envoy tells it applied a generation differently in
+// each (version_info in state of the world, the nonce alone in delta).
 func TestStagedRolloutPromotesGoodChangesAndRollsBackBadOnes(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []struct {
+		name  string
+		delta bool
+	}{{"sotw", false}, {"delta", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testStagedRollout(t, mode.delta)
+		})
+	}
+}
+
+func testStagedRollout(t *testing.T, delta bool) {
 	requireEnvoy(t)
 	canary, main := freeAddr(t), freeAddr(t)
 	services := servicesYAML(t, "api")
 	dir := policyDir(t, map[string]string{"gateway.yaml": rolloutPolicy(canary, main, services, "", "")})
 	tg := startTollgate(t, dir, "")
-	canaryEnvoy := startEnvoy(t, tg.grpcAddr, "canary", false)
-	mainEnvoy := startEnvoy(t, tg.grpcAddr, "main", false)
+	canaryEnvoy := startEnvoy(t, tg.grpcAddr, "canary", delta)
+	mainEnvoy := startEnvoy(t, tg.grpcAddr, "main", delta)
 	waitService(t, "http://"+canary+"/api", nil, "api")
 	waitService(t, "http://"+main+"/api", nil, "api")
 	first := waitRollout(t, tg, "the first generation, everywhere at once", func(r xds.RolloutStatus) bool {
