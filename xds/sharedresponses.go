@@ -50,6 +50,10 @@ type sharedResponses struct {
 	// entry; marshalling happens outside it, once per entry.
 	mu   sync.Mutex
 	memo map[memoKey]*memoVersion
+	// pruned is, by group, the snapshot the memo was last pruned for:
+	// every Envoy of a group on one generation is set the same snapshot,
+	// so only the first SetSnapshot of a push walks the memo.
+	pruned map[string]cachev3.ResourceSnapshot
 	// deltaMemo is the delta streams' memo (shareddelta.go).
 	deltaMemo map[deltaKey]*deltaResource
 	// marshals counts the responses, and delta resources, actually
@@ -85,7 +89,7 @@ type marshalled struct {
 
 // newSharedResponses wraps c, whose snapshots are keyed by hash.
 func newSharedResponses(c cachev3.SnapshotCache, hash cachev3.NodeHash) *sharedResponses {
-	return &sharedResponses{SnapshotCache: c, hash: hash, memo: map[memoKey]*memoVersion{}, deltaMemo: map[deltaKey]*deltaResource{}}
+	return &sharedResponses{SnapshotCache: c, hash: hash, memo: map[memoKey]*memoVersion{}, deltaMemo: map[deltaKey]*deltaResource{}, pruned: map[string]cachev3.ResourceSnapshot{}}
 }
 
 // CreateWatch opens a watch on the cache with a channel of its own, and
@@ -129,6 +133,10 @@ func (c *sharedResponses) SetSnapshot(ctx context.Context, key string, snap cach
 	group := keyGroup(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.pruned[group] == snap {
+		return nil
+	}
+	c.pruned[group] = snap
 	for k, mv := range c.memo {
 		if k.group == group && mv.version != snap.GetVersion(k.typeURL) {
 			delete(c.memo, k)
@@ -145,6 +153,7 @@ func (c *sharedResponses) ClearSnapshot(key string) {
 	group := keyGroup(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.pruned, group)
 	for k := range c.memo {
 		if k.group == group {
 			delete(c.memo, k)
