@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +60,8 @@ func testStagedRollout(t *testing.T, delta bool) {
 	canary, main := freeAddr(t), freeAddr(t)
 	services := servicesYAML(t, "api")
 	dir := policyDir(t, map[string]string{"gateway.yaml": rolloutPolicy(canary, main, services, "", "")})
-	tg := startTollgate(t, dir, "")
+	stateDir := t.TempDir()
+	tg := startTollgateWith(t, dir, "--state-dir", stateDir)
 	canaryEnvoy := startEnvoy(t, tg.grpcAddr, "canary", delta)
 	mainEnvoy := startEnvoy(t, tg.grpcAddr, "main", delta)
 	waitService(t, "http://"+canary+"/api", nil, "api")
@@ -96,6 +99,12 @@ func testStagedRollout(t *testing.T, delta bool) {
 		if done.Previous != "" || generationApplied(done, done.Generation) != 2 {
 			t.Errorf("complete rollout: %+v", done)
 		}
+		eventually(t, 10*time.Second, func() error {
+			if got := savedVersion(t, stateDir); got != done.Generation {
+				return fmt.Errorf("the state directory holds %s, want the rolled-out %s", got, done.Generation)
+			}
+			return nil
+		})
 	})
 
 	t.Run("change that makes the first stage answer 5xx", func(t *testing.T) {
@@ -138,6 +147,10 @@ func testStagedRollout(t *testing.T, delta bool) {
 		if got := generationApplied(r, r.Previous); got != 2 {
 			t.Errorf("previous generation applied on %d of 2 proxies after the rollback", got)
 		}
+		// A restart serves the last generation that rolled out, not this one.
+		if got := savedVersion(t, stateDir); got != before {
+			t.Errorf("the state directory holds %s after the rollback, want the last rolled-out %s", got, before)
+		}
 	})
 
 	t.Run("change an Envoy rejects", func(t *testing.T) {
@@ -163,6 +176,27 @@ func testStagedRollout(t *testing.T, delta bool) {
 			t.Error("the second stage's Envoy got the rejected change")
 		}
 	})
+}
+
+// savedVersion is the version of the last good generation in a state
+// directory, or "".
+func savedVersion(t *testing.T, stateDir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(stateDir, "last-good-*.json"))
+	if len(files) != 1 {
+		return ""
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(data, &saved); err != nil {
+		t.Fatal(err)
+	}
+	return saved.Version
 }
 
 // rolloutStatus reads /debug/rollout.
