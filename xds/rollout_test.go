@@ -45,6 +45,8 @@ func TestRolloutPercentStageThenRollbackOnNACK(t *testing.T) {
 	if err := x.server.Update(second); err != nil {
 		t.Fatal(err)
 	}
+	rolledOut := make(chan struct{}, 1)
+	x.server.WhenRolledOut(second.Version, func() { rolledOut <- struct{}{} })
 	gens := func() map[string]string {
 		out := map[string]string{}
 		for _, p := range x.server.Proxies() {
@@ -70,6 +72,11 @@ func TestRolloutPercentStageThenRollbackOnNACK(t *testing.T) {
 			t.Fatalf("no rollback after a NACK: %+v", r)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-rolledOut:
+		t.Error("WhenRolledOut ran for a generation rolled back: it would be saved as the last good one")
+	case <-time.After(100 * time.Millisecond):
 	}
 	if !strings.Contains(r.Reason, "e1 rejected Listener: cannot bind") || r.Stages[0].State != StageRolledBack {
 		t.Errorf("rollback %+v, want e1's NACK as the reason", r)
@@ -116,6 +123,13 @@ func TestRolloutWithoutStagesServesEveryEnvoyAtOnce(t *testing.T) {
 	if r := x.server.Rollout(); r.State != RolloutComplete || r.Generation != next.Version || len(r.Stages) != 0 {
 		t.Errorf("rollout %+v, want complete at once", r)
 	}
+	rolledOut := make(chan struct{})
+	x.server.WhenRolledOut(next.Version, func() { close(rolledOut) })
+	select {
+	case <-rolledOut:
+	case <-time.After(waitFor):
+		t.Error("WhenRolledOut did not run for a generation every Envoy was given")
+	}
 }
 
 // TestStatsWindowCountsOnlyWhatTheHoldCovers: the 5xx ratio is taken from
@@ -155,5 +169,23 @@ func TestDownstreamRequestsReadsTheListenersCounters(t *testing.T) {
 	}}
 	if s := downstreamRequests(msg.GetEnvoyMetrics()); s.fivexx != 4 || s.total != 20 {
 		t.Errorf("read %d 5xx of %d, want 4 of 20", s.fivexx, s.total)
+	}
+}
+
+// TestStatsOutliveAReplacedStream: an Envoy that opens a new stats stream
+// before its old one closes (a maximum connection age passed) keeps its
+// reports; they go when its last stream closes.
+func TestStatsOutliveAReplacedStream(t *testing.T) {
+	ps := newProxyStats()
+	ps.open("a")
+	ps.add("a", statSample{at: time.Now(), total: 1})
+	ps.open("a")
+	ps.close("a")
+	if len(ps.byNode["a"]) != 1 {
+		t.Fatal("an Envoy's reports went with a stream it had replaced")
+	}
+	ps.close("a")
+	if len(ps.byNode["a"]) != 0 {
+		t.Fatal("an Envoy's reports outlived its last stream")
 	}
 }

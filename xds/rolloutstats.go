@@ -41,11 +41,23 @@ const maxSamples = 64
 
 // proxyStats keeps recent stats reports by node id.
 type proxyStats struct {
-	mu     sync.Mutex // guards byNode: reports arrive on their streams' goroutines
+	mu     sync.Mutex // guards both maps: reports arrive on their streams' goroutines
 	byNode map[string][]statSample
+	// streams counts each node's open stats streams, so that an Envoy's
+	// reports outlive a stream it replaced (after a maximum connection age).
+	streams map[string]int
 }
 
-func newProxyStats() *proxyStats { return &proxyStats{byNode: map[string][]statSample{}} }
+func newProxyStats() *proxyStats {
+	return &proxyStats{byNode: map[string][]statSample{}, streams: map[string]int{}}
+}
+
+// open counts a node's new stats stream.
+func (ps *proxyStats) open(node string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.streams[node]++
+}
 
 // add records a report.
 func (ps *proxyStats) add(node string, s statSample) {
@@ -58,11 +70,14 @@ func (ps *proxyStats) add(node string, s statSample) {
 	ps.byNode[node] = samples
 }
 
-// forget drops an Envoy's reports when its stats stream ends.
-func (ps *proxyStats) forget(node string) {
+// close drops an Envoy's reports when its last stats stream ends.
+func (ps *proxyStats) close(node string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	delete(ps.byNode, node)
+	if ps.streams[node]--; ps.streams[node] <= 0 {
+		delete(ps.streams, node)
+		delete(ps.byNode, node)
+	}
 }
 
 // window sums, over the nodes, the requests and 5xx answers between each
@@ -122,7 +137,7 @@ func (k statSink) StreamMetrics(stream metricsv3.MetricsService_StreamMetricsSer
 	node := ""
 	defer func() {
 		if node != "" {
-			k.stats.forget(node)
+			k.stats.close(node)
 		}
 	}()
 	for {
@@ -135,6 +150,7 @@ func (k statSink) StreamMetrics(stream metricsv3.MetricsService_StreamMetricsSer
 		}
 		if id := msg.GetIdentifier().GetNode().GetId(); id != "" && node == "" {
 			node = id // Envoy names itself in its first message only
+			k.stats.open(node)
 		}
 		if node != "" {
 			k.stats.add(node, downstreamRequests(msg.GetEnvoyMetrics()))
