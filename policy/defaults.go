@@ -102,6 +102,7 @@ func applyDefaults(p *Policy) {
 	applyLimitStageDefaults(p)
 	applyReloadGuardDefaults(p)
 	applyLimitCallsDefaults(p)
+	applyRolloutDefaults(p)
 	for _, l := range p.Listeners {
 		if l.Address == "" {
 			l.Address = DefaultListenerAddress

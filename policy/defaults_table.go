@@ -129,6 +129,11 @@ var Defaults = []Default{
 
 	{"reload_guard.allow_no_listeners", code(false) + ": a policy without listeners is refused", false},
 	{"reload_guard.max_removed_routes_percent", code(DefaultMaxRemovedRoutesPercent) + fmt.Sprintf(" (checked when at least %d routes serve)", GuardedRouteCount), true},
+
+	{"rollout", "none: every Envoy gets a generation at once", false},
+	{"rollout.hold", code(Duration(DefaultRolloutHold)), true},
+	{"rollout.max_5xx_ratio", code(DefaultRolloutMax5xxRatio), true},
+	{"rollout.stages[].hold", "the rollout's `hold`", true},
 }
 
 // code is a value as docs/policy.md writes it: YAML, in backquotes.

@@ -101,6 +101,8 @@ services: { a: { endpoints: [127.0.0.1:9001] }, b: { endpoints: [127.0.0.1:9002]
 routes:
   - { name: r, to: a, mirror: { service: b }, fault: { delay: { duration: 1s }, abort: { status: 503 } }, compression: {} }
 `,
+	`rollout: { stages: [{ name: canary, groups: [canary] }] }
+`,
 }
 
 // TestEveryAppliedDefaultHasItsRow loads policies that leave every

@@ -31,6 +31,7 @@ type document struct {
 	Tracing        *Tracing              `yaml:"tracing"`
 	Auth           *Auth                 `yaml:"auth"`
 	ReloadGuard    *ReloadGuard          `yaml:"reload_guard"`
+	Rollout        *Rollout              `yaml:"rollout"`
 
 	RateLimitHeaders *RateLimitHeaders `yaml:"rate_limit_headers"`
 	LimitCalls       *LimitCalls       `yaml:"limit_calls"`
@@ -158,6 +159,7 @@ func (p *Policy) merge(doc *document, errs *Errors) {
 	mergeNamed(p.Services, doc.Services, "service", "services", errs)
 	p.mergeRateLimits(doc, errs)
 	p.mergeReloadGuard(doc.ReloadGuard, errs)
+	p.mergeRollout(doc.Rollout, errs)
 	p.mergeRateLimitHeaders(doc.RateLimitHeaders, errs)
 	p.mergeLimitCalls(doc.LimitCalls, errs)
 }

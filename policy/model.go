@@ -42,6 +42,7 @@ type Policy struct {
 	RateLimitHeaders *RateLimitHeaders
 	// LimitCalls says how protected routes' limits are asked; see onecall.go.
 	LimitCalls *LimitCalls
+	Rollout    *Rollout // rollout.go; nil: every Envoy gets a generation at once
 
 	// reads are the files the policy was built from; see inputs.go.
 	reads *fileReads

@@ -30,6 +30,7 @@ func validate(p *Policy, errs *Errors) {
 	v.observability()
 	v.auth()
 	v.reloadGuard()
+	v.rollout()
 	v.traffic()
 	v.headerChanges()
 	v.cors()

@@ -19,9 +19,10 @@ func (s *Server) Serving() string {
 }
 
 // Applied returns, by node id, the policy version each connected Envoy has
-// applied in full: the serving version when every resource type the Envoy
-// has acknowledged is at its group's snapshot version, else "" (still
-// applying, or rejecting). Acknowledged versions are per type content
+// applied in full: the generation it is served (during a staged rollout,
+// the newest or the previous one) when every resource type the Envoy has
+// acknowledged is at that snapshot's version, else "" (still applying, or
+// rejecting). Acknowledged versions are per type content
 // hashes, so this is where they are tied back to a policy generation.
 //
 // Types the Envoy never acknowledged are not counted: an Envoy asks for
@@ -34,8 +35,8 @@ func (s *Server) Applied() map[string]string {
 		return out
 	}
 	for id, p := range s.proxies {
-		if onSnapshot(p, s.groups[p.group]) {
-			out[id] = s.current.policy.Version
+		if onSnapshot(p, p.served) {
+			out[id] = p.generation
 		} else {
 			out[id] = ""
 		}

@@ -163,6 +163,7 @@ func (s *Server) closeStream(key streamKey) {
 		p.streams--
 		if p.streams <= 0 {
 			delete(s.proxies, id)
+			s.cache.ClearSnapshot(p.key)
 			for t := range p.rejected {
 				s.metrics.rejecting.WithLabelValues(typeLabel(t)).Dec()
 			}
@@ -188,7 +189,7 @@ func (s *Server) forgetGroupIfIdle(group string) {
 	}
 	delete(s.groups, group)
 	delete(s.current.snapshots, group)
-	s.cache.ClearSnapshot(group)
+	s.forgetRolloutGroup(group)
 	s.log.Info("node group idle; forgotten", "group", group)
 }
 
@@ -244,24 +245,19 @@ func (s *Server) accepted(p *proxyState, typeURL string) {
 func (s *Server) ack(p *proxyState, typeURL, version string) {
 	p.acked[typeURL] = version
 	at, pending := p.pushed[typeURL]
-	if snap := s.groups[p.group]; pending && snap != nil && snap.GetVersion(typeURL) == version {
+	if snap := p.served; pending && snap != nil && snap.GetVersion(typeURL) == version {
 		s.metrics.pushLatency.WithLabelValues(typeURL).Observe(time.Since(at).Seconds())
 		delete(p.pushed, typeURL)
 	}
 }
 
-// markPushed notes, for every Envoy of a group, the types whose version
-// changed in a push. Callers hold mu.
-func (s *Server) markPushed(group string, old, next *cachev3.Snapshot) {
+// markPushed notes, for an Envoy, the types whose version changed in a
+// push. Callers hold mu.
+func (s *Server) markPushed(p *proxyState, old, next *cachev3.Snapshot) {
 	now := time.Now()
-	for _, p := range s.proxies {
-		if p.group != group {
-			continue
-		}
-		for _, t := range servedTypes {
-			if old == nil || old.GetVersion(t) != next.GetVersion(t) {
-				p.pushed[t] = now
-			}
+	for _, t := range servedTypes {
+		if old == nil || old.GetVersion(t) != next.GetVersion(t) {
+			p.pushed[t] = now
 		}
 	}
 }
@@ -272,13 +268,18 @@ func (s *Server) attach(node *corev3.Node) {
 	id, group := node.GetId(), groupOf(node)
 	p := s.proxies[id]
 	if p == nil {
-		p = &proxyState{group: group, acked: map[string]string{}, pushed: map[string]time.Time{}, rejected: map[string]*NACK{}}
+		p = &proxyState{group: group, key: proxyKey(group, id), connectedAt: time.Now(), acked: map[string]string{}, pushed: map[string]time.Time{}, rejected: map[string]*NACK{}}
 		s.proxies[id] = p
 		s.log.Info("proxy connected", "node", id, "group", group)
 	}
 	p.streams++
 	s.metrics.connected.Set(float64(len(s.proxies)))
 	s.discoverGroup(group)
+	if p.served == nil {
+		if err := s.serveProxy(id, p); err != nil {
+			s.log.Error("serving a new proxy", "node", id, "group", group, "err", err)
+		}
+	}
 }
 
 // recordNACK counts and keeps a rejected configuration, and returns the

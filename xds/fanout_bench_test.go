@@ -396,9 +396,9 @@ func (f *fanoutFleet) verify(tb testing.TB) {
 	tb.Helper()
 	want := map[string]string{}
 	for _, g := range fanoutGroups {
-		snap, err := f.server.cache.GetSnapshot(g)
-		if err != nil {
-			tb.Fatal(err)
+		snap := f.server.groupSnapshot(g)
+		if snap == nil {
+			tb.Fatalf("no snapshot for group %s", g)
 		}
 		want[g] = snap.GetVersion(resourcev3.RouteType)
 	}

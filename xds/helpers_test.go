@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
 	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
 )
@@ -50,4 +52,22 @@ routes:
 func twoGroupPolicy(tb testing.TB, more ...string) *policy.Policy {
 	tb.Helper()
 	return policytest.Load(tb, twoGroupYAML+strings.Join(more, ""))
+}
+
+// groupSnapshot is the snapshot of the current generation served to a
+// group's Envoys, or nil.
+func (s *Server) groupSnapshot(group string) *cachev3.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groups[group]
+}
+
+// snapshotOf translates p for a group.
+func (x *testServer) snapshotOf(t *testing.T, p *policy.Policy, group string) *cachev3.Snapshot {
+	t.Helper()
+	snap, err := Snapshot(p, group, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }

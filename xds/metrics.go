@@ -16,6 +16,12 @@ type metrics struct {
 	pushLatency       *prometheus.HistogramVec
 	rejecting         *prometheus.GaugeVec
 	responses         *prometheus.CounterVec
+
+	rolloutState   *prometheus.GaugeVec
+	rolloutEvents  *prometheus.CounterVec
+	rollbacks      *prometheus.CounterVec
+	rolloutApplied prometheus.Gauge
+	rollout5xx     prometheus.Gauge
 }
 
 // newMetrics creates the metrics, registered with reg unless it is nil
@@ -31,6 +37,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pushLatency:       f.HistogramVec("tollgate_xds_push_duration_seconds", "Time from pushing a new version of a resource type to a connected Envoy's ACK of it, by type URL.", []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "type_url"),
 		rejecting:         f.GaugeVec("tollgate_xds_proxies_rejecting", "Connected Envoys whose last configuration of a type (by type URL) was rejected and not accepted since.", "type_url"),
 		responses:         f.CounterVec("tollgate_xds_responses_total", "Discovery responses sent to Envoys, by resource type URL.", "type_url"),
+
+		rolloutState:   f.GaugeVec("tollgate_rollout_state", "1 for the state the rollout of the newest generation is in (idle, rolling, complete, rolled_back), 0 for the others.", "state"),
+		rolloutEvents:  f.CounterVec("tollgate_rollout_events_total", "Rollout steps: started, promoted, rolled_back, complete.", "event"),
+		rollbacks:      f.CounterVec("tollgate_rollout_rollbacks_total", "Generations rolled back, by cause: nack or 5xx.", "cause"),
+		rolloutApplied: f.Gauge("tollgate_rollout_applied_proxies", "Connected Envoys that applied the newest generation (of tollgate_xds_connected_proxies)."),
+		rollout5xx:     f.Gauge("tollgate_rollout_stage_5xx_ratio", "5xx ratio of the stage being rolled out, since its hold began."),
+	}
+}
+
+// setRolloutState makes state the one tollgate_rollout_state reports.
+func (m *metrics) setRolloutState(state string) {
+	for _, st := range []string{RolloutIdle, RolloutRolling, RolloutComplete, RolloutRolledBack} {
+		v := 0.0
+		if st == state {
+			v = 1
+		}
+		m.rolloutState.WithLabelValues(st).Set(v)
 	}
 }
 

@@ -5,12 +5,17 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 )
 
 // ProxyStatus is what the control plane knows of one connected Envoy.
 type ProxyStatus struct {
 	NodeID string `json:"node_id"`
 	Group  string `json:"group"`
+	// Generation is the policy version the Envoy is being served (a
+	// rollout may hold it on the previous one).
+	Generation string `json:"generation,omitempty"`
 	// Acked maps a resource type URL to the version the Envoy last
 	// accepted.
 	Acked map[string]string `json:"acked"`
@@ -36,10 +41,17 @@ type NACK struct {
 
 // proxyState is the live record behind a ProxyStatus; Server.mu guards it.
 type proxyState struct {
-	group    string
-	streams  int // open streams of this node id
-	acked    map[string]string
-	lastNACK *NACK
+	group   string
+	key     string // the Envoy's cache key (proxyHash)
+	streams int    // open streams of this node id
+	// served is the snapshot set for this Envoy, of the policy version
+	// generation; nil before the first.
+	served      *cachev3.Snapshot
+	generation  string
+	servedAt    time.Time // when served was set
+	connectedAt time.Time
+	acked       map[string]string
+	lastNACK    *NACK
 	// rejected holds, by type URL, the version the Envoy rejected and has
 	// not accepted since.
 	rejected map[string]*NACK
@@ -54,7 +66,7 @@ func (s *Server) Proxies() []ProxyStatus {
 	defer s.mu.Unlock()
 	out := make([]ProxyStatus, 0, len(s.proxies))
 	for id, p := range s.proxies {
-		st := ProxyStatus{NodeID: id, Group: p.group, Acked: maps.Clone(p.acked)}
+		st := ProxyStatus{NodeID: id, Group: p.group, Generation: p.generation, Acked: maps.Clone(p.acked)}
 		if p.lastNACK != nil {
 			nack := *p.lastNACK
 			st.LastNACK = &nack

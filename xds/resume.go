@@ -25,7 +25,7 @@ import (
 // counting an update) every type again. resumeStreams stops that:
 //
 //   - state of the world: the first request of a type on a stream, not a
-//     NACK, whose version_info is the group's current version of that type,
+//     NACK, whose version_info is the Envoy's current version of that type,
 //     is taken to hold every resource it subscribes to (for a wildcard,
 //     every resource of the type). The Envoy said it applied exactly this
 //     version: a response of that version carries every resource of a
@@ -90,7 +90,7 @@ func (s *Server) resumes(st *streamState, p *proxyState, req *discoveryv3.Discov
 		return
 	}
 	st.asked[typ] = true
-	snap := s.groups[p.group]
+	snap := p.served
 	if snap == nil || req.GetErrorDetail() != nil || req.GetResponseNonce() != "" ||
 		req.GetVersionInfo() == "" || req.GetVersionInfo() != snap.GetVersion(typ) {
 		return

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverconfig "github.com/envoyproxy/go-control-plane/pkg/server/config"
@@ -21,9 +24,11 @@ import (
 )
 
 // Server serves Envoy its configuration over ADS, state-of-the-world and
-// delta alike. It keeps one snapshot per node group (the Envoy node's
-// cluster, see DefaultGroup): a group is discovered when its first Envoy
-// asks, and every group seen so far is rebuilt on Update.
+// delta alike. It translates one snapshot per node group (the Envoy node's
+// cluster, see DefaultGroup) and generation: a group is discovered when its
+// first Envoy asks, and every group seen so far is rebuilt on Update. The
+// cache holds one entry per Envoy (proxyHash), pointing at its group's
+// snapshot of the generation the rollout gives it (rollout.go).
 type Server struct {
 	opts    Options
 	log     *slog.Logger
@@ -45,14 +50,17 @@ type Server struct {
 	// cannot deadlock on a stream blocked on mu: the cache hands responses
 	// to a stream through a channel with room for every resource type.
 	mu      sync.Mutex
-	current built                        // the policy being served and its snapshots; zero before the first Update
-	groups  map[string]*cachev3.Snapshot // every group seen; nil until it has a snapshot
+	current built                        // the newest policy and its snapshots; zero before the first Update
+	groups  map[string]*cachev3.Snapshot // every group seen, with its snapshot of current; nil until it has one
+	rollout rollout                      // which Envoys get current, which the last generation rolled out (rollout.go)
 	streams map[streamKey]*streamState   // open ADS streams
 	proxies map[string]*proxyState       // connected Envoys by node id
 
 	// resumed hands resumed requests from the callbacks to the cache (see
 	// resumeStreams); a sync.Map, since it is read outside mu.
 	resumed sync.Map
+	// stats are the Envoys' stats reports, for the rollout (rolloutstats.go).
+	stats *proxyStats
 }
 
 // built is a policy with the snapshots translated from it, by group.
@@ -76,7 +84,9 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 		groups:  map[string]*cachev3.Snapshot{},
 		streams: map[streamKey]*streamState{},
 		proxies: map[string]*proxyState{},
+		stats:   newProxyStats(),
 	}
+	s.metrics.setRolloutState(RolloutIdle)
 	// Shared so that a response is marshalled once per group, not per Envoy.
 	//
 	// Not in the cache's ADS mode (ads false): in it, go-control-plane
@@ -91,17 +101,20 @@ func NewServer(ctx context.Context, logger *slog.Logger, reg prometheus.Register
 	// does not reach Envoy without the server's ordered ADS, which Tollgate
 	// does not use: Envoy orders clusters before listeners itself, and
 	// every snapshot is consistent.
-	s.shared = newSharedResponses(cachev3.NewSnapshotCache(false, groupHash{}, cacheLog{logger}), groupHash{})
+	s.shared = newSharedResponses(cachev3.NewSnapshotCache(false, proxyHash{}, cacheLog{logger}), proxyHash{})
 	// Outermost, so that every request OnStreamRequest marked as resumed
 	// reaches it and is forgotten.
 	s.cache = resumeStreams{SnapshotCache: &retryRejected{SnapshotCache: skipUnsubscribed{s.shared}, delay: s.retryDelay}, resumed: &s.resumed}
 	s.xds = serverv3.NewServer(ctx, s.cache, callbacks{s}, serverconfig.DeactivateLegacyWildcardForTypes(namedTypes))
+	go s.watchRollout(ctx)
 	return s
 }
 
-// Register adds the aggregated discovery service to a gRPC server.
+// Register adds the aggregated discovery service, and the metrics service
+// Envoy streams its stats to (for rollouts), to a gRPC server.
 func (s *Server) Register(g *grpc.Server) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	metricsv3.RegisterMetricsServiceServer(g, statSink{stats: s.stats})
 }
 
 // Prepare translates p for every group seen so far and every group its
@@ -152,6 +165,7 @@ func (s *Server) apply(b built) error {
 	defer s.mu.Unlock()
 	s.current = b
 	s.metrics.setPolicyVersion(b.policy.Version)
+	s.beginRollout(time.Now())
 	var errs []error
 	for _, g := range sortedGroups(s.groups) {
 		errs = append(errs, s.serve(g))
@@ -205,45 +219,83 @@ func (s *Server) discoverGroup(group string) {
 	}
 }
 
-// serve sets a group's snapshot from the current policy, translating it
-// if the group is new to that policy. Callers hold mu.
+// serve translates the current policy for a group if the group is new to
+// it, and serves every Envoy of the group what the rollout gives it.
+// Callers hold mu.
 func (s *Server) serve(group string) error {
-	p := s.current.policy
-	if p == nil {
+	if s.current.policy == nil {
 		return nil // no policy yet: the group's Envoys wait for the first Update
 	}
-	snap := s.current.snapshots[group]
-	if snap == nil {
-		var err error
-		if snap, err = Snapshot(p, group, s.opts); err != nil {
-			// The group's Envoys wait; the next Update tries again.
-			s.metrics.translationErrors.Inc()
-			return fmt.Errorf("translating policy %s for node group %q: %w", p.Version, group, err)
-		}
-		s.current.snapshots[group] = snap
+	snap, err := s.snapshotOf(&s.current, group)
+	if err != nil {
+		return err // the group's Envoys keep what they have; the next Update tries again
 	}
-	return s.push(group, snap)
+	if !sameVersions(s.groups[group], snap) {
+		s.groups[group] = snap
+		s.metrics.pushes.WithLabelValues(group).Inc()
+		s.log.Info("pushed configuration", "group", group,
+			"listeners", snap.GetVersion(resourcev3.ListenerType),
+			"routes", snap.GetVersion(resourcev3.RouteType),
+			"clusters", snap.GetVersion(resourcev3.ClusterType),
+			"endpoints", snap.GetVersion(resourcev3.EndpointType),
+			"secrets", snap.GetVersion(resourcev3.SecretType))
+	}
+	var errs []error
+	for _, id := range s.proxyIDs() {
+		if p := s.proxies[id]; p.group == group {
+			errs = append(errs, s.serveProxy(id, p))
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// push sets a group's snapshot unless every type's version is unchanged.
+// snapshotOf is b's snapshot for a group, translated on first use.
 // Callers hold mu.
-func (s *Server) push(group string, snap *cachev3.Snapshot) error {
-	if sameVersions(s.groups[group], snap) {
+func (s *Server) snapshotOf(b *built, group string) (*cachev3.Snapshot, error) {
+	if snap := b.snapshots[group]; snap != nil {
+		return snap, nil
+	}
+	snap, err := Snapshot(b.policy, group, s.opts)
+	if err != nil {
+		s.metrics.translationErrors.Inc()
+		return nil, fmt.Errorf("translating policy %s for node group %q: %w", b.policy.Version, group, err)
+	}
+	b.snapshots[group] = snap
+	return snap, nil
+}
+
+// serveProxy sets one Envoy's snapshot to its group's snapshot of the
+// generation the rollout gives it, unless every type's version is
+// unchanged. Callers hold mu.
+func (s *Server) serveProxy(id string, p *proxyState) error {
+	b := s.generationFor(id, p)
+	if b.policy == nil {
 		return nil
 	}
-	if err := s.cache.SetSnapshot(context.Background(), group, snap); err != nil {
-		return fmt.Errorf("setting snapshot for group %q: %w", group, err)
+	snap, err := s.snapshotOf(b, p.group)
+	if err != nil {
+		return err
 	}
-	s.markPushed(group, s.groups[group], snap)
-	s.groups[group] = snap
-	s.metrics.pushes.WithLabelValues(group).Inc()
-	s.log.Info("pushed configuration", "group", group,
-		"listeners", snap.GetVersion(resourcev3.ListenerType),
-		"routes", snap.GetVersion(resourcev3.RouteType),
-		"clusters", snap.GetVersion(resourcev3.ClusterType),
-		"endpoints", snap.GetVersion(resourcev3.EndpointType),
-		"secrets", snap.GetVersion(resourcev3.SecretType))
+	if sameVersions(p.served, snap) {
+		p.generation = b.policy.Version
+		return nil
+	}
+	if err := s.cache.SetSnapshot(context.Background(), p.key, snap); err != nil {
+		return fmt.Errorf("setting snapshot for %q of group %q: %w", id, p.group, err)
+	}
+	s.markPushed(p, p.served, snap)
+	p.served, p.generation, p.servedAt = snap, b.policy.Version, time.Now()
 	return nil
+}
+
+// proxyIDs are the connected Envoys' node ids, sorted. Callers hold mu.
+func (s *Server) proxyIDs() []string {
+	ids := make([]string, 0, len(s.proxies))
+	for id := range s.proxies {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // servedTypes are the resource types a snapshot carries.
@@ -273,14 +325,43 @@ func sortedGroups(groups map[string]*cachev3.Snapshot) []string {
 	return names
 }
 
-// groupHash keys the snapshot cache by node group, so that every Envoy of
-// a group shares one snapshot.
+// groupHash keys a cache by node group (go-control-plane's tests of
+// upstream behaviour use it).
 type groupHash struct{}
 
 var _ cachev3.NodeHash = groupHash{}
 
 // ID returns the node's group.
 func (groupHash) ID(node *corev3.Node) string { return groupOf(node) }
+
+// proxyHash keys the snapshot cache by Envoy: its group and node id. A
+// rollout serves the Envoys of one group different generations (a percent
+// stage takes some of them), so each needs its own entry; the entries of
+// a group's Envoys on one generation point to one snapshot, and share
+// what is marshalled from it (sharedResponses keys its memo by group).
+//
+// Why not one entry per stage or generation: go-control-plane v0.14.0
+// keeps an open watch under the key the node hashed to when it was opened
+// (snapshotCache.CreateWatch, pkg/cache/v3/simple.go) and answers it only
+// when that key's snapshot changes, so an Envoy whose key changed while
+// its watch was open would wait on a key no longer set. An Envoy's key
+// must stay the same for as long as it is connected.
+type proxyHash struct{}
+
+var _ cachev3.NodeHash = proxyHash{}
+
+// ID returns the node's key.
+func (proxyHash) ID(node *corev3.Node) string { return proxyKey(groupOf(node), node.GetId()) }
+
+// proxyKey is an Envoy's cache key; keyGroup reads the group back.
+func proxyKey(group, id string) string { return group + "\x00" + id }
+
+// keyGroup is the group of a cache key made by proxyKey, or the key itself
+// (a cache keyed by groupHash).
+func keyGroup(key string) string {
+	group, _, _ := strings.Cut(key, "\x00")
+	return group
+}
 
 // groupOf is an Envoy's node group: its --service-cluster, or DefaultGroup.
 func groupOf(node *corev3.Node) string {

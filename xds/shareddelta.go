@@ -54,9 +54,9 @@ func (c *sharedResponses) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev
 	if err != nil {
 		return cancel, err
 	}
-	group := c.hash.ID(req.GetNode())
+	key := c.hash.ID(req.GetNode())
 	return forwardOnce(in, out, cancel, func(resp cachev3.DeltaResponse) cachev3.DeltaResponse {
-		return c.shareDelta(group, sub, resp)
+		return c.shareDelta(key, sub, resp)
 	}), nil
 }
 
@@ -96,12 +96,12 @@ func forwardOnce[R any](in, out chan R, cancel func(), f func(R) R) func() {
 // shareDelta wraps a delta response of the cache for a group. The removed
 // names are computed now, from the subscription the cache answered, before
 // the server records what this response returns.
-func (c *sharedResponses) shareDelta(group string, sub cachev3.Subscription, resp cachev3.DeltaResponse) cachev3.DeltaResponse {
+func (c *sharedResponses) shareDelta(key string, sub cachev3.Subscription, resp cachev3.DeltaResponse) cachev3.DeltaResponse {
 	raw, ok := resp.(*cachev3.RawDeltaResponse)
 	if !ok {
 		return resp
 	}
-	return &sharedDeltaResponse{RawDeltaResponse: raw, shared: c, group: group, removed: removedNames(sub, raw.GetReturnedResources())}
+	return &sharedDeltaResponse{RawDeltaResponse: raw, shared: c, key: key, removed: removedNames(sub, raw.GetReturnedResources())}
 }
 
 // removedNames is what createDeltaResponse removes: of the names the
@@ -125,7 +125,7 @@ func removedNames(sub cachev3.Subscription, next map[string]string) []string {
 type sharedDeltaResponse struct {
 	*cachev3.RawDeltaResponse
 	shared  *sharedResponses
-	group   string
+	key     string // the cache entry it was built from
 	removed []string
 }
 
@@ -136,7 +136,7 @@ var _ cachev3.DeltaResponse = (*sharedDeltaResponse)(nil)
 func (r *sharedDeltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
 	typeURL := r.GetDeltaRequest().GetTypeUrl()
 	raws := r.GetRawResources()
-	entries := r.shared.deltaEntries(r.group, typeURL, raws, r.GetReturnedResources())
+	entries := r.shared.deltaEntries(r.key, typeURL, raws, r.GetReturnedResources())
 	resources := make([]*discoveryv3.Resource, 0, len(raws))
 	for i, e := range entries {
 		res, err := e.marshal(r.shared, typeURL, raws[i].Resource)
@@ -159,11 +159,12 @@ func (r *sharedDeltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDis
 // keeps current versions only. The current versions are read under c.mu,
 // which SetSnapshot holds to forget replaced ones, so no replaced version
 // is remembered after it.
-func (c *sharedResponses) deltaEntries(group, typeURL string, raws []types.ResourceWithTTL, next map[string]string) []*deltaResource {
+func (c *sharedResponses) deltaEntries(entry, typeURL string, raws []types.ResourceWithTTL, next map[string]string) []*deltaResource {
+	group := keyGroup(entry)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var current map[string]string
-	if snap, err := c.SnapshotCache.GetSnapshot(group); err == nil {
+	if snap, err := c.SnapshotCache.GetSnapshot(entry); err == nil {
 		current = snap.GetVersionMap(typeURL)
 	}
 	entries := make([]*deltaResource, len(raws))

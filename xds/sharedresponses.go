@@ -41,14 +41,19 @@ import (
 // watch may get more than the one response CreateWatch forwards.
 type sharedResponses struct {
 	cachev3.SnapshotCache
-	// hash is the one the cache keys snapshots by: it names the group
-	// whose snapshot a response was built from.
+	// hash is the one the cache keys snapshots by: it names the entry a
+	// response was built from. Memo entries are kept by the entry's group
+	// (keyGroup), so that the Envoys of a group share them.
 	hash cachev3.NodeHash
 
 	// mu guards memo and marshals. It is held only to find or replace an
 	// entry; marshalling happens outside it, once per entry.
 	mu   sync.Mutex
 	memo map[memoKey]*memoVersion
+	// pruned is, by group, the snapshot the memo was last pruned for:
+	// every Envoy of a group on one generation is set the same snapshot,
+	// so only the first SetSnapshot of a push walks the memo.
+	pruned map[string]cachev3.ResourceSnapshot
 	// deltaMemo is the delta streams' memo (shareddelta.go).
 	deltaMemo map[deltaKey]*deltaResource
 	// marshals counts the responses, and delta resources, actually
@@ -84,7 +89,7 @@ type marshalled struct {
 
 // newSharedResponses wraps c, whose snapshots are keyed by hash.
 func newSharedResponses(c cachev3.SnapshotCache, hash cachev3.NodeHash) *sharedResponses {
-	return &sharedResponses{SnapshotCache: c, hash: hash, memo: map[memoKey]*memoVersion{}, deltaMemo: map[deltaKey]*deltaResource{}}
+	return &sharedResponses{SnapshotCache: c, hash: hash, memo: map[memoKey]*memoVersion{}, deltaMemo: map[deltaKey]*deltaResource{}, pruned: map[string]cachev3.ResourceSnapshot{}}
 }
 
 // CreateWatch opens a watch on the cache with a channel of its own, and
@@ -104,9 +109,9 @@ func (c *sharedResponses) CreateWatch(req *cachev3.Request, sub cachev3.Subscrip
 	if err != nil {
 		return cancel, err
 	}
-	group := c.hash.ID(req.GetNode())
+	key := c.hash.ID(req.GetNode())
 	return forwardOnce(in, out, cancel, func(resp cachev3.Response) cachev3.Response {
-		return c.share(group, resp)
+		return c.share(key, resp)
 	}), nil
 }
 
@@ -117,49 +122,61 @@ func (c *sharedResponses) CreateWatch(req *cachev3.Request, sub cachev3.Subscrip
 // longer subscribes to (the route configuration of a removed listener, the
 // secrets of a policy without TLS): the marshalled responses of a large
 // policy outlived it.
-func (c *sharedResponses) SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot) error {
-	if err := c.SnapshotCache.SetSnapshot(ctx, node, snap); err != nil {
+//
+// While a rollout serves a group's Envoys two generations, the memo keeps
+// the version set last: Envoys of the other one marshal their own
+// responses (marshalledFor), as go-control-plane does, until it ends.
+func (c *sharedResponses) SetSnapshot(ctx context.Context, key string, snap cachev3.ResourceSnapshot) error {
+	if err := c.SnapshotCache.SetSnapshot(ctx, key, snap); err != nil {
 		return err
 	}
+	group := keyGroup(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.pruned[group] == snap {
+		return nil
+	}
+	c.pruned[group] = snap
 	for k, mv := range c.memo {
-		if k.group == node && mv.version != snap.GetVersion(k.typeURL) {
+		if k.group == group && mv.version != snap.GetVersion(k.typeURL) {
 			delete(c.memo, k)
 		}
 	}
-	c.forgetDelta(node, snap)
+	c.forgetDelta(group, snap)
 	return nil
 }
 
-// ClearSnapshot forgets a group's memo along with its snapshot.
-func (c *sharedResponses) ClearSnapshot(node string) {
-	c.SnapshotCache.ClearSnapshot(node)
+// ClearSnapshot forgets an entry's snapshot, and its group's memo: the
+// group's other Envoys, if any, marshal their next responses again.
+func (c *sharedResponses) ClearSnapshot(key string) {
+	c.SnapshotCache.ClearSnapshot(key)
+	group := keyGroup(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.pruned, group)
 	for k := range c.memo {
-		if k.group == node {
+		if k.group == group {
 			delete(c.memo, k)
 		}
 	}
-	c.forgetDelta(node, nil)
+	c.forgetDelta(group, nil)
 }
 
 // share wraps a response of the cache for a group. Heartbeats (which
 // Tollgate does not send) and responses of other kinds pass as they are.
-func (c *sharedResponses) share(group string, resp cachev3.Response) cachev3.Response {
+func (c *sharedResponses) share(key string, resp cachev3.Response) cachev3.Response {
 	raw, ok := resp.(*cachev3.RawResponse)
 	if !ok || raw.Heartbeat {
 		return resp
 	}
-	return &sharedResponse{Response: raw, shared: c, group: group}
+	return &sharedResponse{Response: raw, shared: c, key: key}
 }
 
 // marshalledFor returns the memo entry for resp, creating it if needed, or
 // nil if resp is not to be shared: its version is no longer the group's
 // current one, or the version has too many resource sets already.
-func (c *sharedResponses) marshalledFor(group string, resp cachev3.Response) *marshalled {
-	key := memoKey{group: group, typeURL: resp.GetRequest().GetTypeUrl()}
+func (c *sharedResponses) marshalledFor(entry string, resp cachev3.Response) *marshalled {
+	key := memoKey{group: keyGroup(entry), typeURL: resp.GetRequest().GetTypeUrl()}
 	version := resp.GetResponseVersion()
 	names := nameSetKey(resp.GetReturnedResources())
 
@@ -170,7 +187,7 @@ func (c *sharedResponses) marshalledFor(group string, resp cachev3.Response) *ma
 		// A stream may be late with an older version: replace the memo
 		// only with the version the cache now serves, so that late
 		// streams cannot make it flip back and forth.
-		if !c.isCurrent(group, key.typeURL, version) {
+		if !c.isCurrent(entry, key.typeURL, version) {
 			return nil
 		}
 		mv = &memoVersion{version: version, byNames: map[string]*marshalled{}}
@@ -188,9 +205,9 @@ func (c *sharedResponses) marshalledFor(group string, resp cachev3.Response) *ma
 }
 
 // isCurrent reports whether version is the version of a type in the
-// group's snapshot.
-func (c *sharedResponses) isCurrent(group, typeURL, version string) bool {
-	snap, err := c.SnapshotCache.GetSnapshot(group)
+// entry's snapshot.
+func (c *sharedResponses) isCurrent(entry, typeURL, version string) bool {
+	snap, err := c.SnapshotCache.GetSnapshot(entry)
 	return err == nil && snap.GetVersion(typeURL) == version
 }
 
@@ -210,7 +227,7 @@ func nameSetKey(returned map[string]string) string {
 type sharedResponse struct {
 	cachev3.Response
 	shared *sharedResponses
-	group  string
+	key    string // the cache entry it was built from
 }
 
 var _ cachev3.Response = (*sharedResponse)(nil)
@@ -218,7 +235,7 @@ var _ cachev3.Response = (*sharedResponse)(nil)
 // GetDiscoveryResponse returns a new top-level response, for this stream
 // alone, carrying the shared marshalled resources.
 func (r *sharedResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, error) {
-	m := r.shared.marshalledFor(r.group, r.Response)
+	m := r.shared.marshalledFor(r.key, r.Response)
 	if m == nil {
 		return r.Response.GetDiscoveryResponse()
 	}

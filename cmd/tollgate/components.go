@@ -33,6 +33,9 @@ type component struct {
 	// stop, if set, waits for the component's background work to finish
 	// once the serve context is done.
 	stop func()
+	// rolledOut, if set, defers the save of the last good generation
+	// until the component has rolled it out (reloader.SaveWhen).
+	rolledOut func(version string, save func())
 }
 
 func parseOnly(s string) ([]string, error) {
@@ -104,8 +107,18 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 		register: func(g *grpc.Server, a *admin.Server) {
 			s.Register(g)
 			a.HandleJSON("/debug/proxies", func() any { return s.Proxies() })
+			a.HandleJSON("/debug/rollout", func() any { return s.Rollout() })
 		},
-		status: func(st *statusSources) { st.proxies, st.applied = s.Proxies, s.Applied },
+		status: func(st *statusSources) {
+			st.proxies, st.applied = s.Proxies, s.Applied
+			st.rollout = func() any {
+				if r := s.Rollout(); len(r.Stages) > 0 {
+					return r
+				}
+				return nil // no rollout section: "no staged rollout configured"
+			}
+		},
+		rolledOut: s.WhenRolledOut,
 	}
 }
 

@@ -194,6 +194,11 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		stages = append(stages, comp.stage)
 	}
 	rl := reloader.New(c.policyDir, log, reg, stages...)
+	for _, comp := range comps {
+		if comp.rolledOut != nil {
+			rl.SaveWhen(comp.rolledOut)
+		}
+	}
 	if err := useState(rl, c, log); err != nil {
 		return err
 	}

@@ -69,6 +69,12 @@ type Reloader struct {
 	saved        *policy.Policy
 	savedAt      time.Time
 	savedVersion string
+	// saveMu guards savedVersion and the state file's writes: a staged
+	// rollout saves when it completes, outside mu.
+	saveMu sync.Mutex
+	// saveWhen, when set, is handed each applied generation's save,
+	// to run it once the generation has rolled out (SaveWhen).
+	saveWhen func(version string, save func())
 
 	m *metrics
 }
@@ -83,6 +89,13 @@ func New(dir string, log *slog.Logger, reg prometheus.Registerer, stages ...Stag
 // while no generation serves (at startup), serve the saved one when the
 // policy directory is refused. Call it before the first Reload.
 func (r *Reloader) UseState(s *State) { r.state = s }
+
+// SaveWhen makes the reloader save an applied generation as the last good
+// one only when gate runs the save it is handed: the xDS server does once
+// the generation has rolled out to every Envoy, and never for one rolled
+// back, so that a restart never serves a generation that was rolled back.
+// Call it before the first Reload.
+func (r *Reloader) SaveWhen(gate func(version string, save func())) { r.saveWhen = gate }
 
 // Current is the generation being served, or nil before the first valid load.
 func (r *Reloader) Current() *Generation { return r.current.Load() }
@@ -146,7 +159,11 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	r.m.reloads.WithLabelValues("applied").Inc()
 	r.m.lastResult.Set(1)
 	r.log.Info("policy applied", "version", p.Version, "listeners", len(p.Listeners), "services", len(p.Services), "routes", len(p.Routes))
-	r.save(p)
+	if r.saveWhen != nil {
+		r.saveWhen(p.Version, func() { r.save(p) })
+	} else {
+		r.save(p)
+	}
 	return nil
 }
 

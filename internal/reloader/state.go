@@ -167,7 +167,9 @@ func (r *Reloader) savedGeneration() *policy.Policy {
 	case err != nil:
 		r.log.Error("the saved last good policy generation cannot be used", "state", r.state.Path(), "error", err)
 	default:
+		r.saveMu.Lock()
 		r.saved, r.savedAt, r.savedVersion = p, at, p.Version
+		r.saveMu.Unlock()
 	}
 	return r.saved
 }
@@ -200,6 +202,8 @@ func (r *Reloader) restore(ctx context.Context) {
 // save keeps p as the last good generation, unless the state file holds
 // it already. Failing to save is logged: p serves all the same.
 func (r *Reloader) save(p *policy.Policy) {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
 	if r.state == nil || p.Version == r.savedVersion {
 		return
 	}

@@ -161,3 +161,42 @@ func TestSavingRemovesTemporaryFilesACrashLeft(t *testing.T) {
 		t.Error("a fresh temporary file (another instance's write) was removed")
 	}
 }
+
+// TestSaveWhenSavesOnlyWhatRolledOut: with a staged rollout, the last good
+// generation is the last one that rolled out to every Envoy. A generation
+// applied but not (yet, or ever) rolled out is not saved: a restart with
+// an invalid policy serves the one before it.
+func TestSaveWhenSavesOnlyWhatRolledOut(t *testing.T) {
+	dir, stateDir := t.TempDir(), filepath.Join(t.TempDir(), "state")
+	saves := map[string]func(){}
+	reload := func(content string) string {
+		t.Helper()
+		write(t, dir, content)
+		rl, _ := newStateReloader(t, dir, stateDir)
+		rl.SaveWhen(func(version string, save func()) { saves[version] = save })
+		if err := rl.Reload(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return rl.Current().Policy.Version
+	}
+	first := reload(fourRoutes)
+	save := saves[first]
+	if save == nil {
+		t.Fatal("the first generation's save was not handed to the gate")
+	}
+	save() // rolled out
+	second := reload(strings.Replace(fourRoutes, "127.0.0.1:1", "127.0.0.1:2", 1))
+	if _, ok := saves[second]; !ok || second == first {
+		t.Fatalf("the second generation's save was not handed to the gate: %v", saves)
+	}
+	// The second never rolls out (rolled back): a restart with a broken
+	// policy serves the first.
+	write(t, dir, "")
+	rl, _ := newStateReloader(t, dir, stateDir)
+	if err := rl.Reload(t.Context()); err == nil {
+		t.Fatal("the empty policy was accepted")
+	}
+	if g := rl.Current(); g == nil || g.Policy.Version != first {
+		t.Fatalf("after a restart serving %+v, want the rolled-out generation %s", g, first)
+	}
+}
