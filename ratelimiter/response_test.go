@@ -131,8 +131,8 @@ func TestDraftHeadersAreStructuredFields(t *testing.T) {
 	if len(rl) != 1 || rl[0].name != "tight" || rl[0].params["r"] != 0 || strconv.FormatInt(rl[0].params["t"], 10) != h["Retry-After"] {
 		t.Errorf("refusal: RateLimit %q, want \"tight\";r=0;t=Retry-After (%s)", h["RateLimit"], h["Retry-After"])
 	}
-	if h["Content-Type"] != "application/json" || len(d.Body()) == 0 {
-		t.Errorf("refusal: Content-Type %q, body %q", h["Content-Type"], d.Body())
+	if h["Content-Type"] != "application/json" || len(d.Body("")) == 0 {
+		t.Errorf("refusal: Content-Type %q, body %q", h["Content-Type"], d.Body(""))
 	}
 }
 
@@ -191,7 +191,7 @@ func TestHeaderFormats(t *testing.T) {
 				}
 				checkFormat(t, tc.format, h)
 			}
-			if len(refused.Body()) == 0 {
+			if len(refused.Body("")) == 0 {
 				t.Error("refusal without its JSON body")
 			}
 		})
