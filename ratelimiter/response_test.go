@@ -1,6 +1,7 @@
 package ratelimiter
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -287,5 +288,30 @@ func BenchmarkHeaders(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefusalBodyFields: the 429 body carries the request id when there
+// is one, and the fields Envoy rebuilds it from (BodyFields) are the
+// body's own but the id, so both paths can send the same bytes.
+func TestRefusalBodyFields(t *testing.T) {
+	s := newService(t, draftHeadersYAML, NewMemoryStore(newClock().Now), false, nil)
+	var d *Decision
+	for range 3 {
+		d = decide(t, s, anon("tight", "10.0.0.9", "r"))
+	}
+	if d.Allowed {
+		t.Fatal("third request admitted by tight (limit 2)")
+	}
+	var with, without map[string]any
+	if err := json.Unmarshal(d.Body("req-1"), &with); err != nil || with["request_id"] != "req-1" {
+		t.Errorf("Body(req-1) = %s (%v), want request_id req-1", d.Body("req-1"), err)
+	}
+	if err := json.Unmarshal(d.Body(""), &without); err != nil || without["request_id"] != nil {
+		t.Errorf("Body(\"\") = %s (%v), want no request_id", d.Body(""), err)
+	}
+	fields, _ := json.Marshal(d.BodyFields())
+	if string(fields)+"\n" != string(d.Body("")) {
+		t.Errorf("BodyFields %s, want Body's %s", fields, d.Body(""))
 	}
 }
