@@ -75,7 +75,7 @@ func (s *Server) decide(ctx context.Context, in *authv3.CheckRequest, plan *rout
 		return nil, err
 	}
 	if before != nil && !before.Allowed {
-		return refusal(before, nil, "", isGRPC(req.Headers)), nil
+		return refusal(before, nil, "", req.RequestID, isGRPC(req.Headers)), nil
 	}
 	admitted := admittedHeaders(before)
 	d := s.authz.Decide(req)
@@ -88,7 +88,7 @@ func (s *Server) decide(ctx context.Context, in *authv3.CheckRequest, plan *rout
 		return nil, err
 	}
 	if after != nil && !after.Allowed {
-		return refusal(after, admitted, d.Identity.ClientID, isGRPC(req.Headers)), nil
+		return refusal(after, admitted, d.Identity.ClientID, req.RequestID, isGRPC(req.Headers)), nil
 	}
 	admitted = append(admittedHeaders(after), admitted...)
 	return withHeaders(authz.Response(d, req.RequestID), admitted, true), nil
@@ -149,8 +149,8 @@ func admittedHeaders(d *ratelimiter.Decision) []ratelimiter.Header {
 // decision's headers and JSON body, x-envoy-ratelimited, RESOURCE_EXHAUSTED
 // to a gRPC call, and the refusing limit in the dynamic metadata the
 // access log reads. clientID is the authenticated client, "" before
-// authentication.
-func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header, clientID string, grpc bool) *authv3.CheckResponse {
+// authentication; requestID goes into the body, as in authz's refusals.
+func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header, clientID, requestID string, grpc bool) *authv3.CheckResponse {
 	headers := make([]*corev3.HeaderValueOption, 0, len(admitted)+8)
 	for _, h := range d.Headers() {
 		headers = append(headers, header(h.Name, h.Value, true))
@@ -176,7 +176,7 @@ func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header, clientID st
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_TooManyRequests},
 			Headers: headers,
-			Body:    string(d.Body()),
+			Body:    string(d.Body(requestID)),
 		}},
 		DynamicMetadata: md,
 	}

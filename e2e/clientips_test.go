@@ -59,7 +59,7 @@ func refusalBody(t *testing.T, resp *http.Response, body []byte) map[string]any 
 		t.Errorf("%d with content type %q, body %q: want application/json", resp.StatusCode, ct, body)
 	} else if err := json.Unmarshal(body, &e); err != nil || e["error"] == nil || e["message"] == nil {
 		t.Errorf("%d with body %q: want a JSON error with error and message", resp.StatusCode, body)
-	} else if e["request_id"] == nil && resp.StatusCode != 429 { // the rate-limit service's body has none
+	} else if e["request_id"] == nil {
 		t.Errorf("%d with body %q: want the request_id", resp.StatusCode, body)
 	}
 	return e

@@ -92,6 +92,7 @@ func load(files []string, reads *fileReads) (*Policy, error) {
 	}
 	applyDefaults(p)
 	p.Version = version
+	p.routing = newRouting(p)
 	return p, nil
 }
 

@@ -85,8 +85,9 @@ func (p *Policy) Decide(r Request) Decision {
 			r.Host, l.Name, strings.Join(l.Hosts, ", "))
 		return d
 	}
-	for _, route := range p.RoutesFor(l.Name) {
-		if route.Match.matches(r) {
+	re := p.regexps()
+	for _, route := range p.routesFor(l.Name) {
+		if route.Match.matches(r, re) {
 			d.Route = route
 			if !d.Redirect {
 				// 0 unless a request limit refuses it (requestlimits.go)
@@ -172,33 +173,33 @@ func stripTrailingHostDot(host string) string {
 
 // matches reports whether every condition of the match holds; the
 // request's path is already normalized.
-func (m *Match) matches(r Request) bool {
-	return m.pathMatches(r.Path) &&
-		m.hostMatches(r.Host) &&
+func (m *Match) matches(r Request, re regexps) bool {
+	return m.pathMatches(r.Path, re) &&
+		m.hostMatches(r.Host, re) &&
 		(len(m.Methods) == 0 || slices.Contains(m.Methods, r.Method)) &&
-		!slices.ContainsFunc(m.Headers, func(v *ValueMatch) bool { return !v.headerMatches(r.Headers) }) &&
-		!slices.ContainsFunc(m.Query, func(v *ValueMatch) bool { return !v.queryMatches(r.Path) })
+		!slices.ContainsFunc(m.Headers, func(v *ValueMatch) bool { return !v.headerMatches(r.Headers, re) }) &&
+		!slices.ContainsFunc(m.Query, func(v *ValueMatch) bool { return !v.queryMatches(r.Path, re) })
 }
 
 // pathMatches matches the path without its query string: path and
 // path_prefix ignore ASCII case (xds.pathMatch says why), path_regex must
 // match the whole path.
-func (m *Match) pathMatches(target string) bool {
+func (m *Match) pathMatches(target string, re regexps) bool {
 	p, _, _ := strings.Cut(target, "?")
 	switch {
 	case m.Path != "":
 		return strings.EqualFold(p, m.Path)
 	case m.PathRegex != "":
-		return fullMatch(m.PathRegex, p)
+		return re.fullMatch(m.PathRegex, p)
 	case m.PathPrefix != "":
 		return len(p) >= len(m.PathPrefix) && strings.EqualFold(p[:len(m.PathPrefix)], m.PathPrefix)
 	}
 	return strings.HasPrefix(p, "/")
 }
 
-func (m *Match) hostMatches(host string) bool {
+func (m *Match) hostMatches(host string, re regexps) bool {
 	expr := HostPattern(m.Hosts)
-	return expr == "" || regexMatches(expr, host)
+	return expr == "" || re.matches(expr, host)
 }
 
 // headerMatches matches one header condition; present: false means the
@@ -207,7 +208,7 @@ func (m *Match) hostMatches(host string) bool {
 // and a regex condition when one of its values matches: Envoy tests each
 // value on its own, and xds sends an exact condition with its inverse
 // (HeaderNotExactPattern) so that no value may differ.
-func (v *ValueMatch) headerMatches(headers map[string][]string) bool {
+func (v *ValueMatch) headerMatches(headers map[string][]string, re regexps) bool {
 	var values []string
 	found := false
 	for name, vs := range headers {
@@ -220,7 +221,7 @@ func (v *ValueMatch) headerMatches(headers map[string][]string) bool {
 		return found == *v.Present
 	}
 	if v.Regex != "" {
-		return slices.ContainsFunc(values, func(s string) bool { return fullMatch(v.Regex, s) })
+		return slices.ContainsFunc(values, func(s string) bool { return re.fullMatch(v.Regex, s) })
 	}
 	return found && !slices.ContainsFunc(values, func(s string) bool { return s != v.Exact })
 }
@@ -246,9 +247,9 @@ func HeaderNotExactPattern(exact string) string {
 // string, as Envoy reads it: parameters split on "&", names and values
 // not decoded, the first occurrence of a name counting. present: false
 // is the inverted :path regex xds.queryAbsentMatcher sends Envoy.
-func (v *ValueMatch) queryMatches(target string) bool {
+func (v *ValueMatch) queryMatches(target string, re regexps) bool {
 	if v.Present != nil && !*v.Present {
-		return !regexMatches(QueryParamPattern(v.Name), target)
+		return !re.matches(QueryParamPattern(v.Name), target)
 	}
 	value, found := firstQueryValue(target, v.Name)
 	switch {
@@ -257,7 +258,7 @@ func (v *ValueMatch) queryMatches(target string) bool {
 	case v.Present != nil:
 		return true
 	case v.Regex != "":
-		return fullMatch(v.Regex, value)
+		return re.fullMatch(v.Regex, value)
 	}
 	return value == v.Exact
 }
@@ -321,7 +322,7 @@ func QueryParamPattern(name string) string {
 // fullMatch reports whether an RE2 expression matches the whole of s, as
 // Envoy's safe_regex matchers do.
 func fullMatch(expr, s string) bool {
-	return regexMatches(`^(?:`+expr+`)$`, s)
+	return regexMatches(anchored(expr), s)
 }
 
 // regexMatches compiles expr and matches it; validation has already

@@ -97,8 +97,10 @@ func TestMatchFollowsEnvoysRules(t *testing.T) {
 		{"nope", "GET", "x", "/api", nil, ""},
 		{"", "GET", "x", "/api", nil, ""}, // several listeners: one must be named
 	} {
+		req := Request{Listener: tc.listener, Method: tc.method, Host: tc.host, Path: tc.path, Headers: tc.headers}
+		assertCachedAgrees(t, p, req)
 		got := ""
-		if r := p.Match(Request{Listener: tc.listener, Method: tc.method, Host: tc.host, Path: tc.path, Headers: tc.headers}); r != nil {
+		if r := p.Match(req); r != nil {
 			got = r.Name
 		}
 		if got != tc.want {

@@ -45,7 +45,8 @@ type Policy struct {
 	Rollout    *Rollout // rollout.go; nil: every Envoy gets a generation at once
 
 	// reads are the files the policy was built from; see inputs.go.
-	reads *fileReads
+	reads   *fileReads
+	routing *routing // routing.go: built by Load for Decide
 }
 
 // Listener is a port Envoy accepts client traffic on.

@@ -151,8 +151,13 @@ func referenceResponse(d *Decision) *rlsv3.RateLimitResponse {
 	}
 	if !d.Allowed {
 		resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
-		resp.RawBody = d.Body()
-		resp.DynamicMetadata, _ = structpb.NewStruct(map[string]any{"limit": d.RefusingLimit()})
+		resp.RawBody = d.Body("")
+		st := d.Statuses[d.Refused]
+		resp.DynamicMetadata, _ = structpb.NewStruct(map[string]any{
+			"error": "rate_limited", "limit": st.Limit.Name, "limit_type": st.Limit.Type,
+			"message":             fmt.Sprintf("rate limit %q exceeded; retry later", st.Limit.Name),
+			"retry_after_seconds": seconds(st.Result.RetryAfter),
+		})
 	}
 	return resp
 }

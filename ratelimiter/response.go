@@ -175,18 +175,24 @@ func legacyPolicyHeader(l *Limit) string {
 	return fmt.Sprintf("%d;w=%d;name=%q", l.Rule.Limit, seconds(window(l)), l.Name)
 }
 
-// refusalBody is the JSON body of a 429.
+// refusalBody is the JSON body of a 429. Its fields are in the order of
+// their names, the order in which Envoy writes the body it builds from
+// BodyFields, so that both paths send the same bytes.
 type refusalBody struct {
 	Error             string `json:"error"`
-	Message           string `json:"message"`
 	Limit             string `json:"limit"`
 	LimitType         string `json:"limit_type"`
+	Message           string `json:"message"`
+	RequestID         string `json:"request_id,omitempty"`
 	RetryAfterSeconds int64  `json:"retry_after_seconds"`
 }
 
-// Body is the JSON body for a refusal, naming the limit that refused, or
-// nil for an admission.
-func (d *Decision) Body() []byte {
+// Body is the JSON body for a refusal, naming the limit that refused and
+// the request's id (x-request-id; left out when ""), or nil for an
+// admission. The rate-limit service is not told the request's id: Envoy
+// builds the body it sends from BodyFields and the id instead
+// (xds/localreplies.go).
+func (d *Decision) Body(requestID string) []byte {
 	if d.Allowed {
 		return nil
 	}
@@ -197,8 +203,26 @@ func (d *Decision) Body() []byte {
 		Limit:             st.Limit.Name,
 		LimitType:         st.Limit.Type,
 		RetryAfterSeconds: seconds(st.Result.RetryAfter),
+		RequestID:         requestID,
 	})
 	return append(body, '\n')
+}
+
+// BodyFields are Body's fields but the request id, for the dynamic
+// metadata of the rate-limit service's refusal, from which Envoy writes
+// the client's body with the id it alone knows; nil for an admission.
+func (d *Decision) BodyFields() map[string]any {
+	if d.Allowed {
+		return nil
+	}
+	st := d.Statuses[d.Refused]
+	return map[string]any{
+		"error":               "rate_limited",
+		"message":             fmt.Sprintf("rate limit %q exceeded; retry later", st.Limit.Name),
+		"limit":               st.Limit.Name,
+		"limit_type":          st.Limit.Type,
+		"retry_after_seconds": seconds(st.Result.RetryAfter),
+	}
 }
 
 // RefusingLimit names the limit that refused, or "".

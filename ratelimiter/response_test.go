@@ -1,6 +1,7 @@
 package ratelimiter
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,8 +132,8 @@ func TestDraftHeadersAreStructuredFields(t *testing.T) {
 	if len(rl) != 1 || rl[0].name != "tight" || rl[0].params["r"] != 0 || strconv.FormatInt(rl[0].params["t"], 10) != h["Retry-After"] {
 		t.Errorf("refusal: RateLimit %q, want \"tight\";r=0;t=Retry-After (%s)", h["RateLimit"], h["Retry-After"])
 	}
-	if h["Content-Type"] != "application/json" || len(d.Body()) == 0 {
-		t.Errorf("refusal: Content-Type %q, body %q", h["Content-Type"], d.Body())
+	if h["Content-Type"] != "application/json" || len(d.Body("")) == 0 {
+		t.Errorf("refusal: Content-Type %q, body %q", h["Content-Type"], d.Body(""))
 	}
 }
 
@@ -191,7 +192,7 @@ func TestHeaderFormats(t *testing.T) {
 				}
 				checkFormat(t, tc.format, h)
 			}
-			if len(refused.Body()) == 0 {
+			if len(refused.Body("")) == 0 {
 				t.Error("refusal without its JSON body")
 			}
 		})
@@ -287,5 +288,30 @@ func BenchmarkHeaders(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefusalBodyFields: the 429 body carries the request id when there
+// is one, and the fields Envoy rebuilds it from (BodyFields) are the
+// body's own but the id, so both paths can send the same bytes.
+func TestRefusalBodyFields(t *testing.T) {
+	s := newService(t, draftHeadersYAML, NewMemoryStore(newClock().Now), false, nil)
+	var d *Decision
+	for range 3 {
+		d = decide(t, s, anon("tight", "10.0.0.9", "r"))
+	}
+	if d.Allowed {
+		t.Fatal("third request admitted by tight (limit 2)")
+	}
+	var with, without map[string]any
+	if err := json.Unmarshal(d.Body("req-1"), &with); err != nil || with["request_id"] != "req-1" {
+		t.Errorf("Body(req-1) = %s (%v), want request_id req-1", d.Body("req-1"), err)
+	}
+	if err := json.Unmarshal(d.Body(""), &without); err != nil || without["request_id"] != nil {
+		t.Errorf("Body(\"\") = %s (%v), want no request_id", d.Body(""), err)
+	}
+	fields, _ := json.Marshal(d.BodyFields())
+	if string(fields)+"\n" != string(d.Body("")) {
+		t.Errorf("BodyFields %s, want Body's %s", fields, d.Body(""))
 	}
 }

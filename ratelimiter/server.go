@@ -160,10 +160,12 @@ func toResponse(d *Decision, protos *limitProtos) *rlsv3.RateLimitResponse {
 	}
 	if !d.Allowed {
 		resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
-		resp.RawBody = d.Body()
+		resp.RawBody = d.Body("")
 		// Envoy keeps this under the filter's namespace, where an access
-		// log can read the refusing limit's name.
-		resp.DynamicMetadata, _ = structpb.NewStruct(map[string]any{"limit": d.RefusingLimit()})
+		// log can read the refusing limit's name ("limit") and Envoy's
+		// local reply writes the body again with the request's id, which
+		// the rate-limit request does not carry (xds/localreplies.go).
+		resp.DynamicMetadata, _ = structpb.NewStruct(d.BodyFields())
 	}
 	return resp
 }

@@ -154,8 +154,8 @@ func TestRefusalHeadersAndBody(t *testing.T) {
 		}
 	}
 	var body refusalBody
-	if err := json.Unmarshal(d.Body(), &body); err != nil || body.Limit != "per-ip-anonymous" || body.LimitType != "per-ip" {
-		t.Errorf("body %s: %v", d.Body(), err)
+	if err := json.Unmarshal(d.Body(""), &body); err != nil || body.Limit != "per-ip-anonymous" || body.LimitType != "per-ip" {
+		t.Errorf("body %s: %v", d.Body(""), err)
 	}
 	// An admitted request gets headers only from limits that ask.
 	if h := decide(t, s, anon("per-route", "10.0.0.3", "r")).Headers(); h != nil {

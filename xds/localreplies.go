@@ -27,7 +27,8 @@ func jsonErrorBody(code, message string) *corev3.SubstitutionFormatString {
 // localReplies rewrites the bodies of refusals Envoy's own filters send
 // in plain text (RBAC's "RBAC: access denied", the buffer filter's
 // "Payload Too Large", the HTTP/1 codec's 431) into jsonErrorBody, so that a client reads every
-// refusal the same way. Each mapper keys on the response code details
+// refusal the same way, and writes the rate-limit filter's 429 again with
+// the request's id (rateLimitedBody). Each mapper keys on the response code details
 // Envoy sets for that refusal alone, through the CEL access-log filter:
 // a 403 or 413 a service sends is no local reply, and a direct response
 // of another route has other details, so neither is touched. The
@@ -45,14 +46,43 @@ func localReplies() (*hcmv3.LocalReplyConfig, error) {
 		if err != nil {
 			return nil, err
 		}
-		mappers = append(mappers, &hcmv3.ResponseMapper{
-			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ExtensionFilter{
-				ExtensionFilter: &accesslogv3.ExtensionFilter{Name: "envoy.access_loggers.extension_filters.cel", ConfigType: &accesslogv3.ExtensionFilter_TypedConfig{TypedConfig: filter}},
-			}},
-			BodyFormatOverride: jsonErrorBody(m.code, m.message),
-		})
+		mappers = append(mappers, celMapper(filter, jsonErrorBody(m.code, m.message)))
 	}
+	filter, err := anypb.New(&celv3.ExpressionFilter{Expression: "response.code_details == 'request_rate_limited'"})
+	if err != nil {
+		return nil, err
+	}
+	mappers = append(mappers, celMapper(filter, rateLimitedBody()))
 	return &hcmv3.LocalReplyConfig{Mappers: mappers}, nil
+}
+
+// celMapper rewrites the body of the local replies a CEL filter selects.
+func celMapper(filter *anypb.Any, body *corev3.SubstitutionFormatString) *hcmv3.ResponseMapper {
+	return &hcmv3.ResponseMapper{
+		Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ExtensionFilter{
+			ExtensionFilter: &accesslogv3.ExtensionFilter{Name: "envoy.access_loggers.extension_filters.cel", ConfigType: &accesslogv3.ExtensionFilter_TypedConfig{TypedConfig: filter}},
+		}},
+		BodyFormatOverride: body,
+	}
+}
+
+// rateLimitedBody is the rate-limit filter's 429 body with the request's
+// id. The rate-limit service writes the body (ratelimiter.Decision.Body)
+// but is never told the id: Envoy's rate-limit request carries
+// descriptors only, and a descriptor of x-request-id would make every
+// request a counter of its own. The service sends the body's fields as
+// dynamic metadata too (Decision.BodyFields), and Envoy writes them
+// again here with its x-request-id, so that the 429 reads like every
+// other refusal and like the one-call path's.
+func rateLimitedBody() *corev3.SubstitutionFormatString {
+	fields := map[string]*structpb.Value{"request_id": structpb.NewStringValue("%REQ(X-REQUEST-ID)%")}
+	for _, k := range []string{"error", "message", "limit", "limit_type", "retry_after_seconds"} {
+		fields[k] = structpb.NewStringValue("%DYNAMIC_METADATA(" + rateLimitMetadataNamespace + ":" + k + ")%")
+	}
+	return &corev3.SubstitutionFormatString{
+		Format:          &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: &structpb.Struct{Fields: fields}},
+		OmitEmptyValues: true,
+	}
 }
 
 // deterministicAny encodes a message holding maps, such as a connection
