@@ -131,7 +131,15 @@ rate_limits:
   one: { key: [route], fixed_window: { limit: 1, window: 1h } }
 `, addr, web),
 	}, false, "/", "web")
-	conn, err := grpc.NewClient(g.base[len("http://"):], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	wantSecondGRPCCallExhausted(t, g.base)
+}
+
+// wantSecondGRPCCallExhausted makes two gRPC health checks through the
+// gateway at base, on a route limited to one call: the first must pass,
+// the second end with RESOURCE_EXHAUSTED.
+func wantSecondGRPCCallExhausted(t *testing.T, base string) {
+	t.Helper()
+	conn, err := grpc.NewClient(base[len("http://"):], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

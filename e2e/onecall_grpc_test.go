@@ -1,16 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	grpcstatus "google.golang.org/grpc/status"
 )
 
 // TestGRPCClientsOverALimitOfAOneCallRoute: on a protected route, whose
@@ -38,21 +30,7 @@ rate_limits:
   one: { key: [route], fixed_window: { limit: 1, window: 1h } }
 `, addr, web),
 	}, false, "/", "web")
-	conn, err := grpc.NewClient(g.base[len("http://"):], grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: "orders.v1.Orders"}); err != nil {
-		t.Fatalf("first call, within the limit: %v", err)
-	}
-	_, err = client.Check(ctx, &healthpb.HealthCheckRequest{Service: "orders.v1.Orders"})
-	if got := grpcstatus.Code(err); got != codes.ResourceExhausted {
-		t.Errorf("second call, over the limit: %v (code %v), want ResourceExhausted", err, got)
-	}
+	wantSecondGRPCCallExhausted(t, g.base)
 	if got := stat(t, g.envoy, "cluster.tollgate_ratelimit.upstream_rq_total"); got != "" && got != "0" {
 		t.Errorf("the route's limits were not decided in the ext_authz call: %s rate-limit calls", got)
 	}

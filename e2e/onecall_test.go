@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -105,32 +104,6 @@ func startOneCallStack(t *testing.T, creds *oneCallCredentials, oneCall bool, mo
 	s.envoy, s.accessLog = startEnvoyKeepingStdout(t, s.tg.grpcAddr)
 	waitService(t, s.base+"/health", nil, "api")
 	return s
-}
-
-// startEnvoyKeepingStdout is startEnvoyWithAccessLog returning the
-// process too, for its stats.
-func startEnvoyKeepingStdout(t *testing.T, xdsAddr string) (*envoy.Process, *testenv.Buffer) {
-	t.Helper()
-	out, log := &testenv.Buffer{}, &testenv.Buffer{}
-	p, err := envoy.Start(context.Background(), envoy.Config{
-		Binary: requireEnvoy(t), XDSAddress: xdsAddr, Stdout: out, Stderr: log, LogLevel: "warn",
-		ExtraArgs: []string{"--file-flush-interval-msec", "100"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("envoy log:\n%s", log)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.WaitLive(ctx); err != nil {
-		t.Fatalf("envoy not live: %v\n%s", err, log)
-	}
-	return p, out
 }
 
 // oneCallStep is one kind of request, sent n times.

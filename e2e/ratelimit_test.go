@@ -31,6 +31,14 @@ type rlGateway struct {
 // access log goes, flushed every 100ms.
 func startEnvoyWithAccessLog(t testing.TB, xdsAddr string) *testenv.Buffer {
 	t.Helper()
+	_, out := startEnvoyKeepingStdout(t, xdsAddr)
+	return out
+}
+
+// startEnvoyKeepingStdout is startEnvoyWithAccessLog returning the
+// process too, for its stats.
+func startEnvoyKeepingStdout(t testing.TB, xdsAddr string) (*envoy.Process, *testenv.Buffer) {
+	t.Helper()
 	out, log := &testenv.Buffer{}, &testenv.Buffer{}
 	p, err := envoy.Start(context.Background(), envoy.Config{
 		Binary: requireEnvoy(t), XDSAddress: xdsAddr, Stdout: out, Stderr: log, LogLevel: "warn",
@@ -50,7 +58,7 @@ func startEnvoyWithAccessLog(t testing.TB, xdsAddr string) *testenv.Buffer {
 	if err := p.WaitLive(ctx); err != nil {
 		t.Fatalf("envoy not live: %v\n%s", err, log)
 	}
-	return out
+	return p, out
 }
 
 func startRateLimitGateway(t *testing.T, policy string, rlFlags ...string) *rlGateway {

@@ -3,7 +3,6 @@ package xds
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/policy"
@@ -33,20 +32,5 @@ func limitedPolicy(tb testing.TB) *policy.Policy {
 // baseline), and reports their ratio: what client_ips and request_limits
 // on every route add to a reload.
 func BenchmarkSnapshotInputs10kRoutes(b *testing.B) {
-	plain, limited := largePolicy(b), limitedPolicy(b)
-	var base, with time.Duration
-	b.ReportAllocs()
-	for b.Loop() {
-		start := time.Now()
-		if _, err := Snapshot(plain, DefaultGroup, Options{}); err != nil {
-			b.Fatal(err)
-		}
-		mid := time.Now()
-		if _, err := Snapshot(limited, DefaultGroup, Options{}); err != nil {
-			b.Fatal(err)
-		}
-		base, with = base+mid.Sub(start), with+time.Since(mid)
-	}
-	b.ReportMetric(float64(with)/float64(base), "x-baseline")
-	b.ReportMetric(float64(with.Milliseconds())/float64(b.N), "ms/limited-snapshot")
+	benchmarkSnapshotAgainst(b, largePolicy(b), limitedPolicy(b), "ms/limited-snapshot")
 }
