@@ -152,9 +152,15 @@ func testStagedRollout(t *testing.T, delta bool) {
 		if dump := configDump(t, canaryEnvoy); strings.Contains(dump, "x-demo-status") {
 			t.Error("the first stage's Envoy still holds the rolled-back change")
 		}
-		if got := generationApplied(r, r.Previous); got != 2 {
-			t.Errorf("previous generation applied on %d of 2 proxies after the rollback", got)
-		}
+		// Read again, not from r: the rollback is decided before the
+		// first stage's Envoy has acknowledged the previous generation
+		// again.
+		eventually(t, 15*time.Second, func() error {
+			if got := generationApplied(rolloutStatus(t, tg), before); got != 2 {
+				return fmt.Errorf("previous generation applied on %d of 2 proxies after the rollback", got)
+			}
+			return nil
+		})
 		// A restart serves the last generation that rolled out, not this one.
 		if got := savedVersion(t, stateDir); got != before {
 			t.Errorf("the state directory holds %s after the rollback, want the last rolled-out %s", got, before)

@@ -276,6 +276,13 @@ func runServe(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 			comp.stop()
 		}
 	}
+	if c.limiting != nil {
+		// The event log's own goroutine flushes when ctx ends, but
+		// nothing waits for it, and calls the gRPC server drained after
+		// that may have refused more: write what is pending before the
+		// process exits.
+		c.limiting.events.Flush()
+	}
 	return err
 }
 
