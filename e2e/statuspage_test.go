@@ -55,6 +55,10 @@ routes:
   - { name: internal, listeners: [internal], to: internal-api, auth: { public: true } }
 rate_limits:
   per-ip: { stage: before_auth, key: [client_ip], fixed_window: { limit: 1, window: 1h } }
+rollout:   # the first generation goes everywhere at once: complete
+  stages:
+    - { name: edge-first, groups: [edge] }
+    - { name: internal-next, groups: [internal] }
 `, port(edgeAddr), port(internalAddr), servicesYAML(t, "edge-api", "internal-api"))})
 	tg := startTollgate(t, dir, "")
 	edge := startEnvoy(t, tg.grpcAddr, "edge", false)
@@ -80,7 +84,7 @@ rate_limits:
 	if err != nil {
 		t.Fatalf("tollgate status: %v\n%s", err, out)
 	}
-	for _, want := range []string{edge.NodeID(), internal.NodeID(), "edge", "internal", "generation " + generation + " applied on 2 of 3 proxies", "no staged rollout configured"} {
+	for _, want := range []string{edge.NodeID(), internal.NodeID(), "edge", "internal", "generation " + generation + " applied on 2 of 3 proxies", "state complete, generation " + generation} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("tollgate status lacks %q:\n%s", want, out)
 		}
@@ -238,8 +242,8 @@ func checkStatusPage(t *testing.T, browser context.Context, url string, js bool,
 	if !strings.Contains(v.rateLimits, "per-ip") || !strings.Contains(v.rateLimits, "edge") {
 		t.Errorf("the recent rate-limit events lack per-ip on edge:\n%s", v.rateLimits)
 	}
-	if !strings.Contains(v.body, "no staged rollout configured") {
-		t.Error("the page does not say no staged rollout is configured")
+	if !strings.Contains(v.body, "Staged rollout") || !strings.Contains(v.body, "state complete") || strings.Contains(v.body, "no staged rollout configured") {
+		t.Errorf("the page does not show the staged rollout (the first generation, complete):\n%s", v.body)
 	}
 	switch {
 	case js && !strings.Contains(v.live, "live"):

@@ -112,10 +112,10 @@ func xdsComponent(ctx context.Context, log *slog.Logger, reg prometheus.Register
 		status: func(st *statusSources) {
 			st.proxies, st.applied = s.Proxies, s.Applied
 			st.rollout = func() any {
-				if r := s.Rollout(); len(r.Stages) > 0 {
-					return r
+				if g := st.reloader.Current(); g == nil || g.Policy.Rollout == nil {
+					return nil // no rollout section: "no staged rollout configured"
 				}
-				return nil // no rollout section: "no staged rollout configured"
+				return s.Rollout()
 			}
 		},
 		rolledOut: s.WhenRolledOut,
