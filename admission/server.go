@@ -153,16 +153,16 @@ func admittedHeaders(d *ratelimiter.Decision) []ratelimiter.Header {
 func refusal(d *ratelimiter.Decision, admitted []ratelimiter.Header, clientID, requestID string, grpc bool) *authv3.CheckResponse {
 	headers := make([]*corev3.HeaderValueOption, 0, len(admitted)+8)
 	for _, h := range d.Headers() {
-		headers = append(headers, header(h.Name, h.Value, true))
+		headers = append(headers, authz.HeaderOption(h.Name, h.Value, true))
 	}
-	headers = append(headers, header("x-envoy-ratelimited", "true", true))
+	headers = append(headers, authz.HeaderOption("x-envoy-ratelimited", "true", true))
 	if grpc {
 		// As the filter's rate_limited_as_resource_exhausted: Envoy would
 		// map a 429 to UNAVAILABLE, which gRPC clients retry at once.
-		headers = append(headers, header("grpc-status", strconv.Itoa(int(codes.ResourceExhausted)), true))
+		headers = append(headers, authz.HeaderOption("grpc-status", strconv.Itoa(int(codes.ResourceExhausted)), true))
 	}
 	for _, h := range admitted {
-		headers = append(headers, header(h.Name, h.Value, false))
+		headers = append(headers, authz.HeaderOption(h.Name, h.Value, false))
 	}
 	// The client id too: ext_authz sets no identity header on a refusal,
 	// and the access log reads it here instead (xds/accesslog.go).
@@ -191,7 +191,7 @@ func withHeaders(resp *authv3.CheckResponse, admitted []ratelimiter.Header, ok b
 	}
 	resp = proto.Clone(resp).(*authv3.CheckResponse)
 	for _, h := range admitted {
-		hv := header(h.Name, h.Value, false)
+		hv := authz.HeaderOption(h.Name, h.Value, false)
 		if ok {
 			r := resp.GetOkResponse()
 			r.ResponseHeadersToAdd = append(r.ResponseHeadersToAdd, hv)
@@ -201,12 +201,4 @@ func withHeaders(resp *authv3.CheckResponse, admitted []ratelimiter.Header, ok b
 		}
 	}
 	return resp
-}
-
-func header(name, value string, overwrite bool) *corev3.HeaderValueOption {
-	action := corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
-	if overwrite {
-		action = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
-	}
-	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: name, Value: value}, AppendAction: action}
 }

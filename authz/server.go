@@ -98,9 +98,9 @@ func responseFrom(d *Decision, requestID string) *authv3.CheckResponse {
 	if d.Allowed() {
 		return okResponse(d)
 	}
-	headers := []*corev3.HeaderValueOption{header("content-type", "application/json", false)}
+	headers := []*corev3.HeaderValueOption{HeaderOption("content-type", "application/json", false)}
 	if len(d.Challenges) > 0 {
-		headers = append(headers, header("www-authenticate", strings.Join(d.Challenges, ", "), false))
+		headers = append(headers, HeaderOption("www-authenticate", strings.Join(d.Challenges, ", "), false))
 	}
 	code := codes.PermissionDenied
 	if d.Status == 401 {
@@ -136,7 +136,7 @@ func buildOK(d *Decision) *authv3.CheckResponse {
 	id := d.Identity
 	headers := make([]*corev3.HeaderValueOption, len(id.Headers))
 	for i, h := range id.Headers {
-		headers[i] = header(h[0], h[1], true)
+		headers[i] = HeaderOption(h[0], h[1], true)
 	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(codes.OK)},
@@ -164,7 +164,9 @@ func metadata(id *Identity) *structpb.Struct {
 	return &structpb.Struct{Fields: fields}
 }
 
-func header(name, value string, overwrite bool) *corev3.HeaderValueOption {
+// HeaderOption is a header for Envoy to add to a request or an answer:
+// replacing any value it has (overwrite), or appended to them.
+func HeaderOption(name, value string, overwrite bool) *corev3.HeaderValueOption {
 	action := corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
 	if overwrite {
 		action = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
